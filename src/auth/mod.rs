@@ -1,0 +1,217 @@
+//! Use cases: register, authenticate, issue and revoke tokens, manage
+//! accounts. Nothing here knows about HTTP; the `http` module maps these
+//! results to responses.
+
+mod accounts;
+pub mod password;
+pub mod token;
+mod tokens;
+
+pub use accounts::{Page, UserPatch};
+pub use tokens::{IssuedToken, TokenInfo};
+
+use crate::config::Config;
+use crate::model::{TokenDigest, TokenRecord, User, UserId, login_key};
+use crate::store::{Store, StoreError};
+use password::{Hasher, Password, Verified};
+use std::sync::Arc;
+
+/// Why a use case failed. The HTTP layer maps each to a status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password, or no credentials: deliberately one case.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A presented token is unknown, expired or revoked.
+    #[error("invalid token")]
+    InvalidToken,
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such record (or not the caller's to see).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The username is registered already.
+    #[error("username is taken")]
+    UsernameTaken,
+    /// The email belongs to another account.
+    #[error("email is taken")]
+    EmailTaken,
+    /// The request itself is wrong; the text says how.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The hash pool stayed full past the queue timeout.
+    #[error("too many password checks in progress")]
+    Busy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else that is the server's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Credentials as presented, before they are checked.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A username (or email) and password.
+    Password {
+        /// As typed; looked up ignoring case.
+        username: String,
+        /// As typed.
+        password: String,
+    },
+    /// A bearer token, however it was sent.
+    Token(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    // Never print a secret, even in a debug log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            Self::Token(_) => f.write_str("Token(..)"),
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Method {
+    /// Username and password on this request.
+    Password,
+    /// A token, with its stored record.
+    Token {
+        /// The token's digest, to revoke it or keep it on a password change.
+        digest: TokenDigest,
+        /// Its record.
+        record: TokenRecord,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's current record.
+    pub user: User,
+    /// How they authenticated.
+    pub method: Method,
+}
+
+impl Caller {
+    /// The caller's id.
+    pub fn id(&self) -> UserId {
+        self.user.id
+    }
+
+    /// The digest of the token used for this request, if one was.
+    pub fn token_digest(&self) -> Option<TokenDigest> {
+        match &self.method {
+            Method::Token { digest, .. } => Some(*digest),
+            Method::Password => None,
+        }
+    }
+}
+
+/// The use cases, over one store and one hash pool. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    store: Store,
+    hasher: Hasher,
+    config: Arc<Config>,
+}
+
+impl Auth {
+    /// Builds the use cases; computes the dummy hash (one scrypt run).
+    pub async fn new(store: Store, config: Arc<Config>) -> Result<Self, AuthError> {
+        let hasher = Hasher::new(&config.password).await?;
+        Ok(Self {
+            store,
+            hasher,
+            config,
+        })
+    }
+
+    /// Checks credentials and returns the caller. An unknown user and a
+    /// wrong password fail identically, after the same amount of hashing.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller, AuthError> {
+        match credentials {
+            Credentials::Token(token) => self.authenticate_token(&token),
+            Credentials::Password { username, password } => {
+                self.authenticate_password(&username, Password::presented(&password))
+                    .await
+            }
+        }
+    }
+
+    fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
+        let digest = token::parse(token).ok_or(AuthError::InvalidToken)?;
+        let record = self.store.token(&digest)?.ok_or(AuthError::InvalidToken)?;
+        if record.expires_at <= now() {
+            return Err(AuthError::InvalidToken);
+        }
+        // A token whose user is gone is dead, even before the cleanup runs.
+        let user = self
+            .store
+            .user(record.user_id)?
+            .ok_or(AuthError::InvalidToken)?;
+        Ok(Caller {
+            user,
+            method: Method::Token { digest, record },
+        })
+    }
+
+    async fn authenticate_password(
+        &self,
+        username: &str,
+        password: Password,
+    ) -> Result<Caller, AuthError> {
+        let user = self.store.user_by_login(&login_key(username))?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = self.hasher.verify(password.clone(), stored).await?;
+        match (verified, user) {
+            (Verified::Yes { rehash }, Some(user)) => {
+                let user = if rehash {
+                    self.rehash(user, password).await?
+                } else {
+                    user
+                };
+                Ok(Caller {
+                    user,
+                    method: Method::Password,
+                })
+            }
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Replaces a hash made with old parameters, unless the password changed
+    /// meanwhile (then the newer hash wins).
+    async fn rehash(&self, user: User, password: Password) -> Result<User, AuthError> {
+        let new_hash = self.hasher.hash(password).await?;
+        match self
+            .store
+            .replace_password_hash(user.id, &user.password_hash, &new_hash)?
+        {
+            Some(updated) => {
+                self.store.durable().await?;
+                tracing::info!(user_id = %user.id, "password rehashed at current parameters");
+                Ok(updated)
+            }
+            None => Ok(user),
+        }
+    }
+
+    /// The store, for maintenance outside requests (the sweep).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The current time as stored: Unix seconds, UTC.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,258 @@
+//! Passwords: the policy a new one must meet, and scrypt on a bounded pool.
+//!
+//! scrypt is deliberately slow and memory-hard, so it never runs on the async
+//! executor: each hash takes a slot from a semaphore sized by
+//! `max_concurrent_hashes` and runs on a blocking thread. A request that waits
+//! for a slot longer than `queue_timeout_ms` is refused with `Busy` rather than
+//! queueing without bound.
+
+use super::AuthError;
+use crate::config::PasswordConfig;
+use scrypt::password_hash::phc::PasswordHash;
+use scrypt::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
+use scrypt::{Params, Scrypt};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+/// A password as the user typed it, NFC-normalized. Its `Debug` hides it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+impl Password {
+    /// A password presented at login: normalized so that a precomposed and a
+    /// decomposed spelling of one password match, but not policy-checked
+    /// (the policy applies when a password is set, not when it is used).
+    pub fn presented(raw: &str) -> Self {
+        Self(raw.nfc().collect())
+    }
+
+    /// A new password, checked against the policy.
+    pub fn new_checked(raw: &str, policy: &PasswordConfig) -> Result<Self, AuthError> {
+        let password = Self::presented(raw);
+        let chars = password.0.chars().count();
+        if chars < policy.min_length {
+            return Err(AuthError::InvalidRequest(format!(
+                "password must be at least {} characters",
+                policy.min_length
+            )));
+        }
+        if chars > policy.max_length {
+            return Err(AuthError::InvalidRequest(format!(
+                "password must be at most {} characters",
+                policy.max_length
+            )));
+        }
+        Ok(password)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password (or no such user: the dummy hash never matches).
+    No,
+    /// Right password; `rehash` says the stored hash uses other parameters.
+    Yes {
+        /// The stored hash should be replaced with one at today's parameters.
+        rehash: bool,
+    },
+}
+
+/// The bounded scrypt pool.
+#[derive(Clone)]
+pub struct Hasher {
+    params: Params,
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
+    /// A hash of a random password at the configured parameters. Unknown
+    /// users are verified against it, so their login costs what a real one
+    /// does and timing does not reveal which names exist.
+    dummy: Arc<str>,
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hasher")
+            .field("slots", &self.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hasher {
+    /// Builds the pool and its dummy hash. Computing the dummy hash costs one
+    /// scrypt run, so this is async and runs it off the executor.
+    pub async fn new(config: &PasswordConfig) -> Result<Self, AuthError> {
+        let params = Params::new(config.scrypt_log_n, config.scrypt_r, config.scrypt_p)
+            .map_err(|e| AuthError::Internal(format!("scrypt parameters: {e}")))?;
+        let slots = match config.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut hasher = Self {
+            params,
+            slots: Arc::new(Semaphore::new(slots)),
+            queue_timeout: Duration::from_millis(config.queue_timeout_ms),
+            dummy: Arc::from(""),
+        };
+        let random = super::token::random_bytes::<32>()?;
+        let dummy = hasher.hash(Password(base64_url(&random))).await?;
+        hasher.dummy = Arc::from(dummy);
+        Ok(hasher)
+    }
+
+    /// Hashes a new password into a PHC string at the configured parameters.
+    pub async fn hash(&self, password: Password) -> Result<String, AuthError> {
+        let params = self.params;
+        let salt = super::token::random_bytes::<16>()?;
+        self.run(move || {
+            Scrypt::new_with_params(params)
+                .hash_password_customized(password.bytes(), &salt, None, None, params)
+                .map(|h| h.to_string())
+                .map_err(|e| AuthError::Internal(format!("scrypt hash: {e}")))
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when
+    /// there is no such user, so both paths cost one scrypt run.
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<Verified, AuthError> {
+        let real = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy.to_string());
+        let configured = self.params;
+        self.run(move || {
+            let Ok(hash) = PasswordHash::new(&stored) else {
+                // A stored hash that does not parse is corruption, but the
+                // caller must not learn anything from it: treat as mismatch.
+                tracing::error!("stored password hash does not parse");
+                return Ok(Verified::No);
+            };
+            let matches = Scrypt::default()
+                .verify_password(password.bytes(), &hash)
+                .is_ok();
+            if !(matches && real) {
+                return Ok(Verified::No);
+            }
+            let rehash = Params::try_from(&hash).map_or(true, |p| {
+                (p.log_n(), p.r(), p.p()) != (configured.log_n(), configured.r(), configured.p())
+            });
+            Ok(Verified::Yes { rehash })
+        })
+        .await
+    }
+
+    /// Runs `work` on a blocking thread once a slot is free, or gives up
+    /// with `Busy` after the queue timeout.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let slot =
+            tokio::time::timeout(self.queue_timeout, Arc::clone(&self.slots).acquire_owned())
+                .await
+                .map_err(|_| AuthError::Busy)?
+                .map_err(|_| AuthError::Internal("hash pool closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(slot);
+            result
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("hash task: {e}")))?
+    }
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordConfig {
+        PasswordConfig {
+            scrypt_log_n: 4,
+            scrypt_r: 8,
+            scrypt_p: 1,
+            max_concurrent_hashes: 1,
+            ..PasswordConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn hash_verifies_and_wrong_password_does_not() {
+        let hasher = Hasher::new(&cheap()).await.unwrap();
+        let stored = hasher
+            .hash(Password::presented("correct horse"))
+            .await
+            .unwrap();
+        assert!(stored.starts_with("$scrypt$ln=4,r=8,p=1$"), "{stored}");
+        let ok = hasher
+            .verify(Password::presented("correct horse"), Some(stored.clone()))
+            .await
+            .unwrap();
+        assert_eq!(ok, Verified::Yes { rehash: false });
+        let bad = hasher
+            .verify(Password::presented("wrong horse"), Some(stored))
+            .await
+            .unwrap();
+        assert_eq!(bad, Verified::No);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_verifies_even_with_the_dummy_password() {
+        let hasher = Hasher::new(&cheap()).await.unwrap();
+        let v = hasher.verify(Password::presented(""), None).await.unwrap();
+        assert_eq!(v, Verified::No);
+    }
+
+    #[tokio::test]
+    async fn hash_at_other_parameters_asks_for_rehash() {
+        let old = Hasher::new(&cheap()).await.unwrap();
+        let stored = old.hash(Password::presented("pass word")).await.unwrap();
+        let new = Hasher::new(&PasswordConfig {
+            scrypt_log_n: 5,
+            ..cheap()
+        })
+        .await
+        .unwrap();
+        let v = new
+            .verify(Password::presented("pass word"), Some(stored))
+            .await
+            .unwrap();
+        assert_eq!(v, Verified::Yes { rehash: true });
+    }
+
+    #[test]
+    fn decomposed_and_precomposed_passwords_are_equal() {
+        assert_eq!(
+            Password::presented("cafe\u{301}").bytes(),
+            Password::presented("caf\u{e9}").bytes()
+        );
+    }
+
+    #[test]
+    fn policy_counts_characters_not_bytes() {
+        let policy = PasswordConfig::default();
+        assert!(Password::new_checked("ééééééé", &policy).is_err());
+        assert!(Password::new_checked("éééééééé", &policy).is_ok());
+    }
+}

@@ -1,0 +1,90 @@
+//! Opaque bearer tokens: `lk_` + 43 base64url characters (32 random bytes).
+//!
+//! Only the SHA-256 digest of a token is stored. Looking a presented token up
+//! by its digest leaks no timing about the secret: an attacker who does not
+//! know a token cannot choose inputs whose digests share a prefix with it.
+
+use super::AuthError;
+use crate::model::{TOKEN_PREFIX, TokenDigest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::TryRng;
+use sha2::{Digest, Sha256};
+
+/// Length of the base64url part: 32 bytes, unpadded.
+const SECRET_CHARS: usize = 43;
+
+/// A freshly minted token: the secret to hand out once, and its digest to keep.
+pub struct NewToken {
+    /// `lk_...`: shown to the client once, never stored or logged.
+    pub secret: String,
+    /// What the store keeps.
+    pub digest: TokenDigest,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewToken(..)")
+    }
+}
+
+/// `N` bytes from the operating system's random source.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], AuthError> {
+    let mut bytes = [0u8; N];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| AuthError::Internal(format!("OS random source: {e}")))?;
+    Ok(bytes)
+}
+
+/// Mints a token from 32 bytes of OS randomness.
+pub fn generate() -> Result<NewToken, AuthError> {
+    let secret = format!(
+        "{TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    );
+    let digest = digest(&secret);
+    Ok(NewToken { secret, digest })
+}
+
+/// The digest of a presented token, or `None` if it is not shaped like one
+/// of ours (then no store lookup is needed to refuse it).
+pub fn parse(presented: &str) -> Option<TokenDigest> {
+    let body = presented.strip_prefix(TOKEN_PREFIX)?;
+    let well_formed = body.len() == SECRET_CHARS
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then(|| digest(presented))
+}
+
+fn digest(token: &str) -> TokenDigest {
+    TokenDigest(Sha256::digest(token.as_bytes()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_token_has_prefix_and_43_url_safe_characters() {
+        let t = generate().unwrap();
+        assert!(t.secret.starts_with("lk_"));
+        assert_eq!(t.secret.len(), 3 + 43);
+        assert_eq!(parse(&t.secret), Some(t.digest));
+    }
+
+    #[test]
+    fn two_tokens_differ() {
+        assert_ne!(generate().unwrap().secret, generate().unwrap().secret);
+    }
+
+    #[test]
+    fn malformed_tokens_parse_to_nothing() {
+        let good = generate().unwrap().secret;
+        assert!(parse(&good[..good.len() - 1]).is_none());
+        assert!(parse(&format!("{good}A")).is_none());
+        assert!(parse(&good.replacen("lk_", "xx_", 1)).is_none());
+        assert!(parse(&format!("lk_{}", "+".repeat(43))).is_none());
+    }
+}

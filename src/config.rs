@@ -1,0 +1,273 @@
+//! Configuration: built-in defaults, then `config.toml`, then `LATCHKEY_*`
+//! environment variables, then command-line flags, each overriding the last.
+//!
+//! Every struct denies unknown fields, so a typo in the file is an error that
+//! names the key instead of a setting silently ignored.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration. `config.toml` in the repository documents every key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to serve on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory holding the sled store: the server's whole state.
+    pub data_dir: PathBuf,
+    /// Bearer tokens.
+    pub tokens: TokensConfig,
+    /// Password policy and hashing.
+    pub password: PasswordConfig,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// The embedded store.
+    pub storage: StorageConfig,
+}
+
+/// `[tokens]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// How long an issued token lives.
+    pub ttl_seconds: u64,
+    /// How often expired tokens are deleted from the store.
+    pub sweep_interval_seconds: u64,
+}
+
+/// `[password]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Fewest characters a new password may have.
+    pub min_length: usize,
+    /// Most characters a password may have; longer ones are refused, never truncated.
+    pub max_length: usize,
+    /// scrypt cost: log2 of N.
+    pub scrypt_log_n: u8,
+    /// scrypt block size.
+    pub scrypt_r: u32,
+    /// scrypt parallelism.
+    pub scrypt_p: u32,
+    /// Hashes that may run at once; 0 means one per CPU.
+    pub max_concurrent_hashes: usize,
+    /// How long a request may wait for a hashing slot before a 503.
+    pub queue_timeout_ms: u64,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// sled's page cache, in MiB.
+    pub cache_capacity_mb: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            tokens: TokensConfig::default(),
+            password: PasswordConfig::default(),
+            limits: LimitsConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 3600,
+            sweep_interval_seconds: 60,
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 1024,
+            scrypt_log_n: 15,
+            scrypt_r: 8,
+            scrypt_p: 3,
+            max_concurrent_hashes: 0,
+            queue_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 65_536,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity_mb: 64,
+        }
+    }
+}
+
+/// Where the configuration file comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigFile {
+    /// `./config.toml`, used if it exists.
+    Default,
+    /// A path the user named; it must exist.
+    Named(PathBuf),
+}
+
+/// Settings given as command-line flags, the highest layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration that could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named file does not exist or cannot be read.
+    #[error("config file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key is unknown, or a value has the wrong type.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Layers defaults, the file, `LATCHKEY_*` environment variables and
+    /// flags, then checks the values make sense together.
+    pub fn load(file: &ConfigFile, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            ConfigFile::Default => {
+                figment = figment.merge(Toml::file(Path::new("config.toml")));
+            }
+            ConfigFile::Named(path) => {
+                if let Err(source) = std::fs::metadata(path) {
+                    return Err(ConfigError::File {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("LATCHKEY_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.password;
+        let fail = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if p.min_length == 0 || p.min_length > p.max_length {
+            return fail("password.min_length must be at least 1 and at most password.max_length");
+        }
+        if scrypt::Params::new(p.scrypt_log_n, p.scrypt_r, p.scrypt_p).is_err() {
+            return fail(
+                "password.scrypt_log_n, scrypt_r and scrypt_p are not valid scrypt parameters",
+            );
+        }
+        if self.tokens.ttl_seconds == 0 {
+            return fail("tokens.ttl_seconds must be at least 1");
+        }
+        if self.tokens.sweep_interval_seconds == 0 {
+            return fail("tokens.sweep_interval_seconds must be at least 1");
+        }
+        if self.limits.max_body_bytes == 0 {
+            return fail("limits.max_body_bytes must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Whether the scrypt parameters fall below OWASP ASVS's table
+    /// (r=8 with ln≥17 at p=1, ln≥16 at p=2, ln≥15 at p≥3).
+    pub fn scrypt_is_weak(&self) -> bool {
+        let p = &self.password;
+        let min_log_n = match p.scrypt_p {
+            0 | 1 => 17,
+            2 => 16,
+            _ => 15,
+        };
+        p.scrypt_r < 8 || p.scrypt_log_n < min_log_n
+    }
+}
+
+/// figment's errors can span lines; the command line promises one.
+fn one_line(e: &figment::Error) -> String {
+    e.to_string().replace('\n', "; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.tokens.ttl_seconds, 3600);
+        assert_eq!(c.password.scrypt_log_n, 15);
+        assert!(!c.scrypt_is_weak());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn shipped_config_file_parses_to_the_defaults() {
+        let shipped = include_str!("../config.toml");
+        let parsed: Config = Figment::from(Toml::string(shipped)).extract().unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Figment::from(Toml::string("[tokens]\nttl_secs = 5\n"))
+            .extract::<Config>()
+            .unwrap_err();
+        assert!(err.to_string().contains("ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn weak_scrypt_parameters_are_flagged() {
+        let mut c = Config::default();
+        c.password.scrypt_log_n = 14;
+        assert!(c.scrypt_is_weak());
+        c.password.scrypt_log_n = 17;
+        c.password.scrypt_p = 1;
+        assert!(!c.scrypt_is_weak());
+    }
+}

@@ -1,0 +1,216 @@
+//! `ApiError`: every error response, as RFC 9457 `application/problem+json`
+//! with a stable `error` code.
+
+use crate::auth::AuthError;
+use serde::Serialize;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::{Reply, Response};
+
+/// An error as the client sees it. Server faults carry no detail: the cause
+/// is logged where the error is made, and the client gets a generic text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400: the request is malformed; the text says how.
+    InvalidRequest(String),
+    /// 401: no credentials, an unknown user or a wrong password.
+    InvalidCredentials {
+        /// Whether any credentials were presented (changes only the text).
+        presented: bool,
+    },
+    /// 401: a presented token is unknown, expired or revoked.
+    InvalidToken,
+    /// 403: authenticated but not allowed.
+    Forbidden(&'static str),
+    /// 404: no such resource.
+    NotFound(&'static str),
+    /// 405: the path exists but not with this method.
+    MethodNotAllowed {
+        /// The `Allow` header value.
+        allow: &'static str,
+    },
+    /// 409: the username is registered already.
+    UsernameTaken,
+    /// 409: the email belongs to another account.
+    EmailTaken,
+    /// 413: the body is larger than `max_body_bytes`.
+    PayloadTooLarge,
+    /// 415: a body that is not JSON where JSON is expected.
+    UnsupportedMediaType,
+    /// 503: try again later.
+    Unavailable {
+        /// Seconds for `Retry-After`.
+        retry_after: u32,
+    },
+    /// 500: the server's fault; logged in full where it happened.
+    Internal,
+}
+
+/// The challenges every 401 carries (RFC 7617 and RFC 6750).
+const BASIC_CHALLENGE: &str = "Basic realm=\"latchkey\", charset=\"UTF-8\"";
+const BEARER_CHALLENGE: &str = "Bearer realm=\"latchkey\"";
+const BEARER_INVALID_TOKEN: &str = "Bearer realm=\"latchkey\", error=\"invalid_token\"";
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    error: &'a str,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidCredentials { .. } | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UsernameTaken | Self::EmailTaken => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidCredentials { .. } => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::UsernameTaken => "username_taken",
+            Self::EmailTaken => "email_taken",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "Invalid request",
+            Self::InvalidCredentials { .. } => "Invalid credentials",
+            Self::InvalidToken => "Invalid token",
+            Self::Forbidden(_) => "Forbidden",
+            Self::NotFound(_) => "Not found",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
+            Self::UsernameTaken => "Username taken",
+            Self::EmailTaken => "Email taken",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::Unavailable { .. } => "Service unavailable",
+            Self::Internal => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::InvalidRequest(detail) => detail.clone(),
+            Self::InvalidCredentials { presented: true } => {
+                "the username or password is incorrect".into()
+            }
+            Self::InvalidCredentials { presented: false } => {
+                "this resource needs a username and password or a token".into()
+            }
+            Self::InvalidToken => "the token is unknown, expired or revoked".into(),
+            Self::Forbidden(detail) | Self::NotFound(detail) => (*detail).into(),
+            Self::MethodNotAllowed { allow } => format!("this path allows {allow}"),
+            Self::UsernameTaken => "that username is registered already".into(),
+            Self::EmailTaken => "that email belongs to another account".into(),
+            Self::PayloadTooLarge => "the request body is too large".into(),
+            Self::UnsupportedMediaType => "the request body must be application/json".into(),
+            Self::Unavailable { .. } => "the server is busy; retry after the given delay".into(),
+            Self::Internal => "the server failed to handle this request".into(),
+        }
+    }
+
+    /// Maps a store fault: a full disk is worth retrying, anything else is
+    /// logged here and hidden from the client.
+    fn from_fault(cause: &dyn std::fmt::Display, out_of_space: bool) -> Self {
+        if out_of_space {
+            tracing::error!(error = %cause, "store out of space; refusing writes");
+            Self::Unavailable { retry_after: 30 }
+        } else {
+            tracing::error!(error = %cause, "request failed");
+            Self::Internal
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => Self::InvalidCredentials { presented: true },
+            AuthError::InvalidToken => Self::InvalidToken,
+            AuthError::Forbidden(d) => Self::Forbidden(d),
+            AuthError::NotFound(d) => Self::NotFound(d),
+            AuthError::UsernameTaken => Self::UsernameTaken,
+            AuthError::EmailTaken => Self::EmailTaken,
+            AuthError::InvalidRequest(d) => Self::InvalidRequest(d),
+            AuthError::Busy => Self::Unavailable { retry_after: 1 },
+            AuthError::Store(e) => Self::from_fault(&e, e.is_out_of_space()),
+            AuthError::Internal(e) => Self::from_fault(&e, false),
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: format!("urn:latchkey:error:{}", self.code()),
+            title: self.title(),
+            status: self.status().as_u16(),
+            detail: self.detail(),
+            error: self.code(),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = Response::new(body.into());
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match &self {
+            Self::InvalidCredentials { .. } => {
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BASIC_CHALLENGE),
+                );
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BEARER_CHALLENGE),
+                );
+            }
+            Self::InvalidToken => {
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BASIC_CHALLENGE),
+                );
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BEARER_INVALID_TOKEN),
+                );
+            }
+            Self::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Unavailable { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl warp::reject::Reject for ApiError {}

@@ -1,0 +1,167 @@
+//! Credential parsing: the `Authorization` header in each form latchkey
+//! accepts, turned into `Credentials`, then checked into a `Caller`.
+//!
+//! - `Basic base64(username:password)` (RFC 7617, UTF-8);
+//! - `Basic base64(token:anything)`: a token in the username field;
+//! - `Bearer <token>` (RFC 6750; the scheme is case-insensitive);
+//! - a bare token with no scheme.
+
+use super::State;
+use crate::auth::{Caller, Credentials};
+use crate::error::ApiError;
+use crate::model::TOKEN_PREFIX;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use warp::http::{HeaderMap, header};
+
+/// Reads the credentials a request carries, if any. Malformed headers are
+/// 400s, never 500s; an unknown scheme is simply not credentials we accept.
+pub fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(bad("send one Authorization header, not several"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| bad("the Authorization header must be visible ASCII"))?
+        .trim();
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        if value.is_empty()
+            || value.eq_ignore_ascii_case("basic")
+            || value.eq_ignore_ascii_case("bearer")
+        {
+            return Err(bad("the Authorization header has no credentials"));
+        }
+        return Ok(Some(Credentials::Token(value.to_owned())));
+    };
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        basic(rest).map(Some)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() || rest.contains(' ') {
+            return Err(bad("a Bearer credential is one token"));
+        }
+        Ok(Some(Credentials::Token(rest.to_owned())))
+    } else {
+        Err(ApiError::InvalidCredentials { presented: true })
+    }
+}
+
+fn basic(encoded: &str) -> Result<Credentials, ApiError> {
+    let decoded = STANDARD
+        .decode(encoded)
+        .map_err(|_| bad("Basic credentials must be base64"))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad("Basic credentials must be UTF-8"))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| bad("Basic credentials must be username:password"))?;
+    // No username may start with the token prefix, so this is unambiguous.
+    if username.starts_with(TOKEN_PREFIX) {
+        return Ok(Credentials::Token(username.to_owned()));
+    }
+    Ok(Credentials::Password {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+fn bad(detail: &str) -> ApiError {
+    ApiError::InvalidRequest(detail.to_owned())
+}
+
+/// Authenticates the request's credentials, logging the outcome (never the
+/// secret). No credentials at all is a 401 without an `error` attribute.
+pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let credentials =
+        credentials(headers)?.ok_or(ApiError::InvalidCredentials { presented: false })?;
+    authenticate(state, credentials).await
+}
+
+/// Checks credentials that were read from a header or a body.
+pub async fn authenticate(state: &State, credentials: Credentials) -> Result<Caller, ApiError> {
+    let (method, username) = match &credentials {
+        Credentials::Password { username, .. } => ("password", Some(username.clone())),
+        Credentials::Token(_) => ("token", None),
+    };
+    match state.auth.authenticate(credentials).await {
+        Ok(caller) => {
+            tracing::debug!(method, user_id = %caller.id(), "authenticated");
+            Ok(caller)
+        }
+        Err(e) => {
+            tracing::info!(method, username = username.as_deref(), outcome = %e, "authentication failed");
+            Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp::http::HeaderValue;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    fn basic_of(raw: &str) -> String {
+        format!("Basic {}", STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn basic_splits_at_the_first_colon() {
+        match credentials(&with(&basic_of("alice:pa:ss"))).unwrap() {
+            Some(Credentials::Password { username, password }) => {
+                assert_eq!(username, "alice");
+                assert_eq!(password, "pa:ss");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_in_basic_username_is_a_token() {
+        let c = credentials(&with(&basic_of("lk_abc:unused"))).unwrap();
+        assert!(matches!(c, Some(Credentials::Token(t)) if t == "lk_abc"));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_bare_token_works() {
+        for v in ["Bearer lk_x", "bEaReR lk_x", "lk_x"] {
+            let c = credentials(&with(v)).unwrap();
+            assert!(
+                matches!(c, Some(Credentials::Token(t)) if t == "lk_x"),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_invalid_requests() {
+        for v in ["Basic !!!", "Basic bm9jb2xvbg==", "Bearer ", "Bearer a b"] {
+            let e = credentials(&with(v)).unwrap_err();
+            assert_eq!(e.code(), "invalid_request", "{v}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(b"Basic \xff").unwrap(),
+        );
+        assert_eq!(credentials(&h).unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        let mut h = with("Bearer lk_a");
+        h.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer lk_b"),
+        );
+        assert_eq!(credentials(&h).unwrap_err().code(), "invalid_request");
+    }
+}

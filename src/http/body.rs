@@ -1,0 +1,125 @@
+//! Request bodies: read up to `max_body_bytes`, require JSON, decode.
+//!
+//! Bodies are read in the handler rather than by a rejecting filter, so a
+//! bad body is an `ApiError` value and can never fall through to another
+//! route (or to the 405 fallback).
+
+use crate::error::ApiError;
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use std::pin::Pin;
+use warp::Filter;
+use warp::http::{HeaderMap, header};
+
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>;
+
+/// A request body not yet read.
+pub struct Body(Chunks);
+
+/// Extracts the body stream without reading it.
+pub fn body() -> impl Filter<Extract = (Body,), Error = std::convert::Infallible> + Clone {
+    warp::body::stream()
+        .map(Body::new)
+        .or(warp::any().map(|| Body(Box::pin(futures_util::stream::empty()))))
+        .unify()
+}
+
+impl Body {
+    fn new<B: Buf>(stream: impl Stream<Item = Result<B, warp::Error>> + Send + 'static) -> Self {
+        Self(Box::pin(stream.map(|chunk| {
+            chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining()))
+        })))
+    }
+
+    /// Reads the whole body, refusing with 413 as soon as it passes `limit`,
+    /// before reading the rest. A declared `Content-Length` over the limit is
+    /// refused without reading anything.
+    pub async fn read(mut self, headers: &HeaderMap, limit: u64) -> Result<Bytes, ApiError> {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = self.0.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::InvalidRequest(format!("the request body could not be read: {e}"))
+            })?;
+            if buf.len().saturating_add(chunk.len()) > limit {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Reads and decodes a JSON body. `None` when the body is empty, so
+    /// endpoints whose body is optional can tell "absent" from "wrong".
+    pub async fn json<T: DeserializeOwned>(
+        self,
+        headers: &HeaderMap,
+        limit: u64,
+    ) -> Result<Option<T>, ApiError> {
+        let bytes = self.read(headers, limit).await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        if !is_json(headers) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+    }
+
+    /// Reads a JSON body that must be present.
+    pub async fn require_json<T: DeserializeOwned>(
+        self,
+        headers: &HeaderMap,
+        limit: u64,
+    ) -> Result<T, ApiError> {
+        self.json(headers, limit)
+            .await?
+            .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))
+    }
+}
+
+/// `application/json`, or any `+json` type, with or without parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp::http::HeaderValue;
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        for (ct, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            assert_eq!(is_json(&h), ok, "{ct}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

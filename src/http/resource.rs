@@ -1,0 +1,35 @@
+//! The example protected resource and the liveness probe.
+
+use super::{Request, Route, State, auth, method_not_allowed, request, respond};
+use crate::error::ApiError;
+use serde_json::json as value;
+use warp::Filter;
+use warp::http::Method;
+use warp::reply::{Reply, json};
+
+pub(super) fn routes(state: &State) -> Route {
+    let resource =
+        warp::path!("api" / "resource")
+            .and(request(state))
+            .then(|req: Request| async move {
+                match req.method {
+                    Method::GET => respond(resource(req).await),
+                    _ => method_not_allowed("GET"),
+                }
+            });
+    let health = warp::path!("healthz")
+        .and(warp::method())
+        .map(|method| match method {
+            Method::GET => json(&value!({ "status": "ok" })).into_response(),
+            _ => method_not_allowed("GET"),
+        });
+    resource.or(health).unify().boxed()
+}
+
+/// GET /api/resource: the example protected resource, `{"data": "Hello, {username}!"}`.
+async fn resource(req: Request) -> Result<impl Reply, ApiError> {
+    let caller = auth::caller(&req.state, &req.headers).await?;
+    Ok(json(
+        &value!({ "data": format!("Hello, {}!", caller.user.username.as_str()) }),
+    ))
+}

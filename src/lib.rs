@@ -1,0 +1,140 @@
+//! latchkey: a single-binary REST authentication server on an embedded store.
+//!
+//! Dependencies point one way:
+//!
+//! ```text
+//! http  (warp filters, handlers, problem+json)   src/http/, src/error.rs
+//!   → auth  (use cases: register, authenticate,  src/auth/
+//!            issue, revoke; scrypt pool)
+//!     → store (sled trees, transactions,         src/store/
+//!              group commit, bincode codec)
+//!       → model (Username, User, TokenRecord)    src/model.rs
+//! ```
+//!
+//! `config` is read by every layer; `cli` and `main` only wire things up.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod store;
+
+use auth::{Auth, AuthError};
+use config::Config;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Store, StoreError, StoreOptions};
+use tokio::task::JoinHandle;
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address is taken or not ours to bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The data directory could not be opened.
+    #[error("cannot open data dir {dir}: {source}{hint}")]
+    Store {
+        /// The directory.
+        dir: String,
+        /// Why.
+        source: StoreError,
+        /// A hint when the cause is likely another process.
+        hint: &'static str,
+    },
+    /// Building the use cases failed (the scrypt parameters, the RNG).
+    #[error("cannot start: {0}")]
+    Auth(#[from] AuthError),
+    /// The final flush at shutdown failed.
+    #[error("flushing the store at shutdown: {0}")]
+    Flush(StoreError),
+}
+
+/// Opens the store in the configured data dir, creating it if needed.
+pub fn open_store(config: &Config) -> Result<Store, ServeError> {
+    let dir = &config.data_dir;
+    let fail = |source: StoreError| {
+        let locked = matches!(&source, StoreError::Sled(sled::Error::Io(e))
+            if e.kind() == std::io::ErrorKind::WouldBlock);
+        ServeError::Store {
+            dir: dir.display().to_string(),
+            source,
+            hint: if locked {
+                " (another latchkey process is using it)"
+            } else {
+                ""
+            },
+        }
+    };
+    let options = StoreOptions {
+        cache_capacity_bytes: config.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
+    };
+    Store::open(dir, &options).map_err(fail)
+}
+
+/// Starts serving on `config.listen`. Returns the bound address (the real
+/// port when the configured one is 0) and a handle that resolves once
+/// `shutdown` has fired, in-flight requests have finished and the store is
+/// flushed.
+pub async fn serve(
+    config: Config,
+    store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, JoinHandle<Result<(), ServeError>>), ServeError> {
+    let config = Arc::new(config);
+    let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let sweeper = tokio::spawn(sweep_expired_tokens(
+        auth.clone(),
+        Duration::from_secs(config.tokens.sweep_interval_seconds),
+    ));
+    let routes = http::routes(http::State { auth, config });
+    let server = warp::serve(routes)
+        .incoming(listener)
+        .graceful(shutdown)
+        .run();
+    let handle = tokio::spawn(async move {
+        server.await;
+        sweeper.abort();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|e| ServeError::Flush(StoreError::Durability(std::io::Error::other(e))))?
+            .map_err(ServeError::Flush)
+    });
+    Ok((addr, handle))
+}
+
+/// Deletes expired tokens every `every`. Expired tokens are refused at once
+/// regardless; this only reclaims their space.
+async fn sweep_expired_tokens(auth: Auth, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let auth = auth.clone();
+        match tokio::task::spawn_blocking(move || auth.sweep_expired()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(swept = n, "expired tokens deleted"),
+            Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired tokens failed"),
+            Err(e) => tracing::error!(error = %e, "sweep task failed"),
+        }
+    }
+}

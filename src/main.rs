@@ -1,0 +1,84 @@
+//! The `latchkey` binary: parse the command line, load configuration, set up
+//! logging, serve until SIGINT or SIGTERM.
+
+use clap::Parser;
+use latchkey::cli::{Cli, Command};
+use latchkey::config::Config;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("latchkey: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let config = Config::load(&cli.config_file(), &cli.overrides()).map_err(|e| e.to_string())?;
+    match cli.command.as_ref().unwrap_or(&Command::Serve) {
+        Command::Serve => serve(config),
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    if config.scrypt_is_weak() {
+        tracing::warn!(
+            log_n = config.password.scrypt_log_n,
+            r = config.password.scrypt_r,
+            p = config.password.scrypt_p,
+            "scrypt parameters are weaker than OWASP ASVS recommends"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let store = latchkey::open_store(&config).map_err(|e| e.to_string())?;
+        let (addr, server) = latchkey::serve(config, store, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("listening on http://{addr}");
+        server
+            .await
+            .map_err(|e| format!("server task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        tracing::info!("stopped; store flushed");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}

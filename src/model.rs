@@ -1,0 +1,232 @@
+//! The records latchkey stores, and the parsed values that guard them.
+//!
+//! Constructors are the validation: a `Username` or `Email` that exists has
+//! already passed every rule, so nothing past the HTTP edge re-checks them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use unicode_normalization::UnicodeNormalization;
+
+/// The prefix every opaque token carries; usernames may not start with it so
+/// that a Basic username beginning with it is always read as a token.
+pub const TOKEN_PREFIX: &str = "lk_";
+
+/// A user's numeric id; stored big-endian so id order is byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UserId(pub u64);
+
+impl UserId {
+    /// The big-endian key form used in every tree keyed by user.
+    pub fn to_key(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+
+    /// Reads a big-endian key back; `None` for a key of the wrong length.
+    pub fn from_key(bytes: &[u8]) -> Option<Self> {
+        Some(Self(u64::from_be_bytes(bytes.try_into().ok()?)))
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A token's numeric id, shown to clients so they can revoke one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TokenId(pub u64);
+
+/// Why a username or email was refused; the text is safe to show a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidField(pub &'static str);
+
+/// A username that satisfies every rule: NFC, 1 to 64 characters, no `:`, no
+/// control characters, no surrounding white space, no token prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Username(String);
+
+impl Username {
+    /// The longest name, in characters (after NFC normalization).
+    pub const MAX_CHARS: usize = 64;
+
+    /// Normalizes `raw` to NFC and checks it.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let name: String = raw.nfc().collect();
+        let chars = name.chars().count();
+        if chars == 0 {
+            return Err(InvalidField("username must not be empty"));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(InvalidField("username must be at most 64 characters"));
+        }
+        if name.contains(':') {
+            return Err(InvalidField("username must not contain ':'"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(InvalidField("username must not contain control characters"));
+        }
+        if name.trim() != name {
+            return Err(InvalidField(
+                "username must not start or end with white space",
+            ));
+        }
+        if starts_with_token_prefix(&name) {
+            return Err(InvalidField("username must not start with 'lk_'"));
+        }
+        Ok(Self(name))
+    }
+
+    /// The name as registered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The uniqueness key: Unicode lowercase, so `Alice` and `alice` collide.
+    pub fn key(&self) -> String {
+        login_key(&self.0)
+    }
+}
+
+/// True when `s` starts with the token prefix, ignoring ASCII case.
+fn starts_with_token_prefix(s: &str) -> bool {
+    s.get(..TOKEN_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(TOKEN_PREFIX))
+}
+
+/// The lookup key for a login name or email as a client typed it: NFC, then
+/// Unicode lowercase. Both registration and login go through here, so they
+/// cannot disagree about which names are the same.
+pub fn login_key(raw: &str) -> String {
+    raw.nfc().collect::<String>().to_lowercase()
+}
+
+/// An email address, checked only for shape: delivery is what proves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email(String);
+
+impl Email {
+    /// RFC 5321's limit on a forward path.
+    pub const MAX_LEN: usize = 254;
+
+    /// Checks `raw` has one `@` with text on both sides, a dot in the domain,
+    /// and no white space or control characters.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let email: String = raw.nfc().collect();
+        if email.is_empty() || email.len() > Self::MAX_LEN {
+            return Err(InvalidField("email must be 1 to 254 bytes"));
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidField("email must not contain white space"));
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err(InvalidField("email must contain '@'"));
+        };
+        if local.is_empty() || domain.is_empty() || domain.contains('@') {
+            return Err(InvalidField("email must look like name@example.com"));
+        }
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+            return Err(InvalidField("email must look like name@example.com"));
+        }
+        Ok(Self(email))
+    }
+
+    /// The address as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The uniqueness key: lowercased, as mail systems treat addresses in practice.
+    pub fn key(&self) -> String {
+        login_key(&self.0)
+    }
+}
+
+/// Seconds since the Unix epoch, UTC: the one time unit in stored records.
+pub type UnixTime = i64;
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Assigned at registration, never reused.
+    pub id: UserId,
+    /// The name as registered.
+    pub username: Username,
+    /// Optional contact address, unique across users.
+    pub email: Option<Email>,
+    /// A PHC string: `$scrypt$ln=..,r=..,p=..$salt$hash`.
+    pub password_hash: String,
+    /// When the account was made.
+    pub created_at: UnixTime,
+}
+
+/// What the store keeps for a live token; the secret itself is never stored,
+/// only its SHA-256 digest, which is the key this record sits under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The token's public id, for listing and revoking one token.
+    pub id: TokenId,
+    /// Whose token this is.
+    pub user_id: UserId,
+    /// When it was issued.
+    pub created_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+}
+
+/// The SHA-256 digest of a token: the only form in which tokens are stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl fmt::Debug for TokenDigest {
+    // A digest is not a secret, but keeping it out of logs costs nothing.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_is_normalized_to_nfc() {
+        let decomposed = "Jose\u{301}";
+        let name = Username::parse(decomposed).unwrap();
+        assert_eq!(name.as_str(), "Jos\u{e9}");
+    }
+
+    #[test]
+    fn username_rules_refuse_each_bad_shape() {
+        for bad in [
+            "",
+            " alice",
+            "alice ",
+            "al:ice",
+            "al\u{7}ice",
+            "lk_alice",
+            "LK_alice",
+            &"a".repeat(65),
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Username::parse(&"\u{e9}".repeat(64)).is_ok());
+        assert!(Username::parse("al ice").is_ok());
+    }
+
+    #[test]
+    fn username_key_ignores_case_across_scripts() {
+        let a = Username::parse("ÅSA").unwrap();
+        let b = Username::parse("åsa").unwrap();
+        assert_eq!(a.key(), b.key());
+    }
+
+    #[test]
+    fn email_needs_at_and_dotted_domain() {
+        assert!(Email::parse("a@example.com").is_ok());
+        for bad in ["", "a", "a@", "@b.c", "a@b", "a b@c.d", "a@b@c.d", "a@.c"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

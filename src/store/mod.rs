@@ -1,0 +1,215 @@
+//! `Store`: the only type that touches sled.
+//!
+//! Each tree is named after the mapping it holds; its key format is written
+//! beside it. Writes that span trees run in one sled transaction, so a crash
+//! never leaves an index entry pointing at nothing. Transaction closures only
+//! read and write trees: they may run more than once.
+
+pub mod codec;
+mod durability;
+mod tokens;
+mod users;
+
+use crate::model::UnixTime;
+use durability::GroupCommit;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Db, Tree};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use codec::CodecError;
+pub use users::UserUpdate;
+
+/// Why the store could not do what was asked. Every variant is a server-side
+/// fault; expected outcomes (a taken name, a missing record) are values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed: I/O, a full disk, or corruption it detected.
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value did not decode.
+    #[error("stored record: {0}")]
+    Codec(#[from] CodecError),
+    /// Making a write durable failed (flush or fsync).
+    #[error("making writes durable: {0}")]
+    Durability(#[source] std::io::Error),
+    /// An index holds a value of the wrong shape.
+    #[error("corrupt index: {0}")]
+    Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// True when the fault is a full disk or quota: the caller may retry once
+    /// space is freed, so it deserves a 503 rather than a 500.
+    pub fn is_out_of_space(&self) -> bool {
+        let io = match self {
+            Self::Sled(sled::Error::Io(e)) | Self::Durability(e) => e,
+            _ => return false,
+        };
+        // ENOSPC and EDQUOT: std has no stable ErrorKind for quota yet.
+        matches!(io.raw_os_error(), Some(28 | 122)) || io.kind() == std::io::ErrorKind::StorageFull
+    }
+}
+
+/// An expected reason a write was refused; returned as a value, never as a
+/// `StoreError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Another account holds the lowercased username.
+    UsernameTaken,
+    /// Another account holds the lowercased email.
+    EmailTaken,
+    /// The user the write is about no longer exists.
+    Gone,
+}
+
+/// What a transaction closure aborts with: an expected conflict, or a fault.
+type Abort = Result<Conflict, StoreError>;
+
+// Let `?` on sled and codec errors inside transaction closures abort with a
+// fault, while `abort(Ok(conflict))` reports an expected outcome.
+impl From<StoreError> for ConflictableTransactionError<Abort> {
+    fn from(e: StoreError) -> Self {
+        ConflictableTransactionError::Abort(Err(e))
+    }
+}
+
+impl From<CodecError> for ConflictableTransactionError<Abort> {
+    fn from(e: CodecError) -> Self {
+        ConflictableTransactionError::Abort(Err(e.into()))
+    }
+}
+
+/// Turns a transaction's outcome into the nested result callers use:
+/// expected conflicts inside, faults outside.
+fn flatten<T>(outcome: Result<T, TransactionError<Abort>>) -> StoreResult<Result<T, Conflict>> {
+    match outcome {
+        Ok(v) => Ok(Ok(v)),
+        Err(TransactionError::Abort(Ok(conflict))) => Ok(Err(conflict)),
+        Err(TransactionError::Abort(Err(e))) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The embedded database: users, their tokens, and the indexes between them.
+/// Cheap to clone; all clones share one sled handle.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    /// user id (u64 BE) → `User`
+    users: Tree,
+    /// lowercased NFC username (UTF-8) → user id (u64 BE)
+    user_id_by_name: Tree,
+    /// lowercased NFC email (UTF-8) → user id (u64 BE)
+    user_id_by_email: Tree,
+    /// SHA-256 of the token (32 bytes) → `TokenRecord`
+    token_by_digest: Tree,
+    /// user id (u64 BE) ++ token id (u64 BE) → SHA-256 of the token (32 bytes)
+    tokens_by_user: Tree,
+    /// expires_at (u64 BE seconds) ++ SHA-256 of the token → empty; lets the
+    /// sweep find expired tokens with one range scan instead of a full walk.
+    token_digest_by_expiry: Tree,
+    /// counter name (UTF-8) → u64 BE; kept in the same transactions as the
+    /// records they count, so `total_items` needs no full scan.
+    counters: Tree,
+    group_commit: GroupCommit,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        // sled's own default is 1 GiB, far too much for a Raspberry Pi.
+        Self {
+            cache_capacity_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`. Fails if another
+    /// process holds it: sled allows one process per directory.
+    pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_capacity_bytes)
+            // Group commit decides when to flush; sled's timer would only add
+            // unsynchronized background writes.
+            .flush_every_ms(None)
+            .open()?;
+        let group_commit = GroupCommit::start(db.clone(), dir).map_err(StoreError::Durability)?;
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                users: tree("users")?,
+                user_id_by_name: tree("user_id_by_name")?,
+                user_id_by_email: tree("user_id_by_email")?,
+                token_by_digest: tree("token_by_digest")?,
+                tokens_by_user: tree("tokens_by_user")?,
+                token_digest_by_expiry: tree("token_digest_by_expiry")?,
+                counters: tree("counters")?,
+                group_commit,
+                db,
+            }),
+        })
+    }
+
+    /// A fresh id, unique for the life of the store (ids are never reused,
+    /// even across crashes, though a crash may skip some).
+    pub fn next_id(&self) -> StoreResult<u64> {
+        // sled counts from 0; 0 stays free so no record ever has id 0.
+        Ok(self.inner.db.generate_id()? + 1)
+    }
+
+    /// Waits until every write made before this call is on disk. Concurrent
+    /// callers share one flush and fsync (group commit).
+    pub async fn durable(&self) -> StoreResult<()> {
+        self.inner
+            .group_commit
+            .wait()
+            .await
+            .map_err(StoreError::Durability)
+    }
+
+    /// Flushes and fsyncs from a blocking context (shutdown, command line).
+    pub fn flush_blocking(&self) -> StoreResult<()> {
+        self.inner
+            .group_commit
+            .flush_now()
+            .map_err(StoreError::Durability)
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> StoreResult<u64> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// The big-endian key form of a timestamp; times before 1970 sort as 0.
+fn time_key(t: UnixTime) -> [u8; 8] {
+    u64::try_from(t).unwrap_or(0).to_be_bytes()
+}
+
+fn read_u64(bytes: &[u8], what: &'static str) -> StoreResult<u64> {
+    Ok(u64::from_be_bytes(
+        bytes.try_into().map_err(|_| StoreError::Corrupt(what))?,
+    ))
+}
