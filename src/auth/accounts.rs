@@ -49,7 +49,7 @@ impl Auth {
         let password = Password::new_checked(password, &self.config.password)?;
         // Cheap pre-check so a taken name costs no hash; the transaction
         // below is what actually guarantees uniqueness.
-        if self.store.user_by_login(&username.key())?.is_some() {
+        if self.store.username_taken(&username.key())? {
             return Err(AuthError::UsernameTaken);
         }
         let password_hash = self.hasher.hash(password).await?;

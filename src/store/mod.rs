@@ -5,6 +5,7 @@
 //! never leaves an index entry pointing at nothing. Transaction closures only
 //! read and write trees: they may run more than once.
 
+mod check;
 pub mod codec;
 mod durability;
 mod tokens;
@@ -17,6 +18,7 @@ use sled::{Db, Tree};
 use std::path::Path;
 use std::sync::Arc;
 
+pub use check::CheckReport;
 pub use codec::CodecError;
 pub use users::UserUpdate;
 
@@ -90,6 +92,9 @@ fn flatten<T>(outcome: Result<T, TransactionError<Abort>>) -> StoreResult<Result
         Err(TransactionError::Storage(e)) => Err(e.into()),
     }
 }
+
+/// The `counters` key holding the number of users.
+const USER_COUNT: &[u8] = b"users";
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -207,6 +212,9 @@ impl Store {
 fn time_key(t: UnixTime) -> [u8; 8] {
     u64::try_from(t).unwrap_or(0).to_be_bytes()
 }
+
+#[cfg(test)]
+mod tests;
 
 fn read_u64(bytes: &[u8], what: &'static str) -> StoreResult<u64> {
     Ok(u64::from_be_bytes(

@@ -6,9 +6,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 
 /// A `tokens_by_user` key: user id (u64 BE) ++ token id (u64 BE).
-type UserTokenKey = [u8; 16];
+pub(super) type UserTokenKey = [u8; 16];
 
-fn user_token_key(user: UserId, token: TokenId) -> UserTokenKey {
+pub(super) fn user_token_key(user: UserId, token: TokenId) -> UserTokenKey {
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&user.to_key());
     key[8..].copy_from_slice(&token.0.to_be_bytes());
@@ -16,7 +16,7 @@ fn user_token_key(user: UserId, token: TokenId) -> UserTokenKey {
 }
 
 /// A `token_digest_by_expiry` key: expires_at (u64 BE) ++ digest.
-fn expiry_key(expires_at: UnixTime, digest: &TokenDigest) -> [u8; 40] {
+pub(super) fn expiry_key(expires_at: UnixTime, digest: &TokenDigest) -> [u8; 40] {
     let mut key = [0u8; 40];
     key[..8].copy_from_slice(&time_key(expires_at));
     key[8..].copy_from_slice(&digest.0);

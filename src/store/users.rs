@@ -1,7 +1,7 @@
 //! User records and their name and email indexes.
 
 use super::tokens::remove_tokens;
-use super::{Conflict, Store, StoreResult, codec, flatten, read_u64};
+use super::{Conflict, Store, StoreResult, USER_COUNT, codec, flatten, read_u64};
 use crate::model::{TokenDigest, User, UserId};
 use sled::Transactional;
 use sled::transaction::abort;
@@ -15,9 +15,6 @@ pub struct UserUpdate {
     /// `None` leaves tokens alone.
     pub revoke_tokens_except: Option<Option<TokenDigest>>,
 }
-
-/// The `counters` key holding the number of users.
-const USER_COUNT: &[u8] = b"users";
 
 impl Store {
     /// Stores a new user and its name and email index entries, or reports
@@ -79,6 +76,11 @@ impl Store {
             Some(id) => self.user(UserId(read_u64(&id, "user id index")?)),
             None => Ok(None),
         }
+    }
+
+    /// Whether a user holds this lowercased username (email not consulted).
+    pub fn username_taken(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.inner.user_id_by_name.contains_key(key.as_bytes())?)
     }
 
     /// How many users exist, read from the counter kept beside them.

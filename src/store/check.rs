@@ -1,0 +1,134 @@
+//! An integrity walk: every record decodes, every index entry points at a
+//! live record, and every record is reachable from its indexes.
+
+use super::tokens::{expiry_key, user_token_key};
+use super::{Store, StoreResult, USER_COUNT, codec, read_u64};
+use crate::model::{TokenDigest, TokenRecord, User, UserId};
+
+/// What the walk found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Users stored.
+    pub users: u64,
+    /// Tokens stored (live or expired but not yet swept).
+    pub tokens: u64,
+    /// One line per inconsistency; empty when the store is sound.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    /// True when nothing is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Store {
+    /// Walks every tree. Meant for a quiescent store (the command line, tests);
+    /// on a live one, writes racing the walk can show as false problems.
+    pub fn check(&self) -> StoreResult<CheckReport> {
+        let i = &*self.inner;
+        let mut report = CheckReport::default();
+        let mut problem = |p: String| report.problems.push(p);
+
+        let mut users = Vec::new();
+        for entry in i.users.iter() {
+            let (key, value) = entry?;
+            match codec::decode::<User>(&value) {
+                Ok(user) if UserId::from_key(&key) == Some(user.id) => users.push(user),
+                Ok(user) => problem(format!("user {} stored under a foreign key", user.id)),
+                Err(e) => problem(format!("user record {key:?} does not decode: {e}")),
+            }
+        }
+        for user in &users {
+            let by_name = i.user_id_by_name.get(user.username.key().as_bytes())?;
+            if by_name.as_deref() != Some(&user.id.to_key()[..]) {
+                problem(format!("user {} is missing from user_id_by_name", user.id));
+            }
+            if let Some(email) = &user.email {
+                let by_email = i.user_id_by_email.get(email.key().as_bytes())?;
+                if by_email.as_deref() != Some(&user.id.to_key()[..]) {
+                    problem(format!("user {} is missing from user_id_by_email", user.id));
+                }
+            }
+        }
+        for (tree, name) in [
+            (&i.user_id_by_name, "user_id_by_name"),
+            (&i.user_id_by_email, "user_id_by_email"),
+        ] {
+            for entry in tree.iter() {
+                let (key, id) = entry?;
+                let live = UserId::from_key(&id).map(|id| users.iter().any(|u| u.id == id));
+                if live != Some(true) {
+                    problem(format!("{name} entry {key:?} points at no user"));
+                }
+            }
+        }
+        let counted = match i.counters.get(USER_COUNT)? {
+            Some(v) => read_u64(&v, "user count")?,
+            None => 0,
+        };
+        report.users = users.len() as u64;
+        if counted != report.users {
+            report.problems.push(format!(
+                "user counter says {counted}, {} users stored",
+                report.users
+            ));
+        }
+        report.tokens = self.check_tokens(&users, &mut report.problems)?;
+        Ok(report)
+    }
+
+    fn check_tokens(&self, users: &[User], problems: &mut Vec<String>) -> StoreResult<u64> {
+        let i = &*self.inner;
+        let mut tokens = 0;
+        for entry in i.token_by_digest.iter() {
+            let (digest, value) = entry?;
+            tokens += 1;
+            let record = match codec::decode::<TokenRecord>(&value) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(format!("token record does not decode: {e}"));
+                    continue;
+                }
+            };
+            if !users.iter().any(|u| u.id == record.user_id) {
+                problems.push(format!("token {} belongs to no user", record.id.0));
+            }
+            let user_key = user_token_key(record.user_id, record.id);
+            if i.tokens_by_user.get(user_key)?.as_deref() != Some(&digest[..]) {
+                problems.push(format!(
+                    "token {} is missing from tokens_by_user",
+                    record.id.0
+                ));
+            }
+            let Ok(digest) = <[u8; 32]>::try_from(digest.as_ref()) else {
+                problems.push(format!("token {} has a malformed digest key", record.id.0));
+                continue;
+            };
+            let expiry = expiry_key(record.expires_at, &TokenDigest(digest));
+            if !i.token_digest_by_expiry.contains_key(expiry)? {
+                problems.push(format!(
+                    "token {} is missing from token_digest_by_expiry",
+                    record.id.0
+                ));
+            }
+        }
+        for entry in i.tokens_by_user.iter() {
+            let (_, digest) = entry?;
+            if !i.token_by_digest.contains_key(&digest)? {
+                problems.push("tokens_by_user entry points at no token".into());
+            }
+        }
+        for entry in i.token_digest_by_expiry.iter() {
+            let (key, _) = entry?;
+            if !i
+                .token_by_digest
+                .contains_key(key.get(8..).unwrap_or_default())?
+            {
+                problems.push("token_digest_by_expiry entry points at no token".into());
+            }
+        }
+        Ok(tokens)
+    }
+}

@@ -1,0 +1,140 @@
+//! Store behaviour against a real sled directory.
+
+use super::*;
+use crate::model::{Email, TokenDigest, TokenId, TokenRecord, User, UserId, Username};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    (dir, store)
+}
+
+fn user(store: &Store, name: &str, email: Option<&str>) -> User {
+    User {
+        id: UserId(store.next_id().unwrap()),
+        username: Username::parse(name).unwrap(),
+        email: email.map(|e| Email::parse(e).unwrap()),
+        password_hash: "$scrypt$unused".into(),
+        created_at: 1_700_000_000,
+    }
+}
+
+fn token(store: &Store, user: &User, seed: u8, expires_at: i64) -> (TokenDigest, TokenRecord) {
+    let record = TokenRecord {
+        id: TokenId(store.next_id().unwrap()),
+        user_id: user.id,
+        created_at: 1_700_000_000,
+        expires_at,
+    };
+    let digest = TokenDigest([seed; 32]);
+    store.insert_token(&digest, &record).unwrap().unwrap();
+    (digest, record)
+}
+
+#[test]
+fn taken_name_or_email_is_a_conflict_value_and_writes_nothing() {
+    let (_dir, store) = open();
+    store
+        .insert_user(&user(&store, "Alice", Some("a@x.io")))
+        .unwrap()
+        .unwrap();
+    let clash = store.insert_user(&user(&store, "alice", None)).unwrap();
+    assert_eq!(clash, Err(Conflict::UsernameTaken));
+    let clash = store
+        .insert_user(&user(&store, "bob", Some("A@X.io")))
+        .unwrap();
+    assert_eq!(clash, Err(Conflict::EmailTaken));
+    assert_eq!(store.user_count().unwrap(), 1);
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn deleting_a_user_removes_its_indexes_and_tokens() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", Some("a@x.io"));
+    store.insert_user(&alice).unwrap().unwrap();
+    let (digest, _) = token(&store, &alice, 1, i64::MAX);
+    token(&store, &alice, 2, i64::MAX);
+    assert!(store.delete_user(alice.id).unwrap());
+    assert!(store.user_by_login("alice").unwrap().is_none());
+    assert!(store.user_by_login("a@x.io").unwrap().is_none());
+    assert!(store.token(&digest).unwrap().is_none());
+    let report = store.check().unwrap();
+    assert_eq!((report.users, report.tokens), (0, 0));
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(!store.delete_user(alice.id).unwrap());
+}
+
+#[test]
+fn a_deleted_user_cannot_gain_a_token() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    store.insert_user(&alice).unwrap().unwrap();
+    store.delete_user(alice.id).unwrap();
+    let record = TokenRecord {
+        id: TokenId(99),
+        user_id: alice.id,
+        created_at: 0,
+        expires_at: i64::MAX,
+    };
+    let outcome = store.insert_token(&TokenDigest([9; 32]), &record).unwrap();
+    assert_eq!(outcome, Err(Conflict::Gone));
+}
+
+#[test]
+fn email_change_moves_the_index_and_password_change_keeps_one_token() {
+    let (_dir, store) = open();
+    let mut alice = user(&store, "alice", Some("old@x.io"));
+    store.insert_user(&alice).unwrap().unwrap();
+    let (keep, _) = token(&store, &alice, 1, i64::MAX);
+    let (drop, _) = token(&store, &alice, 2, i64::MAX);
+    alice.email = Some(Email::parse("new@x.io").unwrap());
+    let update = UserUpdate {
+        user: alice.clone(),
+        revoke_tokens_except: Some(Some(keep)),
+    };
+    store.update_user(&update).unwrap().unwrap();
+    assert!(store.user_by_login("old@x.io").unwrap().is_none());
+    assert_eq!(store.user_by_login("new@x.io").unwrap(), Some(alice));
+    assert!(store.token(&keep).unwrap().is_some());
+    assert!(store.token(&drop).unwrap().is_none());
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn sweep_deletes_only_expired_tokens() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    store.insert_user(&alice).unwrap().unwrap();
+    let (old, _) = token(&store, &alice, 1, 100);
+    let (live, _) = token(&store, &alice, 2, 300);
+    assert_eq!(store.sweep_expired(200).unwrap(), 1);
+    assert!(store.token(&old).unwrap().is_none());
+    assert!(store.token(&live).unwrap().is_some());
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn records_survive_reopening_after_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = {
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let alice = user(&store, "alice", None);
+        store.insert_user(&alice).unwrap().unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(store.durable())
+            .unwrap();
+        alice
+    };
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    assert_eq!(store.user(alice.id).unwrap(), Some(alice));
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_fails() {
+    let (dir, _store) = open();
+    assert!(Store::open(dir.path(), &StoreOptions::default()).is_err());
+}
