@@ -6,7 +6,7 @@
 //! - `Bearer <token>` (RFC 6750; the scheme is case-insensitive);
 //! - a bare token with no scheme.
 
-use super::State;
+use super::Request;
 use crate::auth::{Caller, Credentials};
 use crate::error::ApiError;
 use crate::model::TOKEN_PREFIX;
@@ -74,25 +74,26 @@ fn bad(detail: &str) -> ApiError {
 
 /// Authenticates the request's credentials, logging the outcome (never the
 /// secret). No credentials at all is a 401 without an `error` attribute.
-pub async fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub async fn caller(req: &Request) -> Result<Caller, ApiError> {
     let credentials =
-        credentials(headers)?.ok_or(ApiError::InvalidCredentials { presented: false })?;
-    authenticate(state, credentials).await
+        credentials(&req.headers)?.ok_or(ApiError::InvalidCredentials { presented: false })?;
+    authenticate(req, credentials).await
 }
 
 /// Checks credentials that were read from a header or a body.
-pub async fn authenticate(state: &State, credentials: Credentials) -> Result<Caller, ApiError> {
+pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Caller, ApiError> {
     let (method, username) = match &credentials {
         Credentials::Password { username, .. } => ("password", Some(username.clone())),
         Credentials::Token(_) => ("token", None),
     };
-    match state.auth.authenticate(credentials).await {
+    let client = req.client.map(|a| a.ip());
+    match req.state.auth.authenticate(credentials).await {
         Ok(caller) => {
-            tracing::debug!(method, user_id = %caller.id(), "authenticated");
+            tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), ?client, "authentication succeeded");
             Ok(caller)
         }
         Err(e) => {
-            tracing::info!(method, username = username.as_deref(), outcome = %e, "authentication failed");
+            tracing::info!(method, username = username.as_deref(), ?client, outcome = %e, "authentication failed");
             Err(e.into())
         }
     }

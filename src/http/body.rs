@@ -12,7 +12,7 @@ use std::pin::Pin;
 use warp::Filter;
 use warp::http::{HeaderMap, header};
 
-type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send>>;
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
 
 /// A request body not yet read.
 pub struct Body(Chunks);
@@ -21,12 +21,21 @@ pub struct Body(Chunks);
 pub fn body() -> impl Filter<Extract = (Body,), Error = std::convert::Infallible> + Clone {
     warp::body::stream()
         .map(Body::new)
-        .or(warp::any().map(|| Body(Box::pin(futures_util::stream::empty()))))
+        .or(warp::any().map(Body::default))
         .unify()
 }
 
+impl Default for Body {
+    /// An empty body: what is left after a handler takes the real one.
+    fn default() -> Self {
+        Self(Box::pin(futures_util::stream::empty()))
+    }
+}
+
 impl Body {
-    fn new<B: Buf>(stream: impl Stream<Item = Result<B, warp::Error>> + Send + 'static) -> Self {
+    fn new<B: Buf>(
+        stream: impl Stream<Item = Result<B, warp::Error>> + Send + Sync + 'static,
+    ) -> Self {
         Self(Box::pin(stream.map(|chunk| {
             chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining()))
         })))

@@ -36,6 +36,8 @@ pub struct State {
 /// One request, past routing: everything a handler may need.
 struct Request {
     method: Method,
+    /// The peer's address, for logs.
+    client: Option<std::net::SocketAddr>,
     state: State,
     headers: HeaderMap,
     query: Option<String>,
@@ -90,11 +92,13 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .or(warp::any().map(|| None))
         .unify();
     warp::method()
+        .and(warp::addr::remote())
         .and(warp::header::headers_cloned())
         .and(query)
         .and(body::body())
-        .map(move |method, headers, query, body| Request {
+        .map(move |method, client, headers, query, body| Request {
             method,
+            client,
             state: state.clone(),
             headers,
             query,

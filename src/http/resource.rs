@@ -28,7 +28,7 @@ pub(super) fn routes(state: &State) -> Route {
 
 /// GET /api/resource: the example protected resource, `{"data": "Hello, {username}!"}`.
 async fn resource(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     Ok(json(
         &value!({ "data": format!("Hello, {}!", caller.user.username.as_str()) }),
     ))

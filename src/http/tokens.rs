@@ -63,11 +63,11 @@ impl From<IssuedToken> for TokenResponse {
 }
 
 /// POST /api/tokens: exchange a username and password (Basic, or a JSON body) for a bearer token; 401 on any mismatch or a token.
-async fn issue(req: Request) -> Result<impl Reply, ApiError> {
+async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
     let from_header = auth::credentials(&req.headers)?;
     let limit = req.state.config.limits.max_body_bytes;
-    let from_body: Option<LoginRequest> = req.body.json(&req.headers, limit).await?;
-    let state = req.state;
+    let body = std::mem::take(&mut req.body);
+    let from_body: Option<LoginRequest> = body.json(&req.headers, limit).await?;
     let credentials = match (from_header, from_body) {
         (Some(_), Some(_)) => {
             return Err(ApiError::InvalidRequest(
@@ -85,8 +85,8 @@ async fn issue(req: Request) -> Result<impl Reply, ApiError> {
     if matches!(credentials, Credentials::Token(_)) {
         return Err(ApiError::InvalidCredentials { presented: true });
     }
-    let caller = auth::authenticate(&state, credentials).await?;
-    let issued = state.auth.issue_token(&caller).await?;
+    let caller = auth::authenticate(&req, credentials).await?;
+    let issued = req.state.auth.issue_token(&caller).await?;
     Ok(no_store(json(&TokenResponse::from(issued))))
 }
 
@@ -116,7 +116,7 @@ struct TokenList {
 
 /// GET /api/tokens: the caller's live tokens, metadata only, never the secret.
 async fn list(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     let items = req.state.auth.list_tokens(&caller)?;
     Ok(no_store(json(&TokenList {
         items: items.into_iter().map(TokenItem::from).collect(),
@@ -125,14 +125,14 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
 
 /// DELETE /api/tokens: revoke the token this request is made with; 204, or 400 when made with a password.
 async fn revoke_current(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     req.state.auth.revoke_current(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// DELETE /api/tokens/{id}: revoke one of the caller's tokens; 204, or 404 if it is unknown or someone else's.
 async fn revoke_one(id: TokenId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     req.state.auth.revoke_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

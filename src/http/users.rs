@@ -170,7 +170,7 @@ fn page_params(query: Option<&str>) -> Result<(u64, u64), ApiError> {
 
 /// GET /api/users: list users, `?page=1&per_page=10`; 400 on a page below 1 or not a number.
 async fn list(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     let (page, per_page) = page_params(req.query.as_deref())?;
     let page: Page = req.state.auth.list_users(page, per_page)?;
     let link = |n: u64| format!("/api/users?page={n}&per_page={}", page.per_page);
@@ -197,7 +197,7 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
 
 /// GET /api/users/{id}: one user; 404 if there is none.
 async fn get(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     let user = req.state.auth.user(id)?;
     Ok(json(&UserBody::new(&user, Some(caller.id()))))
 }
@@ -218,7 +218,7 @@ struct PatchRequest {
 
 /// PATCH /api/users/{id}: change your own `email` and/or `password`; 403 for someone else's account.
 async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     let state = req.state.clone();
     let request: PatchRequest = req.json().await?;
     let email = match request.email {
@@ -236,14 +236,14 @@ async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
 
 /// DELETE /api/users/{id}: delete your own account and all its tokens; 204.
 async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req.state, &req.headers).await?;
+    let caller = auth::caller(&req).await?;
     req.state.auth.delete_user(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// GET /api/me: the caller's own user, email included.
 async fn me(req: Request) -> Result<impl Reply, ApiError> {
-    let caller: Caller = auth::caller(&req.state, &req.headers).await?;
+    let caller: Caller = auth::caller(&req).await?;
     Ok(json(&UserBody::new(&caller.user, Some(caller.id()))))
 }
 
