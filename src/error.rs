@@ -32,6 +32,8 @@ pub enum ApiError {
     UsernameTaken,
     /// 409: the email belongs to another account.
     EmailTaken,
+    /// 409: the change would leave no enabled admin.
+    LastAdmin,
     /// 413: the body is larger than `max_body_bytes`.
     PayloadTooLarge,
     /// 415: a body that is not JSON where JSON is expected.
@@ -69,7 +71,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UsernameTaken | Self::EmailTaken => StatusCode::CONFLICT,
+            Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,6 +90,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UsernameTaken => "username_taken",
             Self::EmailTaken => "email_taken",
+            Self::LastAdmin => "last_admin",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
@@ -105,6 +108,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::UsernameTaken => "Username taken",
             Self::EmailTaken => "Email taken",
+            Self::LastAdmin => "Last admin",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Unavailable { .. } => "Service unavailable",
@@ -126,6 +130,7 @@ impl ApiError {
             Self::MethodNotAllowed { allow } => format!("this path allows {allow}"),
             Self::UsernameTaken => "that username is registered already".into(),
             Self::EmailTaken => "that email belongs to another account".into(),
+            Self::LastAdmin => "this is the last enabled admin: make another admin first".into(),
             Self::PayloadTooLarge => "the request body is too large".into(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::Unavailable { .. } => "the server is busy; retry after the given delay".into(),
@@ -154,6 +159,7 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden(d) => Self::Forbidden(d),
             AuthError::NotFound(d) => Self::NotFound(d),
             AuthError::UsernameTaken => Self::UsernameTaken,
+            AuthError::LastAdmin => Self::LastAdmin,
             AuthError::EmailTaken => Self::EmailTaken,
             AuthError::InvalidRequest(d) => Self::InvalidRequest(d),
             AuthError::Busy => Self::Unavailable { retry_after: 1 },

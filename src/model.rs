@@ -146,6 +146,36 @@ impl Email {
 /// Seconds since the Unix epoch, UTC: the one time unit in stored records.
 pub type UnixTime = i64;
 
+/// What an account may do beyond its own data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An ordinary account (the default).
+    #[default]
+    User,
+    /// May manage every account.
+    Admin,
+}
+
+impl Role {
+    /// The name used in JSON, config and the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses `user` or `admin`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        match raw {
+            "user" => Ok(Self::User),
+            "admin" => Ok(Self::Admin),
+            _ => Err(InvalidField("role must be 'user' or 'admin'")),
+        }
+    }
+}
+
 /// A registered account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -159,6 +189,52 @@ pub struct User {
     pub password_hash: String,
     /// When the account was made.
     pub created_at: UnixTime,
+    /// `user` or `admin`.
+    pub role: Role,
+    /// A disabled account cannot authenticate; its tokens were revoked.
+    pub disabled: bool,
+    /// Whether the account's owner proved they receive its codes.
+    pub confirmed: bool,
+}
+
+impl User {
+    /// An admin whose account is enabled: the ones the last-admin guard counts.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && !self.disabled
+    }
+}
+
+/// What a single-use code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeKind {
+    /// Proves the account's owner receives its codes.
+    Confirmation,
+    /// Lets the owner set a new password without the old one.
+    PasswordReset,
+}
+
+impl CodeKind {
+    /// The name used in delivery payloads and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmation => "confirmation",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// A single-use code, stored under the SHA-256 digest of the code itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// What the code does.
+    pub kind: CodeKind,
+    /// Whose account it acts on.
+    pub user_id: UserId,
+    /// When it was issued.
+    pub created_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
 }
 
 /// What the store keeps for a live token; the secret itself is never stored,
@@ -175,14 +251,15 @@ pub struct TokenRecord {
     pub expires_at: UnixTime,
 }
 
-/// The SHA-256 digest of a token: the only form in which tokens are stored.
+/// The SHA-256 digest of a token or single-use code: the only form in which
+/// either is stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct TokenDigest(pub [u8; 32]);
+pub struct SecretDigest(pub [u8; 32]);
 
-impl fmt::Debug for TokenDigest {
+impl fmt::Debug for SecretDigest {
     // A digest is not a secret, but keeping it out of logs costs nothing.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenDigest(..)")
+        f.write_str("SecretDigest(..)")
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::password::Password;
 use super::{Auth, AuthError, Caller, now};
-use crate::model::{Email, User, UserId, Username};
+use crate::model::{Email, Role, User, UserId, Username};
 use crate::store::{Conflict, UserUpdate};
 
 /// A change to an account; `None` fields stay as they are.
@@ -59,6 +59,9 @@ impl Auth {
             email,
             password_hash,
             created_at: now(),
+            role: Role::User,
+            disabled: false,
+            confirmed: true,
         };
         match self.store.insert_user(&user)? {
             Ok(()) => {}
@@ -118,6 +121,7 @@ impl Auth {
         let update = UserUpdate {
             user,
             revoke_tokens_except,
+            consume_code: None,
         };
         match self.store.update_user(&update)? {
             Ok(()) => {}
@@ -132,8 +136,10 @@ impl Auth {
     /// Deletes the caller's own account and every token it holds.
     pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<(), AuthError> {
         self.check_self(caller, id)?;
-        if !self.store.delete_user(id)? {
-            return Err(AuthError::NotFound("no such user"));
+        match self.store.delete_user(id)? {
+            Ok(()) => {}
+            Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
+            Err(_) => return Err(AuthError::NotFound("no such user")),
         }
         self.store.durable().await?;
         tracing::info!(user_id = %id, "user deleted");

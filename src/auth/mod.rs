@@ -11,7 +11,7 @@ pub use accounts::{Page, UserPatch};
 pub use tokens::{IssuedToken, TokenInfo};
 
 use crate::config::Config;
-use crate::model::{TokenDigest, TokenRecord, User, UserId, login_key};
+use crate::model::{SecretDigest, TokenRecord, User, UserId, login_key};
 use crate::store::{Store, StoreError};
 use password::{Hasher, Password, Verified};
 use std::sync::Arc;
@@ -31,6 +31,9 @@ pub enum AuthError {
     /// No such record (or not the caller's to see).
     #[error("{0}")]
     NotFound(&'static str),
+    /// The change would leave no enabled admin.
+    #[error("this would leave no enabled admin")]
+    LastAdmin,
     /// The username is registered already.
     #[error("username is taken")]
     UsernameTaken,
@@ -86,7 +89,7 @@ pub enum Method {
     /// A token, with its stored record.
     Token {
         /// The token's digest, to revoke it or keep it on a password change.
-        digest: TokenDigest,
+        digest: SecretDigest,
         /// Its record.
         record: TokenRecord,
     },
@@ -108,7 +111,7 @@ impl Caller {
     }
 
     /// The digest of the token used for this request, if one was.
-    pub fn token_digest(&self) -> Option<TokenDigest> {
+    pub fn token_digest(&self) -> Option<SecretDigest> {
         match &self.method {
             Method::Token { digest, .. } => Some(*digest),
             Method::Password => None,

@@ -5,7 +5,7 @@
 //! know a token cannot choose inputs whose digests share a prefix with it.
 
 use super::AuthError;
-use crate::model::{TOKEN_PREFIX, TokenDigest};
+use crate::model::{SecretDigest, TOKEN_PREFIX};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::TryRng;
@@ -19,7 +19,7 @@ pub struct NewToken {
     /// `lk_...`: shown to the client once, never stored or logged.
     pub secret: String,
     /// What the store keeps.
-    pub digest: TokenDigest,
+    pub digest: SecretDigest,
 }
 
 impl std::fmt::Debug for NewToken {
@@ -49,7 +49,7 @@ pub fn generate() -> Result<NewToken, AuthError> {
 
 /// The digest of a presented token, or `None` if it is not shaped like one
 /// of ours (then no store lookup is needed to refuse it).
-pub fn parse(presented: &str) -> Option<TokenDigest> {
+pub fn parse(presented: &str) -> Option<SecretDigest> {
     let body = presented.strip_prefix(TOKEN_PREFIX)?;
     let well_formed = body.len() == SECRET_CHARS
         && body
@@ -58,8 +58,8 @@ pub fn parse(presented: &str) -> Option<TokenDigest> {
     well_formed.then(|| digest(presented))
 }
 
-fn digest(token: &str) -> TokenDigest {
-    TokenDigest(Sha256::digest(token.as_bytes()).into())
+fn digest(token: &str) -> SecretDigest {
+    SecretDigest(Sha256::digest(token.as_bytes()).into())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::tokens::{expiry_key, user_token_key};
 use super::{Store, StoreResult, USER_COUNT, codec, read_u64};
-use crate::model::{TokenDigest, TokenRecord, User, UserId};
+use crate::model::{SecretDigest, TokenRecord, User, UserId};
 
 /// What the walk found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl Store {
                 problems.push(format!("token {} has a malformed digest key", record.id.0));
                 continue;
             };
-            let expiry = expiry_key(record.expires_at, &TokenDigest(digest));
+            let expiry = expiry_key(record.expires_at, &SecretDigest(digest));
             if !i.token_digest_by_expiry.contains_key(expiry)? {
                 problems.push(format!(
                     "token {} is missing from token_digest_by_expiry",

@@ -7,6 +7,7 @@
 
 mod check;
 pub mod codec;
+mod codes;
 mod durability;
 mod tokens;
 mod users;
@@ -61,8 +62,10 @@ pub enum Conflict {
     UsernameTaken,
     /// Another account holds the lowercased email.
     EmailTaken,
-    /// The user the write is about no longer exists.
+    /// The user (or single-use code) the write is about no longer exists.
     Gone,
+    /// The write would leave no enabled admin.
+    LastAdmin,
 }
 
 /// What a transaction closure aborts with: an expected conflict, or a fault.
@@ -95,6 +98,8 @@ fn flatten<T>(outcome: Result<T, TransactionError<Abort>>) -> StoreResult<Result
 
 /// The `counters` key holding the number of users.
 const USER_COUNT: &[u8] = b"users";
+/// The `counters` key holding the number of enabled admins.
+const ADMIN_COUNT: &[u8] = b"active_admins";
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -122,8 +127,14 @@ struct Inner {
     /// sweep find expired tokens with one range scan instead of a full walk.
     token_digest_by_expiry: Tree,
     /// counter name (UTF-8) → u64 BE; kept in the same transactions as the
-    /// records they count, so `total_items` needs no full scan.
+    /// records they count, so `total_items` and the last-admin guard need no
+    /// full scan.
     counters: Tree,
+    /// SHA-256 of a single-use code (32 bytes) → `CodeRecord`
+    code_by_digest: Tree,
+    /// user id (u64 BE) ++ SHA-256 of the code → empty; finds a user's codes
+    /// to replace or delete them with the user.
+    codes_by_user: Tree,
     group_commit: GroupCommit,
 }
 
@@ -171,6 +182,8 @@ impl Store {
                 tokens_by_user: tree("tokens_by_user")?,
                 token_digest_by_expiry: tree("token_digest_by_expiry")?,
                 counters: tree("counters")?,
+                code_by_digest: tree("code_by_digest")?,
+                codes_by_user: tree("codes_by_user")?,
                 group_commit,
                 db,
             }),

@@ -1,7 +1,7 @@
 //! Store behaviour against a real sled directory.
 
 use super::*;
-use crate::model::{Email, TokenDigest, TokenId, TokenRecord, User, UserId, Username};
+use crate::model::{Email, SecretDigest, TokenId, TokenRecord, User, UserId, Username};
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -16,17 +16,20 @@ fn user(store: &Store, name: &str, email: Option<&str>) -> User {
         email: email.map(|e| Email::parse(e).unwrap()),
         password_hash: "$scrypt$unused".into(),
         created_at: 1_700_000_000,
+        role: crate::model::Role::User,
+        disabled: false,
+        confirmed: true,
     }
 }
 
-fn token(store: &Store, user: &User, seed: u8, expires_at: i64) -> (TokenDigest, TokenRecord) {
+fn token(store: &Store, user: &User, seed: u8, expires_at: i64) -> (SecretDigest, TokenRecord) {
     let record = TokenRecord {
         id: TokenId(store.next_id().unwrap()),
         user_id: user.id,
         created_at: 1_700_000_000,
         expires_at,
     };
-    let digest = TokenDigest([seed; 32]);
+    let digest = SecretDigest([seed; 32]);
     store.insert_token(&digest, &record).unwrap().unwrap();
     (digest, record)
 }
@@ -56,14 +59,14 @@ fn deleting_a_user_removes_its_indexes_and_tokens() {
     store.insert_user(&alice).unwrap().unwrap();
     let (digest, _) = token(&store, &alice, 1, i64::MAX);
     token(&store, &alice, 2, i64::MAX);
-    assert!(store.delete_user(alice.id).unwrap());
+    store.delete_user(alice.id).unwrap().unwrap();
     assert!(store.user_by_login("alice").unwrap().is_none());
     assert!(store.user_by_login("a@x.io").unwrap().is_none());
     assert!(store.token(&digest).unwrap().is_none());
     let report = store.check().unwrap();
     assert_eq!((report.users, report.tokens), (0, 0));
     assert!(report.is_ok(), "{:?}", report.problems);
-    assert!(!store.delete_user(alice.id).unwrap());
+    assert_eq!(store.delete_user(alice.id).unwrap(), Err(Conflict::Gone));
 }
 
 #[test]
@@ -71,14 +74,14 @@ fn a_deleted_user_cannot_gain_a_token() {
     let (_dir, store) = open();
     let alice = user(&store, "alice", None);
     store.insert_user(&alice).unwrap().unwrap();
-    store.delete_user(alice.id).unwrap();
+    store.delete_user(alice.id).unwrap().unwrap();
     let record = TokenRecord {
         id: TokenId(99),
         user_id: alice.id,
         created_at: 0,
         expires_at: i64::MAX,
     };
-    let outcome = store.insert_token(&TokenDigest([9; 32]), &record).unwrap();
+    let outcome = store.insert_token(&SecretDigest([9; 32]), &record).unwrap();
     assert_eq!(outcome, Err(Conflict::Gone));
 }
 
@@ -93,6 +96,7 @@ fn email_change_moves_the_index_and_password_change_keeps_one_token() {
     let update = UserUpdate {
         user: alice.clone(),
         revoke_tokens_except: Some(Some(keep)),
+        consume_code: None,
     };
     store.update_user(&update).unwrap().unwrap();
     assert!(store.user_by_login("old@x.io").unwrap().is_none());

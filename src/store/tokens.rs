@@ -1,7 +1,7 @@
 //! Token records, keyed by digest, and the per-user and expiry indexes.
 
 use super::{Abort, Conflict, Store, StoreError, StoreResult, codec, flatten, time_key};
-use crate::model::{TokenDigest, TokenId, TokenRecord, UnixTime, UserId};
+use crate::model::{SecretDigest, TokenId, TokenRecord, UnixTime, UserId};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 
@@ -16,15 +16,15 @@ pub(super) fn user_token_key(user: UserId, token: TokenId) -> UserTokenKey {
 }
 
 /// A `token_digest_by_expiry` key: expires_at (u64 BE) ++ digest.
-pub(super) fn expiry_key(expires_at: UnixTime, digest: &TokenDigest) -> [u8; 40] {
+pub(super) fn expiry_key(expires_at: UnixTime, digest: &SecretDigest) -> [u8; 40] {
     let mut key = [0u8; 40];
     key[..8].copy_from_slice(&time_key(expires_at));
     key[8..].copy_from_slice(&digest.0);
     key
 }
 
-fn read_digest(bytes: &[u8]) -> StoreResult<TokenDigest> {
-    Ok(TokenDigest(
+fn read_digest(bytes: &[u8]) -> StoreResult<SecretDigest> {
+    Ok(SecretDigest(
         bytes
             .try_into()
             .map_err(|_| StoreError::Corrupt("token digest index"))?,
@@ -36,7 +36,7 @@ pub(super) fn remove_tokens(
     by_digest: &TransactionalTree,
     by_user: &TransactionalTree,
     by_expiry: &TransactionalTree,
-    tokens: &[(UserTokenKey, TokenDigest)],
+    tokens: &[(UserTokenKey, SecretDigest)],
 ) -> Result<(), ConflictableTransactionError<Abort>> {
     for (user_key, digest) in tokens {
         by_user.remove(user_key.as_slice())?;
@@ -54,7 +54,7 @@ impl Store {
     /// transaction means a deleted user can never gain a token.
     pub fn insert_token(
         &self,
-        digest: &TokenDigest,
+        digest: &SecretDigest,
         record: &TokenRecord,
     ) -> StoreResult<Result<(), Conflict>> {
         let i = &*self.inner;
@@ -80,7 +80,7 @@ impl Store {
 
     /// The live or expired record for a token digest; expiry is the caller's
     /// call, so the sweep can lag without letting an expired token in.
-    pub fn token(&self, digest: &TokenDigest) -> StoreResult<Option<TokenRecord>> {
+    pub fn token(&self, digest: &SecretDigest) -> StoreResult<Option<TokenRecord>> {
         self.inner
             .token_by_digest
             .get(digest.0)?
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Every token of a user, in issue order.
-    pub fn tokens_of(&self, user: UserId) -> StoreResult<Vec<(TokenDigest, TokenRecord)>> {
+    pub fn tokens_of(&self, user: UserId) -> StoreResult<Vec<(SecretDigest, TokenRecord)>> {
         let mut out = Vec::new();
         for entry in self.inner.tokens_by_user.scan_prefix(user.to_key()) {
             let (_, digest) = entry?;
@@ -107,8 +107,8 @@ impl Store {
     pub(super) fn token_keys_of(
         &self,
         user: UserId,
-        keep: Option<TokenDigest>,
-    ) -> StoreResult<Vec<(UserTokenKey, TokenDigest)>> {
+        keep: Option<SecretDigest>,
+    ) -> StoreResult<Vec<(UserTokenKey, SecretDigest)>> {
         let mut out = Vec::new();
         for entry in self.inner.tokens_by_user.scan_prefix(user.to_key()) {
             let (key, digest) = entry?;
@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// Revokes one token by digest. Returns its record if it existed.
-    pub fn revoke_token(&self, digest: &TokenDigest) -> StoreResult<Option<TokenRecord>> {
+    pub fn revoke_token(&self, digest: &SecretDigest) -> StoreResult<Option<TokenRecord>> {
         let i = &*self.inner;
         let outcome = (
             &i.token_by_digest,
@@ -155,7 +155,11 @@ impl Store {
 
     /// Revokes every token of `user` except `keep`, in one transaction.
     /// Returns how many were revoked.
-    pub fn revoke_all_tokens(&self, user: UserId, keep: Option<TokenDigest>) -> StoreResult<usize> {
+    pub fn revoke_all_tokens(
+        &self,
+        user: UserId,
+        keep: Option<SecretDigest>,
+    ) -> StoreResult<usize> {
         let i = &*self.inner;
         let tokens = self.token_keys_of(user, keep)?;
         if tokens.is_empty() {

@@ -1,19 +1,47 @@
-//! User records and their name and email indexes.
+//! User records, their name and email indexes, and the counters kept
+//! beside them.
 
-use super::tokens::remove_tokens;
-use super::{Conflict, Store, StoreResult, USER_COUNT, codec, flatten, read_u64};
-use crate::model::{TokenDigest, User, UserId};
+use super::codes::{CodeKeys, remove_codes};
+use super::tokens::{UserTokenKey, remove_tokens};
+use super::{
+    ADMIN_COUNT, Abort, Conflict, Store, StoreResult, USER_COUNT, codec, flatten, read_u64,
+};
+use crate::model::{SecretDigest, User, UserId};
 use sled::Transactional;
-use sled::transaction::abort;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 
 /// A change to an existing user, applied in one transaction.
 #[derive(Debug)]
 pub struct UserUpdate {
     /// The record as it should be stored.
     pub user: User,
-    /// Revoke every token of the user except this one (a password change).
-    /// `None` leaves tokens alone.
-    pub revoke_tokens_except: Option<Option<TokenDigest>>,
+    /// Revoke every token of the user except this one (a password change,
+    /// a disable). `None` leaves tokens alone.
+    pub revoke_tokens_except: Option<Option<SecretDigest>>,
+    /// Spend this single-use code in the same transaction; if it is already
+    /// spent the update fails with `Conflict::Gone`, so a code works once.
+    pub consume_code: Option<SecretDigest>,
+}
+
+/// Adds `delta` to a counter inside a transaction.
+fn bump(
+    counters: &TransactionalTree,
+    key: &[u8],
+    delta: i64,
+) -> Result<u64, ConflictableTransactionError<Abort>> {
+    let count = match counters.get(key)? {
+        Some(v) => read_u64(&v, "counter")?,
+        None => 0,
+    };
+    let count = count.saturating_add_signed(delta);
+    counters.insert(key, &count.to_be_bytes())?;
+    Ok(count)
+}
+
+/// How the active-admin count changes when `old` becomes `new`.
+fn admin_delta(old: Option<&User>, new: Option<&User>) -> i64 {
+    let active = |u: Option<&User>| i64::from(u.is_some_and(User::is_active_admin));
+    active(new) - active(old)
 }
 
 impl Store {
@@ -44,11 +72,8 @@ impl Store {
                 }
                 by_name.insert(name_key.as_bytes(), &id)?;
                 users.insert(&id, value.as_slice())?;
-                let count = match counters.get(USER_COUNT)? {
-                    Some(v) => read_u64(&v, "user count")?,
-                    None => 0,
-                };
-                counters.insert(USER_COUNT, &(count + 1).to_be_bytes())?;
+                bump(counters, USER_COUNT, 1)?;
+                bump(counters, ADMIN_COUNT, admin_delta(None, Some(user)))?;
                 Ok(())
             });
         flatten(outcome)
@@ -104,55 +129,83 @@ impl Store {
             .collect()
     }
 
+    /// How many enabled admins exist.
+    pub fn admin_count(&self) -> StoreResult<u64> {
+        match self.inner.counters.get(ADMIN_COUNT)? {
+            Some(v) => read_u64(&v, "admin count"),
+            None => Ok(0),
+        }
+    }
+
     /// Replaces a user's record, moving its email index entry if the email
-    /// changed and revoking tokens if asked, all in one transaction.
+    /// changed, revoking tokens and spending a code if asked, all in one
+    /// transaction. Refuses (`Conflict::LastAdmin`) to leave a store that
+    /// had an enabled admin without one.
     pub fn update_user(&self, update: &UserUpdate) -> StoreResult<Result<(), Conflict>> {
         let i = &*self.inner;
         let user = &update.user;
         let id = user.id.to_key();
         let value = codec::encode(user)?;
         let new_email = user.email.as_ref().map(|e| e.key());
-        let revoke = match update.revoke_tokens_except {
+        let revoke: Vec<(UserTokenKey, SecretDigest)> = match update.revoke_tokens_except {
             Some(keep) => self.token_keys_of(user.id, keep)?,
             None => Vec::new(),
         };
         let outcome = (
             &i.users,
             &i.user_id_by_email,
+            &i.counters,
             &i.token_by_digest,
             &i.tokens_by_user,
             &i.token_digest_by_expiry,
+            &i.code_by_digest,
+            &i.codes_by_user,
         )
-            .transaction(|(users, by_email, by_digest, by_user, by_expiry)| {
-                let Some(old) = users.get(id)? else {
-                    return abort(Ok(Conflict::Gone));
-                };
-                let old: User = codec::decode(&old)?;
-                let old_email = old.email.as_ref().map(|e| e.key());
-                if old_email != new_email {
-                    if let Some(key) = &new_email {
-                        if by_email.get(key.as_bytes())?.is_some() {
-                            return abort(Ok(Conflict::EmailTaken));
+            .transaction(
+                |(users, by_email, counters, by_digest, by_user, by_expiry, codes, user_codes)| {
+                    let Some(old) = users.get(id)? else {
+                        return abort(Ok(Conflict::Gone));
+                    };
+                    let old: User = codec::decode(&old)?;
+                    if let Some(code) = &update.consume_code {
+                        let spent = CodeKeys::of(user.id, code);
+                        if codes.remove(spent.digest.as_slice())?.is_none() {
+                            return abort(Ok(Conflict::Gone));
                         }
-                        by_email.insert(key.as_bytes(), &id)?;
+                        user_codes.remove(spent.by_user.as_slice())?;
                     }
-                    if let Some(key) = &old_email {
-                        by_email.remove(key.as_bytes())?;
+                    let admins = bump(counters, ADMIN_COUNT, admin_delta(Some(&old), Some(user)))?;
+                    if admins == 0 && old.is_active_admin() {
+                        return abort(Ok(Conflict::LastAdmin));
                     }
-                }
-                users.insert(&id, value.as_slice())?;
-                remove_tokens(by_digest, by_user, by_expiry, &revoke)?;
-                Ok(())
-            });
+                    let old_email = old.email.as_ref().map(|e| e.key());
+                    if old_email != new_email {
+                        if let Some(key) = &new_email {
+                            if by_email.get(key.as_bytes())?.is_some() {
+                                return abort(Ok(Conflict::EmailTaken));
+                            }
+                            by_email.insert(key.as_bytes(), &id)?;
+                        }
+                        if let Some(key) = &old_email {
+                            by_email.remove(key.as_bytes())?;
+                        }
+                    }
+                    users.insert(&id, value.as_slice())?;
+                    remove_tokens(by_digest, by_user, by_expiry, &revoke)?;
+                    Ok(())
+                },
+            );
         flatten(outcome)
     }
 
-    /// Deletes a user, its index entries and all its tokens in one
-    /// transaction. Returns false if there was no such user.
-    pub fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+    /// Deletes a user, its index entries, tokens and codes in one
+    /// transaction. `Conflict::Gone` if there was no such user,
+    /// `Conflict::LastAdmin` if it is the last enabled admin.
+    pub fn delete_user(&self, id: UserId) -> StoreResult<Result<(), Conflict>> {
         let i = &*self.inner;
         let key = id.to_key();
         let tokens = self.token_keys_of(id, None)?;
+        let user_codes = self.code_keys_of(id)?;
         let outcome = (
             &i.users,
             &i.user_id_by_name,
@@ -161,36 +214,47 @@ impl Store {
             &i.token_by_digest,
             &i.tokens_by_user,
             &i.token_digest_by_expiry,
+            &i.code_by_digest,
+            &i.codes_by_user,
         )
             .transaction(
-                |(users, by_name, by_email, counters, by_digest, by_user, by_expiry)| {
+                |(
+                    users,
+                    by_name,
+                    by_email,
+                    counters,
+                    by_digest,
+                    by_user,
+                    by_expiry,
+                    codes,
+                    codes_by_user,
+                )| {
                     let Some(old) = users.remove(&key)? else {
                         return abort(Ok(Conflict::Gone));
                     };
                     let old: User = codec::decode(&old)?;
+                    let admins = bump(counters, ADMIN_COUNT, admin_delta(Some(&old), None))?;
+                    if admins == 0 && old.is_active_admin() {
+                        return abort(Ok(Conflict::LastAdmin));
+                    }
                     by_name.remove(old.username.key().as_bytes())?;
                     if let Some(email) = &old.email {
                         by_email.remove(email.key().as_bytes())?;
                     }
-                    let count = match counters.get(USER_COUNT)? {
-                        Some(v) => read_u64(&v, "user count")?,
-                        None => 0,
-                    };
-                    counters.insert(USER_COUNT, &count.saturating_sub(1).to_be_bytes())?;
+                    bump(counters, USER_COUNT, -1)?;
                     remove_tokens(by_digest, by_user, by_expiry, &tokens)?;
+                    remove_codes(codes, codes_by_user, &user_codes)?;
                     Ok(())
                 },
             );
-        // A token issued between the scan above and the transaction would
-        // survive it; issuing checks the user exists inside its own
-        // transaction, so after this commit no new one can appear. Sweep up.
-        match flatten(outcome)? {
-            Ok(()) => {
-                self.revoke_all_tokens(id, None)?;
-                Ok(true)
-            }
-            Err(_) => Ok(false),
+        let outcome = flatten(outcome)?;
+        if outcome.is_ok() {
+            // A token issued between the scan above and the transaction
+            // would survive it; issuing checks the user exists inside its
+            // own transaction, so after this commit no new one can appear.
+            self.revoke_all_tokens(id, None)?;
         }
+        Ok(outcome)
     }
 
     /// Swaps the password hash if it is still `old`: a login's rehash must

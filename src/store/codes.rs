@@ -1,0 +1,124 @@
+//! Single-use codes (confirmation, password reset), keyed by digest, with a
+//! per-user index so a new code replaces the old one of its kind and a
+//! deleted user takes its codes along.
+
+use super::{Abort, Conflict, Store, StoreError, StoreResult, codec, flatten};
+use crate::model::{CodeRecord, SecretDigest, UnixTime, UserId};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
+
+/// The two keys a code is stored under.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CodeKeys {
+    /// `code_by_digest` key.
+    pub(super) digest: [u8; 32],
+    /// `codes_by_user` key: user id (u64 BE) ++ digest.
+    pub(super) by_user: [u8; 40],
+}
+
+impl CodeKeys {
+    pub(super) fn of(user: UserId, digest: &SecretDigest) -> Self {
+        let mut by_user = [0u8; 40];
+        by_user[..8].copy_from_slice(&user.to_key());
+        by_user[8..].copy_from_slice(&digest.0);
+        Self {
+            digest: digest.0,
+            by_user,
+        }
+    }
+}
+
+/// Removes codes from both code trees inside a caller's transaction.
+pub(super) fn remove_codes(
+    codes: &TransactionalTree,
+    codes_by_user: &TransactionalTree,
+    keys: &[CodeKeys],
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    for key in keys {
+        codes.remove(key.digest.as_slice())?;
+        codes_by_user.remove(key.by_user.as_slice())?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Stores a code, replacing any earlier code of the same kind for the
+    /// same user, provided the user still exists (`Conflict::Gone`).
+    pub fn insert_code(
+        &self,
+        digest: &SecretDigest,
+        record: &CodeRecord,
+    ) -> StoreResult<Result<(), Conflict>> {
+        let i = &*self.inner;
+        let value = codec::encode(record)?;
+        let keys = CodeKeys::of(record.user_id, digest);
+        let earlier = self.code_keys_of(record.user_id)?;
+        let outcome = (&i.users, &i.code_by_digest, &i.codes_by_user).transaction(
+            |(users, codes, codes_by_user)| {
+                if users.get(record.user_id.to_key())?.is_none() {
+                    return abort(Ok(Conflict::Gone));
+                }
+                for old in &earlier {
+                    let Some(old_record) = codes.get(old.digest.as_slice())? else {
+                        continue;
+                    };
+                    let old_record: CodeRecord = codec::decode(&old_record)?;
+                    if old_record.kind == record.kind {
+                        remove_codes(codes, codes_by_user, std::slice::from_ref(old))?;
+                    }
+                }
+                codes.insert(keys.digest.as_slice(), value.as_slice())?;
+                codes_by_user.insert(keys.by_user.as_slice(), &[])?;
+                Ok(())
+            },
+        );
+        flatten(outcome)
+    }
+
+    /// The record of a code, spent codes excluded (they are deleted).
+    pub fn code(&self, digest: &SecretDigest) -> StoreResult<Option<CodeRecord>> {
+        self.inner
+            .code_by_digest
+            .get(digest.0)?
+            .map(|v| codec::decode(&v))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// The keys of every code a user holds.
+    pub(super) fn code_keys_of(&self, user: UserId) -> StoreResult<Vec<CodeKeys>> {
+        let mut out = Vec::new();
+        for entry in self.inner.codes_by_user.scan_prefix(user.to_key()) {
+            let (key, _) = entry?;
+            let digest = key
+                .get(8..)
+                .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                .ok_or(StoreError::Corrupt("codes by user key"))?;
+            out.push(CodeKeys::of(user, &SecretDigest(digest)));
+        }
+        Ok(out)
+    }
+
+    /// Deletes codes that expired at or before `now`. Codes are few and
+    /// short-lived, so a full walk is cheaper than another index.
+    pub fn sweep_expired_codes(&self, now: UnixTime) -> StoreResult<usize> {
+        let i = &*self.inner;
+        let mut expired = Vec::new();
+        for entry in i.code_by_digest.iter() {
+            let (digest, value) = entry?;
+            let record: CodeRecord = codec::decode(&value)?;
+            if record.expires_at <= now {
+                let digest = <[u8; 32]>::try_from(digest.as_ref())
+                    .map_err(|_| StoreError::Corrupt("code digest key"))?;
+                expired.push(CodeKeys::of(record.user_id, &SecretDigest(digest)));
+            }
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let outcome = (&i.code_by_digest, &i.codes_by_user)
+            .transaction(|(codes, codes_by_user)| remove_codes(codes, codes_by_user, &expired));
+        flatten(outcome)?.map_err(|_| StoreError::Corrupt("code sweep conflict"))?;
+        Ok(expired.len())
+    }
+}
