@@ -26,6 +26,64 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The embedded store.
     pub storage: StorageConfig,
+    /// Account lifecycle: confirmation and single-use codes.
+    pub accounts: AccountsConfig,
+    /// How confirmation and reset codes reach users.
+    pub delivery: DeliveryConfig,
+}
+
+/// `[accounts]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// New self-registered accounts must confirm before using most endpoints.
+    pub require_confirmation: bool,
+    /// How long a confirmation or password-reset code works.
+    pub code_ttl_seconds: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            require_confirmation: false,
+            code_ttl_seconds: 3600,
+        }
+    }
+}
+
+/// How codes are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    /// Write the code to the server log (local development).
+    Log,
+    /// POST it as JSON to `url`.
+    Webhook,
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// `log` or `webhook`.
+    pub mode: DeliveryMode,
+    /// Where webhook mode POSTs; required in that mode.
+    pub url: String,
+    /// Attempts before a webhook delivery is given up (with backoff between).
+    pub max_attempts: u32,
+    /// Timeout of one webhook attempt.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            mode: DeliveryMode::Log,
+            url: String::new(),
+            max_attempts: 5,
+            timeout_ms: 5000,
+        }
+    }
 }
 
 /// `[tokens]`
@@ -83,6 +141,8 @@ impl Default for Config {
             password: PasswordConfig::default(),
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
+            accounts: AccountsConfig::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -210,6 +270,17 @@ impl Config {
         }
         if self.limits.max_body_bytes == 0 {
             return fail("limits.max_body_bytes must be at least 1");
+        }
+        if self.accounts.code_ttl_seconds == 0 {
+            return fail("accounts.code_ttl_seconds must be at least 1");
+        }
+        if self.delivery.mode == DeliveryMode::Webhook
+            && !(self.delivery.url.starts_with("http://") || self.delivery.url.starts_with("https://"))
+        {
+            return fail("delivery.url must be an http:// or https:// URL in webhook mode");
+        }
+        if self.delivery.max_attempts == 0 {
+            return fail("delivery.max_attempts must be at least 1");
         }
         Ok(())
     }

@@ -21,6 +21,12 @@ pub enum ApiError {
     InvalidToken,
     /// 403: authenticated but not allowed.
     Forbidden(&'static str),
+    /// 403: the endpoint needs the admin role (RFC 6750 `insufficient_scope`).
+    InsufficientScope,
+    /// 403: the account must be confirmed first.
+    UnconfirmedAccount,
+    /// 400: a confirmation or reset code is unknown, used or expired.
+    InvalidCode,
     /// 404: no such resource.
     NotFound(&'static str),
     /// 405: the path exists but not with this method.
@@ -51,6 +57,8 @@ pub enum ApiError {
 const BASIC_CHALLENGE: &str = "Basic realm=\"latchkey\", charset=\"UTF-8\"";
 const BEARER_CHALLENGE: &str = "Bearer realm=\"latchkey\"";
 const BEARER_INVALID_TOKEN: &str = "Bearer realm=\"latchkey\", error=\"invalid_token\"";
+const BEARER_INSUFFICIENT_SCOPE: &str =
+    "Bearer realm=\"latchkey\", error=\"insufficient_scope\", scope=\"admin\"";
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -66,9 +74,11 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::InvalidCode => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials { .. } | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::InsufficientScope | Self::UnconfirmedAccount => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => StatusCode::CONFLICT,
@@ -86,6 +96,9 @@ impl ApiError {
             Self::InvalidCredentials { .. } => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
             Self::Forbidden(_) => "forbidden",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::UnconfirmedAccount => "unconfirmed_account",
+            Self::InvalidCode => "invalid_code",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UsernameTaken => "username_taken",
@@ -104,6 +117,9 @@ impl ApiError {
             Self::InvalidCredentials { .. } => "Invalid credentials",
             Self::InvalidToken => "Invalid token",
             Self::Forbidden(_) => "Forbidden",
+            Self::InsufficientScope => "Admins only",
+            Self::UnconfirmedAccount => "Unconfirmed account",
+            Self::InvalidCode => "Invalid code",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::UsernameTaken => "Username taken",
@@ -127,6 +143,11 @@ impl ApiError {
             }
             Self::InvalidToken => "the token is unknown, expired or revoked".into(),
             Self::Forbidden(detail) | Self::NotFound(detail) => (*detail).into(),
+            Self::InsufficientScope => "Admins only!".into(),
+            Self::UnconfirmedAccount => {
+                "Unconfirmed account: confirm it with the code that was sent".into()
+            }
+            Self::InvalidCode => "the code is invalid, used or expired".into(),
             Self::MethodNotAllowed { allow } => format!("this path allows {allow}"),
             Self::UsernameTaken => "that username is registered already".into(),
             Self::EmailTaken => "that email belongs to another account".into(),
@@ -157,6 +178,9 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => Self::InvalidCredentials { presented: true },
             AuthError::InvalidToken => Self::InvalidToken,
             AuthError::Forbidden(d) => Self::Forbidden(d),
+            AuthError::InsufficientScope => Self::InsufficientScope,
+            AuthError::Unconfirmed => Self::UnconfirmedAccount,
+            AuthError::InvalidCode => Self::InvalidCode,
             AuthError::NotFound(d) => Self::NotFound(d),
             AuthError::UsernameTaken => Self::UsernameTaken,
             AuthError::LastAdmin => Self::LastAdmin,
@@ -205,6 +229,12 @@ impl Reply for ApiError {
                 headers.append(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(BEARER_INVALID_TOKEN),
+                );
+            }
+            Self::InsufficientScope => {
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BEARER_INSUFFICIENT_SCOPE),
                 );
             }
             Self::MethodNotAllowed { allow } => {

@@ -146,6 +146,16 @@ impl Email {
 /// Seconds since the Unix epoch, UTC: the one time unit in stored records.
 pub type UnixTime = i64;
 
+/// A stored time as RFC 3339 UTC, the form every response uses. Values out
+/// of `time`'s range (never stored) fall back to the epoch rather than fail.
+pub fn rfc3339(t: UnixTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
 /// What an account may do beyond its own data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -266,6 +276,11 @@ impl fmt::Debug for SecretDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
 
     #[test]
     fn username_is_normalized_to_nfc() {

@@ -1,9 +1,35 @@
 //! Account use cases: register, read, list, change and delete users.
+//!
+//! Each takes an [`Actor`]: a caller over HTTP, whose rights depend on their
+//! role, or the operator at the command line, who may do anything a
+//! guard (the last admin, a taken name) allows.
 
 use super::password::Password;
 use super::{Auth, AuthError, Caller, now};
-use crate::model::{Email, Role, User, UserId, Username};
+use crate::model::{CodeKind, Email, Role, User, UserId, Username};
 use crate::store::{Conflict, UserUpdate};
+
+/// Who asks for a change.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// An authenticated HTTP caller.
+    Caller(&'a Caller),
+    /// The operator, working on the data dir from the command line.
+    Operator,
+}
+
+impl Actor<'_> {
+    fn is_admin(self) -> bool {
+        match self {
+            Self::Caller(c) => c.is_admin(),
+            Self::Operator => true,
+        }
+    }
+
+    fn is(self, id: UserId) -> bool {
+        matches!(self, Self::Caller(c) if c.id() == id)
+    }
+}
 
 /// A change to an account; `None` fields stay as they are.
 #[derive(Debug, Default)]
@@ -12,6 +38,18 @@ pub struct UserPatch {
     pub email: Option<Option<Email>>,
     /// A new password, not yet policy-checked.
     pub password: Option<String>,
+    /// Admin only.
+    pub role: Option<Role>,
+    /// Admin only; disabling revokes every token at once.
+    pub disabled: Option<bool>,
+    /// Admin only.
+    pub confirmed: Option<bool>,
+}
+
+impl UserPatch {
+    fn needs_admin(&self) -> bool {
+        self.role.is_some() || self.disabled.is_some() || self.confirmed.is_some()
+    }
 }
 
 /// One page of users and the numbers needed to link the others.
@@ -37,31 +75,65 @@ impl Page {
 /// Largest page a client may ask for; larger requests are clamped.
 pub const MAX_PER_PAGE: u64 = 100;
 
+/// A new account as the operator describes it.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// Its name.
+    pub username: Username,
+    /// Its password, not yet policy-checked.
+    pub password: String,
+    /// Its email.
+    pub email: Option<Email>,
+    /// `user` or `admin`.
+    pub role: Role,
+    /// Whether it starts confirmed.
+    pub confirmed: bool,
+}
+
 impl Auth {
-    /// Registers a user: checks the password policy, hashes off the
-    /// executor, then writes the user and its indexes in one transaction.
+    /// Self-registration: an ordinary account, unconfirmed (and sent a
+    /// confirmation code) when `accounts.require_confirmation` is on.
     pub async fn register(
         &self,
         username: Username,
-        password: &str,
+        password: String,
         email: Option<Email>,
     ) -> Result<User, AuthError> {
-        let password = Password::new_checked(password, &self.config.password)?;
+        let confirm = self.config.accounts.require_confirmation;
+        let user = self
+            .create_user(NewAccount {
+                username,
+                password,
+                email,
+                role: Role::User,
+                confirmed: !confirm,
+            })
+            .await?;
+        if confirm {
+            self.send_code(&user, CodeKind::Confirmation).await?;
+        }
+        Ok(user)
+    }
+
+    /// Creates an account: checks the password policy, hashes off the
+    /// executor, then writes the user and its indexes in one transaction.
+    pub async fn create_user(&self, account: NewAccount) -> Result<User, AuthError> {
+        let password = Password::new_checked(&account.password, &self.config.password)?;
         // Cheap pre-check so a taken name costs no hash; the transaction
         // below is what actually guarantees uniqueness.
-        if self.store.username_taken(&username.key())? {
+        if self.store.username_taken(&account.username.key())? {
             return Err(AuthError::UsernameTaken);
         }
         let password_hash = self.hasher.hash(password).await?;
         let user = User {
             id: UserId(self.store.next_id()?),
-            username,
-            email,
+            username: account.username,
+            email: account.email,
             password_hash,
             created_at: now(),
-            role: Role::User,
+            role: account.role,
             disabled: false,
-            confirmed: true,
+            confirmed: account.confirmed,
         };
         match self.store.insert_user(&user)? {
             Ok(()) => {}
@@ -69,7 +141,7 @@ impl Auth {
             Err(_) => return Err(AuthError::UsernameTaken),
         }
         self.store.durable().await?;
-        tracing::info!(user_id = %user.id, username = user.username.as_str(), "user registered");
+        tracing::info!(user_id = %user.id, username = user.username.as_str(), role = user.role.as_str(), "user created");
         Ok(user)
     }
 
@@ -77,6 +149,13 @@ impl Auth {
     pub fn user(&self, id: UserId) -> Result<User, AuthError> {
         self.store
             .user(id)?
+            .ok_or(AuthError::NotFound("no such user"))
+    }
+
+    /// One user by name (or email), ignoring case.
+    pub fn find_user(&self, name: &str) -> Result<User, AuthError> {
+        self.store
+            .user_by_login(&crate::model::login_key(name))?
             .ok_or(AuthError::NotFound("no such user"))
     }
 
@@ -99,43 +178,75 @@ impl Auth {
         })
     }
 
-    /// Changes the caller's own email and/or password. A new password
-    /// revokes every token except the one used for this request.
+    /// Changes an account. Users may change their own email and password;
+    /// admins may change anything on any account. A new password revokes
+    /// every token but the one this request used; disabling revokes all.
     pub async fn update_user(
         &self,
-        caller: &Caller,
+        actor: Actor<'_>,
         id: UserId,
         patch: UserPatch,
     ) -> Result<User, AuthError> {
-        self.check_self(caller, id)?;
-        let mut user = caller.user.clone();
+        let mut user = self.target(actor, id)?;
+        if patch.needs_admin() && !actor.is_admin() {
+            return Err(AuthError::Forbidden(
+                "only an admin may change role, disabled or confirmed",
+            ));
+        }
         if let Some(email) = patch.email {
             user.email = email;
+        }
+        if let Some(role) = patch.role {
+            user.role = role;
+        }
+        if let Some(confirmed) = patch.confirmed {
+            user.confirmed = confirmed;
         }
         let mut revoke_tokens_except = None;
         if let Some(raw) = patch.password {
             let password = Password::new_checked(&raw, &self.config.password)?;
             user.password_hash = self.hasher.hash(password).await?;
-            revoke_tokens_except = Some(caller.token_digest());
+            let current = match actor {
+                Actor::Caller(c) if c.id() == id => c.token_digest(),
+                _ => None,
+            };
+            revoke_tokens_except = Some(current);
         }
-        let update = UserUpdate {
+        if let Some(disabled) = patch.disabled {
+            user.disabled = disabled;
+            if disabled {
+                revoke_tokens_except = Some(None);
+            }
+        }
+        self.save(UserUpdate {
             user,
             revoke_tokens_except,
             consume_code: None,
-        };
+        })
+        .await
+    }
+
+    /// Writes an update and waits until it is durable.
+    pub(super) async fn save(&self, update: UserUpdate) -> Result<User, AuthError> {
         match self.store.update_user(&update)? {
             Ok(()) => {}
             Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
+            Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
+            Err(Conflict::Gone) if update.consume_code.is_some() => {
+                return Err(AuthError::InvalidCode);
+            }
             Err(_) => return Err(AuthError::NotFound("no such user")),
         }
         self.store.durable().await?;
-        tracing::info!(user_id = %id, "user updated");
-        Ok(update.user)
+        let user = update.user;
+        tracing::info!(user_id = %user.id, role = user.role.as_str(), disabled = user.disabled, confirmed = user.confirmed, "user updated");
+        Ok(user)
     }
 
-    /// Deletes the caller's own account and every token it holds.
-    pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<(), AuthError> {
-        self.check_self(caller, id)?;
+    /// Deletes an account with every token it holds: one's own, or any as
+    /// an admin.
+    pub async fn delete_user(&self, actor: Actor<'_>, id: UserId) -> Result<(), AuthError> {
+        self.target(actor, id)?;
         match self.store.delete_user(id)? {
             Ok(()) => {}
             Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
@@ -146,15 +257,19 @@ impl Auth {
         Ok(())
     }
 
-    /// Only the account's owner may change it: 404 if it does not exist,
-    /// 403 if it is someone else's.
-    fn check_self(&self, caller: &Caller, id: UserId) -> Result<(), AuthError> {
-        if caller.id() == id {
-            return Ok(());
+    /// The account `actor` wants to act on: 404 if it does not exist, 403
+    /// if it is someone else's and the actor is not an admin.
+    pub(super) fn target(&self, actor: Actor<'_>, id: UserId) -> Result<User, AuthError> {
+        if let Actor::Caller(c) = actor
+            && c.id() == id
+        {
+            return Ok(c.user.clone());
         }
-        match self.store.user(id)? {
-            Some(_) => Err(AuthError::Forbidden("you may only change your own account")),
-            None => Err(AuthError::NotFound("no such user")),
+        let user = self.user(id)?;
+        if actor.is(id) || actor.is_admin() {
+            Ok(user)
+        } else {
+            Err(AuthError::Forbidden("only an admin may act on another account"))
         }
     }
 }

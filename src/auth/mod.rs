@@ -3,14 +3,16 @@
 //! results to responses.
 
 mod accounts;
+mod codes;
 pub mod password;
 pub mod token;
 mod tokens;
 
-pub use accounts::{Page, UserPatch};
+pub use accounts::{Actor, NewAccount, Page, UserPatch};
 pub use tokens::{IssuedToken, TokenInfo};
 
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::model::{SecretDigest, TokenRecord, User, UserId, login_key};
 use crate::store::{Store, StoreError};
 use password::{Hasher, Password, Verified};
@@ -28,6 +30,15 @@ pub enum AuthError {
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Authenticated, but the endpoint needs a role the caller lacks.
+    #[error("this needs the admin role")]
+    InsufficientScope,
+    /// The account must be confirmed first.
+    #[error("the account is not confirmed")]
+    Unconfirmed,
+    /// A confirmation or reset code is unknown, spent or expired.
+    #[error("the code is invalid, used or expired")]
+    InvalidCode,
     /// No such record (or not the caller's to see).
     #[error("{0}")]
     NotFound(&'static str),
@@ -110,6 +121,11 @@ impl Caller {
         self.user.id
     }
 
+    /// Whether the caller holds the admin role, as of this request.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == crate::model::Role::Admin
+    }
+
     /// The digest of the token used for this request, if one was.
     pub fn token_digest(&self) -> Option<SecretDigest> {
         match &self.method {
@@ -124,6 +140,7 @@ impl Caller {
 pub struct Auth {
     store: Store,
     hasher: Hasher,
+    delivery: Delivery,
     config: Arc<Config>,
 }
 
@@ -131,9 +148,12 @@ impl Auth {
     /// Builds the use cases; computes the dummy hash (one scrypt run).
     pub async fn new(store: Store, config: Arc<Config>) -> Result<Self, AuthError> {
         let hasher = Hasher::new(&config.password).await?;
+        let delivery =
+            Delivery::new(&config.delivery).map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(Self {
             store,
             hasher,
+            delivery,
             config,
         })
     }
@@ -156,10 +176,12 @@ impl Auth {
         if record.expires_at <= now() {
             return Err(AuthError::InvalidToken);
         }
-        // A token whose user is gone is dead, even before the cleanup runs.
+        // A token whose user is gone or disabled is dead, even if a cleanup
+        // has not caught up with it.
         let user = self
             .store
             .user(record.user_id)?
+            .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidToken)?;
         Ok(Caller {
             user,
@@ -176,7 +198,9 @@ impl Auth {
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verified = self.hasher.verify(password.clone(), stored).await?;
         match (verified, user) {
-            (Verified::Yes { rehash }, Some(user)) => {
+            // A disabled account fails exactly like a wrong password, after
+            // the same hashing, so the response does not tell them apart.
+            (Verified::Yes { rehash }, Some(user)) if !user.disabled => {
                 let user = if rehash {
                     self.rehash(user, password).await?
                 } else {
@@ -205,6 +229,25 @@ impl Auth {
                 Ok(updated)
             }
             None => Ok(user),
+        }
+    }
+
+    /// Refuses an unconfirmed caller when confirmation is required. Endpoints
+    /// an unconfirmed account may use (its tokens, `/api/me`, asking for a
+    /// new code) skip this.
+    pub fn require_confirmed(&self, caller: &Caller) -> Result<(), AuthError> {
+        if self.config.accounts.require_confirmation && !caller.user.confirmed {
+            return Err(AuthError::Unconfirmed);
+        }
+        Ok(())
+    }
+
+    /// Refuses a caller without the admin role.
+    pub fn require_admin(&self, caller: &Caller) -> Result<(), AuthError> {
+        if caller.is_admin() {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope)
         }
     }
 

@@ -47,15 +47,31 @@ pub fn generate() -> Result<NewToken, AuthError> {
     Ok(NewToken { secret, digest })
 }
 
+/// Mints a single-use code: 32 random bytes, base64url, no prefix (it is
+/// typed or pasted, never sent as a credential header).
+pub fn generate_code() -> Result<(String, SecretDigest), AuthError> {
+    let code = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+    let digest = digest(&code);
+    Ok((code, digest))
+}
+
+/// The digest of a presented code, or `None` if it is not shaped like one.
+pub fn parse_code(presented: &str) -> Option<SecretDigest> {
+    let presented = presented.trim();
+    is_base64url(presented).then(|| digest(presented))
+}
+
+fn is_base64url(s: &str) -> bool {
+    s.len() == SECRET_CHARS
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The digest of a presented token, or `None` if it is not shaped like one
 /// of ours (then no store lookup is needed to refuse it).
 pub fn parse(presented: &str) -> Option<SecretDigest> {
     let body = presented.strip_prefix(TOKEN_PREFIX)?;
-    let well_formed = body.len() == SECRET_CHARS
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| digest(presented))
+    is_base64url(body).then(|| digest(presented))
 }
 
 fn digest(token: &str) -> SecretDigest {
@@ -72,6 +88,13 @@ mod tests {
         assert!(t.secret.starts_with("lk_"));
         assert_eq!(t.secret.len(), 3 + 43);
         assert_eq!(parse(&t.secret), Some(t.digest));
+    }
+
+    #[test]
+    fn code_round_trips_and_is_not_a_token() {
+        let (code, digest) = generate_code().unwrap();
+        assert_eq!(parse_code(&code), Some(digest));
+        assert!(parse(&code).is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Token use cases: issue, list, revoke, sweep.
 
-use super::{Auth, AuthError, Caller, Method, now, token};
-use crate::model::{TokenId, TokenRecord, UnixTime};
+use super::{Actor, Auth, AuthError, Caller, Method, now, token};
+use crate::model::{TokenId, TokenRecord, UnixTime, UserId};
 use crate::store::Conflict;
 
 /// A token just issued: the secret is shown to the client this once.
@@ -108,9 +108,30 @@ impl Auth {
         Ok(())
     }
 
+    /// Revokes every token of the caller except the one this request used
+    /// ("log out everywhere else"). Returns how many.
+    pub async fn revoke_other_tokens(&self, caller: &Caller) -> Result<usize, AuthError> {
+        let n = self
+            .store
+            .revoke_all_tokens(caller.id(), caller.token_digest())?;
+        self.store.durable().await?;
+        tracing::info!(user_id = %caller.id(), revoked = n, "other tokens revoked");
+        Ok(n)
+    }
+
+    /// Revokes every token of a user: one's own, or anyone's as an admin.
+    pub async fn revoke_all_tokens(&self, actor: Actor<'_>, id: UserId) -> Result<usize, AuthError> {
+        self.target(actor, id)?;
+        let n = self.store.revoke_all_tokens(id, None)?;
+        self.store.durable().await?;
+        tracing::info!(user_id = %id, revoked = n, "all tokens revoked");
+        Ok(n)
+    }
+
     /// Deletes expired tokens. Expired tokens are refused whether or not
     /// this has run; it only reclaims space.
     pub fn sweep_expired(&self) -> Result<usize, AuthError> {
-        Ok(self.store.sweep_expired(now())?)
+        let now = now();
+        Ok(self.store.sweep_expired(now)? + self.store.sweep_expired_codes(now)?)
     }
 }

@@ -73,11 +73,27 @@ fn bad(detail: &str) -> ApiError {
 }
 
 /// Authenticates the request's credentials, logging the outcome (never the
-/// secret). No credentials at all is a 401 without an `error` attribute.
+/// secret), and refuses an unconfirmed account where confirmation is
+/// required. No credentials at all is a 401 without an `error` attribute.
 pub async fn caller(req: &Request) -> Result<Caller, ApiError> {
+    let caller = caller_even_unconfirmed(req).await?;
+    req.state.auth.require_confirmed(&caller)?;
+    Ok(caller)
+}
+
+/// As [`caller`], but lets an unconfirmed account through: for the
+/// endpoints it needs to manage its tokens and get confirmed.
+pub async fn caller_even_unconfirmed(req: &Request) -> Result<Caller, ApiError> {
     let credentials =
         credentials(&req.headers)?.ok_or(ApiError::InvalidCredentials { presented: false })?;
     authenticate(req, credentials).await
+}
+
+/// As [`caller`], and the caller must be an admin.
+pub async fn admin(req: &Request) -> Result<Caller, ApiError> {
+    let caller = caller(req).await?;
+    req.state.auth.require_admin(&caller)?;
+    Ok(caller)
 }
 
 /// Checks credentials that were read from a header or a body.

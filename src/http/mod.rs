@@ -9,6 +9,7 @@
 
 mod auth;
 mod body;
+mod codes;
 mod resource;
 mod tokens;
 mod users;
@@ -60,6 +61,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
     let api = users::routes(&state)
         .or(tokens::routes(&state))
         .unify()
+        .or(codes::routes(&state))
+        .unify()
         .or(resource::routes(&state))
         .unify();
     api.recover(handle_rejection)
@@ -104,6 +107,16 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
             query,
             body,
         })
+}
+
+/// The `key=value` pairs of a query string, in order. Values are taken as
+/// written: every parameter latchkey reads is a plain number or word.
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
 /// The answer to a method the path does not take.

@@ -23,7 +23,15 @@ pub(super) fn routes(state: &State) -> Route {
             Method::GET => json(&value!({ "status": "ok" })).into_response(),
             _ => method_not_allowed("GET"),
         });
-    resource.or(health).unify().boxed()
+    let admin = warp::path!("api" / "admin" / "resource")
+        .and(request(state))
+        .then(|req: Request| async move {
+            match req.method {
+                Method::GET => respond(admin_resource(req).await),
+                _ => method_not_allowed("GET"),
+            }
+        });
+    resource.or(admin).unify().or(health).unify().boxed()
 }
 
 /// GET /api/resource: the example protected resource, `{"data": "Hello, {username}!"}`.
@@ -31,5 +39,13 @@ async fn resource(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     Ok(json(
         &value!({ "data": format!("Hello, {}!", caller.user.username.as_str()) }),
+    ))
+}
+
+/// GET /api/admin/resource: the example admin-only resource; 403 `insufficient_scope` for others.
+async fn admin_resource(req: Request) -> Result<impl Reply, ApiError> {
+    let caller = auth::admin(&req).await?;
+    Ok(json(
+        &value!({ "data": format!("Hello, admin {}!", caller.user.username.as_str()) }),
     ))
 }

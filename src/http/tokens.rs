@@ -1,10 +1,9 @@
 //! `/api/tokens` and `/api/tokens/{id}`.
 
-use super::users::rfc3339;
 use super::{Request, Route, State, auth, method_not_allowed, no_store, request, respond};
-use crate::auth::{Credentials, IssuedToken, TokenInfo};
+use crate::auth::{Actor, Credentials, IssuedToken, TokenInfo};
 use crate::error::ApiError;
-use crate::model::TokenId;
+use crate::model::{TokenId, UserId, rfc3339};
 use serde::{Deserialize, Serialize};
 use warp::Filter;
 use warp::http::{Method, StatusCode};
@@ -30,7 +29,15 @@ pub(super) fn routes(state: &State) -> Route {
                 _ => method_not_allowed("DELETE"),
             }
         });
-    collection.or(item).unify().boxed()
+    let of_user = warp::path!("api" / "users" / u64 / "tokens")
+        .and(request(state))
+        .then(|id, req: Request| async move {
+            match req.method {
+                Method::DELETE => respond(revoke_all_of_user(UserId(id), req).await),
+                _ => method_not_allowed("DELETE"),
+            }
+        });
+    collection.or(item).unify().or(of_user).unify().boxed()
 }
 
 #[derive(Deserialize)]
@@ -116,23 +123,51 @@ struct TokenList {
 
 /// GET /api/tokens: the caller's live tokens, metadata only, never the secret.
 async fn list(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = auth::caller_even_unconfirmed(&req).await?;
     let items = req.state.auth.list_tokens(&caller)?;
     Ok(no_store(json(&TokenList {
         items: items.into_iter().map(TokenItem::from).collect(),
     })))
 }
 
-/// DELETE /api/tokens: revoke the token this request is made with; 204, or 400 when made with a password.
+/// DELETE /api/tokens: revoke the token this request is made with (400 when made with a password); with `?others=true`, every other token of the caller instead; 204.
 async fn revoke_current(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
-    req.state.auth.revoke_current(&caller).await?;
+    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let mut others = false;
+    for (key, value) in super::query_pairs(req.query.as_deref()) {
+        if key == "others" {
+            others = match value {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ApiError::InvalidRequest(
+                        "others must be true or false".into(),
+                    ));
+                }
+            };
+        }
+    }
+    if others {
+        req.state.auth.revoke_other_tokens(&caller).await?;
+    } else {
+        req.state.auth.revoke_current(&caller).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE /api/users/{id}/tokens: revoke every token of a user, your own or (as an admin) anyone's; 204, 403 for someone else's.
+async fn revoke_all_of_user(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
+    let caller = auth::caller_even_unconfirmed(&req).await?;
+    req.state
+        .auth
+        .revoke_all_tokens(Actor::Caller(&caller), id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// DELETE /api/tokens/{id}: revoke one of the caller's tokens; 204, or 404 if it is unknown or someone else's.
 async fn revoke_one(id: TokenId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = auth::caller_even_unconfirmed(&req).await?;
     req.state.auth.revoke_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

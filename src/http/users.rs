@@ -1,29 +1,27 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`.
 
 use super::{Request, Route, State, auth, method_not_allowed, request, respond};
-use crate::auth::{Caller, Page, UserPatch};
+use crate::auth::{Actor, Caller, Page, UserPatch};
 use crate::error::ApiError;
-use crate::model::{Email, User, UserId, Username};
+use crate::model::{Email, Role, User, UserId, Username, rfc3339};
 use serde::{Deserialize, Deserializer, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use warp::Filter;
 use warp::http::{Method, StatusCode, header};
 use warp::reply::{Reply, json, with_header, with_status};
 
 pub(super) fn routes(state: &State) -> Route {
-    let collection =
-        warp::path!("api" / "users")
-            .and(request(state))
-            .then(|req: Request| async move {
-                match req.method {
-                    Method::GET => respond(list(req).await),
-                    Method::POST => respond(register(req).await),
-                    _ => method_not_allowed("GET, POST"),
-                }
-            });
-    let item = warp::path!("api" / "users" / u64).and(request(state)).then(
-        |id, req: Request| async move {
+    let collection = warp::path!("api" / "users")
+        .and(request(state))
+        .then(|req: Request| async move {
+            match req.method {
+                Method::GET => respond(list(req).await),
+                Method::POST => respond(register(req).await),
+                _ => method_not_allowed("GET, POST"),
+            }
+        });
+    let item = warp::path!("api" / "users" / u64)
+        .and(request(state))
+        .then(|id, req: Request| async move {
             let id = UserId(id);
             match req.method {
                 Method::GET => respond(get(id, req).await),
@@ -31,8 +29,7 @@ pub(super) fn routes(state: &State) -> Route {
                 Method::DELETE => respond(delete(id, req).await),
                 _ => method_not_allowed("GET, PATCH, DELETE"),
             }
-        },
-    );
+        });
     let me = warp::path!("api" / "me")
         .and(request(state))
         .then(|req: Request| async move {
@@ -44,13 +41,35 @@ pub(super) fn routes(state: &State) -> Route {
     collection.or(item).unify().or(me).unify().boxed()
 }
 
-/// A user as clients see it. `email` appears only to the user themselves.
+/// Who is looking at a user, which decides what of it they see.
+#[derive(Clone, Copy)]
+pub(super) struct Viewer {
+    id: UserId,
+    admin: bool,
+}
+
+impl From<&Caller> for Viewer {
+    fn from(c: &Caller) -> Self {
+        Self {
+            id: c.id(),
+            admin: c.is_admin(),
+        }
+    }
+}
+
+/// A user as clients see it. `email`, `confirmed` and `disabled` appear
+/// only to the user themselves and to admins.
 #[derive(Serialize)]
-struct UserBody<'a> {
+pub(super) struct UserBody<'a> {
     id: u64,
     username: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled: Option<bool>,
     created_at: String,
     _links: SelfLink,
 }
@@ -62,12 +81,19 @@ struct SelfLink {
 }
 
 impl<'a> UserBody<'a> {
-    fn new(user: &'a User, viewer: Option<UserId>) -> Self {
-        let own = viewer == Some(user.id);
+    pub(super) fn new(user: &'a User, viewer: Viewer) -> Self {
+        let private = viewer.admin || viewer.id == user.id;
         Self {
             id: user.id.0,
             username: user.username.as_str(),
-            email: user.email.as_ref().filter(|_| own).map(Email::as_str),
+            email: user
+                .email
+                .as_ref()
+                .filter(|_| private)
+                .map(Email::as_str),
+            role: user.role,
+            confirmed: private.then_some(user.confirmed),
+            disabled: private.then_some(user.disabled),
             created_at: rfc3339(user.created_at),
             _links: SelfLink {
                 self_: user_path(user.id),
@@ -78,15 +104,6 @@ impl<'a> UserBody<'a> {
 
 fn user_path(id: UserId) -> String {
     format!("/api/users/{id}")
-}
-
-/// Unix seconds as RFC 3339 UTC; out-of-range values (never stored) fall
-/// back to the epoch rather than failing a response.
-pub(super) fn rfc3339(t: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(t)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .format(&Rfc3339)
-        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -111,20 +128,20 @@ async fn register(req: Request) -> Result<impl Reply, ApiError> {
         .map_err(invalid)?;
     let user = state
         .auth
-        .register(username, &request.password, email)
+        .register(username, request.password, email)
         .await?;
-    let location = user_path(user.id);
+    let viewer = Viewer {
+        id: user.id,
+        admin: false,
+    };
     Ok(with_header(
-        with_status(
-            json(&UserBody::new(&user, Some(user.id))),
-            StatusCode::CREATED,
-        ),
+        with_status(json(&UserBody::new(&user, viewer)), StatusCode::CREATED),
         header::LOCATION,
-        location,
+        user_path(user.id),
     ))
 }
 
-fn invalid(e: crate::model::InvalidField) -> ApiError {
+pub(super) fn invalid(e: crate::model::InvalidField) -> ApiError {
     ApiError::InvalidRequest(e.to_string())
 }
 
@@ -154,8 +171,7 @@ struct PageLinks {
 /// `page` and `per_page` from the query string; other keys are ignored.
 fn page_params(query: Option<&str>) -> Result<(u64, u64), ApiError> {
     let (mut page, mut per_page) = (1, 10);
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in super::query_pairs(query) {
         let slot = match key {
             "page" => &mut page,
             "per_page" => &mut per_page,
@@ -174,12 +190,9 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
     let (page, per_page) = page_params(req.query.as_deref())?;
     let page: Page = req.state.auth.list_users(page, per_page)?;
     let link = |n: u64| format!("/api/users?page={n}&per_page={}", page.per_page);
+    let viewer = Viewer::from(&caller);
     let body = UserList {
-        items: page
-            .items
-            .iter()
-            .map(|u| UserBody::new(u, Some(caller.id())))
-            .collect(),
+        items: page.items.iter().map(|u| UserBody::new(u, viewer)).collect(),
         _meta: PageMeta {
             page: page.page,
             per_page: page.per_page,
@@ -199,7 +212,7 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
 async fn get(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let user = req.state.auth.user(id)?;
-    Ok(json(&UserBody::new(&user, Some(caller.id()))))
+    Ok(json(&UserBody::new(&user, Viewer::from(&caller))))
 }
 
 /// `Some(None)` for an explicit `null`, so a client can remove its email.
@@ -214,9 +227,15 @@ struct PatchRequest {
     email: Option<Option<String>>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    confirmed: Option<bool>,
 }
 
-/// PATCH /api/users/{id}: change your own `email` and/or `password`; 403 for someone else's account.
+/// PATCH /api/users/{id}: change your own `email`/`password`, or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
 async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let state = req.state.clone();
@@ -226,25 +245,40 @@ async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
         Some(None) => Some(None),
         None => None,
     };
+    let role = request
+        .role
+        .as_deref()
+        .map(Role::parse)
+        .transpose()
+        .map_err(invalid)?;
     let patch = UserPatch {
         email,
         password: request.password,
+        role,
+        disabled: request.disabled,
+        confirmed: request.confirmed,
     };
-    let user = state.auth.update_user(&caller, id, patch).await?;
-    Ok(json(&UserBody::new(&user, Some(caller.id()))))
+    let user = state
+        .auth
+        .update_user(Actor::Caller(&caller), id, patch)
+        .await?;
+    Ok(json(&UserBody::new(&user, Viewer::from(&caller))))
 }
 
-/// DELETE /api/users/{id}: delete your own account and all its tokens; 204.
+/// DELETE /api/users/{id}: delete your own account (or any, as an admin) and all its tokens; 204.
 async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
-    req.state.auth.delete_user(&caller, id).await?;
+    req.state
+        .auth
+        .delete_user(Actor::Caller(&caller), id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// GET /api/me: the caller's own user, email included.
+/// GET /api/me: the caller's own user, email included; open to unconfirmed accounts.
 async fn me(req: Request) -> Result<impl Reply, ApiError> {
-    let caller: Caller = auth::caller(&req).await?;
-    Ok(json(&UserBody::new(&caller.user, Some(caller.id()))))
+    let caller = auth::caller_even_unconfirmed(&req).await?;
+    Ok(json(&UserBody::new(&caller.user, Viewer::from(&caller))))
 }
 
 #[cfg(test)]
@@ -258,10 +292,5 @@ mod tests {
         assert_eq!(page_params(Some("x=1&page=2")).unwrap(), (2, 10));
         assert!(page_params(Some("page=abc")).is_err());
         assert!(page_params(Some("page=-1")).is_err());
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -1,0 +1,129 @@
+//! Single-use codes: account confirmation and password reset.
+//!
+//! A code is 32 random bytes, base64url; only its digest is stored. It works
+//! once, until `accounts.code_ttl_seconds` after issue, and a new code of a
+//! kind replaces the user's previous one of that kind.
+
+use super::accounts::Actor;
+use super::password::Password;
+use super::{Auth, AuthError, Caller, now, token};
+use crate::delivery::Message;
+use crate::model::{CodeKind, CodeRecord, SecretDigest, User, login_key, rfc3339};
+use crate::store::{Conflict, UserUpdate};
+
+impl Auth {
+    /// Issues a code of `kind` to `user`, stores its digest, and hands the
+    /// code to delivery (which never blocks on the network).
+    pub(super) async fn send_code(&self, user: &User, kind: CodeKind) -> Result<(), AuthError> {
+        let (code, digest) = token::generate_code()?;
+        let created_at = now();
+        let ttl = i64::try_from(self.config.accounts.code_ttl_seconds).unwrap_or(i64::MAX);
+        let record = CodeRecord {
+            kind,
+            user_id: user.id,
+            created_at,
+            expires_at: created_at.saturating_add(ttl),
+        };
+        match self.store.insert_code(&digest, &record)? {
+            Ok(()) => {}
+            Err(Conflict::Gone) => return Err(AuthError::NotFound("no such user")),
+            Err(other) => {
+                return Err(AuthError::Internal(format!(
+                    "unexpected conflict storing a code: {other:?}"
+                )));
+            }
+        }
+        self.store.durable().await?;
+        self.delivery.send(Message {
+            kind,
+            user_id: user.id,
+            username: user.username.as_str().to_owned(),
+            email: user.email.as_ref().map(|e| e.as_str().to_owned()),
+            code,
+            expires_at: rfc3339(record.expires_at),
+        });
+        Ok(())
+    }
+
+    /// Sends the caller a new confirmation code.
+    pub async fn request_confirmation(
+        &self,
+        caller: &Caller,
+        id: crate::model::UserId,
+    ) -> Result<(), AuthError> {
+        if caller.id() != id {
+            self.target(Actor::Caller(caller), id)?;
+            return Err(AuthError::Forbidden(
+                "only the account's owner may ask for its confirmation code",
+            ));
+        }
+        if caller.user.confirmed {
+            return Err(AuthError::InvalidRequest(
+                "this account is confirmed already".into(),
+            ));
+        }
+        self.send_code(&caller.user, CodeKind::Confirmation).await
+    }
+
+    /// Confirms the account a confirmation code was issued to.
+    pub async fn confirm(&self, code: &str) -> Result<(), AuthError> {
+        let (digest, mut user) = self.redeemable(code, CodeKind::Confirmation)?;
+        user.confirmed = true;
+        self.save(UserUpdate {
+            user,
+            revoke_tokens_except: None,
+            consume_code: Some(digest),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Starts a password reset. Always succeeds from the caller's view: the
+    /// lookup, the write and the delivery happen in the background, so
+    /// neither the answer nor its timing says whether the account exists.
+    pub fn request_password_reset(&self, username_or_email: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let user = match this.store.user_by_login(&login_key(&username_or_email)) {
+                Ok(Some(user)) if !user.disabled => user,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "password reset lookup failed");
+                    return;
+                }
+            };
+            if let Err(e) = this.send_code(&user, CodeKind::PasswordReset).await {
+                tracing::error!(error = %e, user_id = %user.id, "password reset code not issued");
+            }
+        });
+    }
+
+    /// Sets a new password with a reset code, revoking every token.
+    pub async fn reset_password(&self, code: &str, password: &str) -> Result<(), AuthError> {
+        let (digest, mut user) = self.redeemable(code, CodeKind::PasswordReset)?;
+        let password = Password::new_checked(password, &self.config.password)?;
+        user.password_hash = self.hasher.hash(password).await?;
+        self.save(UserUpdate {
+            user,
+            revoke_tokens_except: Some(None),
+            consume_code: Some(digest),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The digest and user of a live code of `kind`, or `InvalidCode`. The
+    /// code is spent later, in the same transaction as its effect.
+    fn redeemable(&self, code: &str, kind: CodeKind) -> Result<(SecretDigest, User), AuthError> {
+        let digest = token::parse_code(code).ok_or(AuthError::InvalidCode)?;
+        let record = self.store.code(&digest)?.ok_or(AuthError::InvalidCode)?;
+        if record.kind != kind || record.expires_at <= now() {
+            return Err(AuthError::InvalidCode);
+        }
+        let user = self
+            .store
+            .user(record.user_id)?
+            .ok_or(AuthError::InvalidCode)?;
+        Ok((digest, user))
+    }
+}
