@@ -1,7 +1,8 @@
-//! The command line: `latchkey [serve] [--config PATH] [--listen ADDR] [--data-dir DIR]`.
+//! The command line: `latchkey [serve]`, and admin commands that work on the
+//! data dir directly (`user ...`, `token ...`).
 
 use crate::config::{ConfigFile, Overrides};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -18,6 +19,9 @@ pub struct Cli {
     /// Directory holding the store.
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output for admin commands.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do; serving is the default.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -28,6 +32,87 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
+    /// Manage accounts (the server must be stopped: sled allows one process per data dir).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tokens (the server must be stopped).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `latchkey user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account, confirmed. The password is prompted for twice
+    /// without echo, or read as the first line of stdin when it is not a terminal.
+    Add {
+        /// The username.
+        name: String,
+        /// An email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List every account.
+    List,
+    /// Show one account.
+    Show {
+        /// Username or email.
+        name: String,
+    },
+    /// Set an account's role.
+    SetRole {
+        /// Username or email.
+        name: String,
+        /// The new role.
+        role: RoleArg,
+    },
+    /// Set an account's password (read as for `add`); revokes its tokens.
+    Passwd {
+        /// Username or email.
+        name: String,
+    },
+    /// Disable an account and revoke its tokens.
+    Disable {
+        /// Username or email.
+        name: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Username or email.
+        name: String,
+    },
+    /// Mark an account confirmed.
+    Confirm {
+        /// Username or email.
+        name: String,
+    },
+    /// Delete an account and its tokens.
+    Delete {
+        /// Username or email.
+        name: String,
+    },
+}
+
+/// `latchkey token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke every token of an account.
+    RevokeAll {
+        /// Username or email.
+        name: String,
+    },
+}
+
+/// A role as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// An ordinary account.
+    User,
+    /// May manage every account.
+    Admin,
 }
 
 impl Cli {

@@ -275,7 +275,8 @@ impl Config {
             return fail("accounts.code_ttl_seconds must be at least 1");
         }
         if self.delivery.mode == DeliveryMode::Webhook
-            && !(self.delivery.url.starts_with("http://") || self.delivery.url.starts_with("https://"))
+            && !(self.delivery.url.starts_with("http://")
+                || self.delivery.url.starts_with("https://"))
         {
             return fail("delivery.url must be an http:// or https:// URL in webhook mode");
         }

@@ -117,7 +117,11 @@ impl Delivery {
                     return;
                 }
                 Ok(response) => {
-                    tracing::warn!(status = response.status().as_u16(), attempt, "webhook refused a delivery");
+                    tracing::warn!(
+                        status = response.status().as_u16(),
+                        attempt,
+                        "webhook refused a delivery"
+                    );
                 }
                 Err(e) => {
                     // reqwest's error text can include the URL, which is

@@ -13,6 +13,7 @@
 //!
 //! `config` is read by every layer; `cli` and `main` only wire things up.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -42,15 +43,22 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another process (a running server, an admin command) holds the
+    /// data directory: sled allows one process per directory.
+    #[error(
+        "data dir {dir} is in use by another latchkey process; stop the server to run admin commands, or use the HTTP API"
+    )]
+    Locked {
+        /// The directory.
+        dir: String,
+    },
     /// The data directory could not be opened.
-    #[error("cannot open data dir {dir}: {source}{hint}")]
+    #[error("cannot open data dir {dir}: {source}")]
     Store {
         /// The directory.
         dir: String,
         /// Why.
         source: StoreError,
-        /// A hint when the cause is likely another process.
-        hint: &'static str,
     },
     /// Building the use cases failed (the scrypt parameters, the RNG).
     #[error("cannot start: {0}")]
@@ -64,16 +72,14 @@ pub enum ServeError {
 pub fn open_store(config: &Config) -> Result<Store, ServeError> {
     let dir = &config.data_dir;
     let fail = |source: StoreError| {
+        let dir = dir.display().to_string();
+        // sled reports a held lock only as text around the OS error.
         let locked = matches!(&source, StoreError::Sled(sled::Error::Io(e))
-            if e.kind() == std::io::ErrorKind::WouldBlock);
-        ServeError::Store {
-            dir: dir.display().to_string(),
-            source,
-            hint: if locked {
-                " (another latchkey process is using it)"
-            } else {
-                ""
-            },
+            if e.to_string().contains("could not acquire lock"));
+        if locked {
+            ServeError::Locked { dir }
+        } else {
+            ServeError::Store { dir, source }
         }
     };
     let options = StoreOptions {

@@ -2,6 +2,7 @@
 //! logging, serve until SIGINT or SIGTERM.
 
 use clap::Parser;
+use latchkey::admin::{self, AdminCommand};
 use latchkey::cli::{Cli, Command};
 use latchkey::config::Config;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(&cli) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("latchkey: {message}");
@@ -24,10 +25,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<(), String> {
     let config = Config::load(&cli.config_file(), &cli.overrides()).map_err(|e| e.to_string())?;
-    match cli.command.as_ref().unwrap_or(&Command::Serve) {
-        Command::Serve => serve(config),
+    match cli.command {
+        None | Some(Command::Serve) => serve(config),
+        Some(Command::User(c)) => admin::run(config, AdminCommand::User(c), cli.json),
+        Some(Command::Token(c)) => admin::run(config, AdminCommand::Token(c), cli.json),
     }
 }
 

@@ -126,7 +126,7 @@ impl Auth {
         }
         let password_hash = self.hasher.hash(password).await?;
         let user = User {
-            id: UserId(self.store.next_id()?),
+            id: UserId(0), // assigned by the store
             username: account.username,
             email: account.email,
             password_hash,
@@ -135,11 +135,11 @@ impl Auth {
             disabled: false,
             confirmed: account.confirmed,
         };
-        match self.store.insert_user(&user)? {
-            Ok(()) => {}
+        let user = match self.store.insert_user(user)? {
+            Ok(user) => user,
             Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
             Err(_) => return Err(AuthError::UsernameTaken),
-        }
+        };
         self.store.durable().await?;
         tracing::info!(user_id = %user.id, username = user.username.as_str(), role = user.role.as_str(), "user created");
         Ok(user)
@@ -157,6 +157,11 @@ impl Auth {
         self.store
             .user_by_login(&crate::model::login_key(name))?
             .ok_or(AuthError::NotFound("no such user"))
+    }
+
+    /// Every user, in id order (the command line's listing).
+    pub fn all_users(&self) -> Result<Vec<User>, AuthError> {
+        Ok(self.store.users_page(0, usize::MAX)?)
     }
 
     /// A page of users. `page` is 1-based; `per_page` is clamped to
@@ -269,7 +274,9 @@ impl Auth {
         if actor.is(id) || actor.is_admin() {
             Ok(user)
         } else {
-            Err(AuthError::Forbidden("only an admin may act on another account"))
+            Err(AuthError::Forbidden(
+                "only an admin may act on another account",
+            ))
         }
     }
 }

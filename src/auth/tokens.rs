@@ -44,20 +44,20 @@ impl Auth {
         let created_at = now();
         let ttl = i64::try_from(self.config.tokens.ttl_seconds).unwrap_or(i64::MAX);
         let record = TokenRecord {
-            id: TokenId(self.store.next_id()?),
+            id: TokenId(0), // assigned by the store
             user_id: caller.id(),
             created_at,
             expires_at: created_at.saturating_add(ttl),
         };
-        match self.store.insert_token(&minted.digest, &record)? {
-            Ok(()) => {}
+        let record = match self.store.insert_token(&minted.digest, record)? {
+            Ok(record) => record,
             Err(Conflict::Gone) => return Err(AuthError::InvalidCredentials),
             Err(other) => {
                 return Err(AuthError::Internal(format!(
                     "unexpected conflict issuing a token: {other:?}"
                 )));
             }
-        }
+        };
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), token_id = record.id.0, "token issued");
         Ok(IssuedToken {
@@ -120,7 +120,11 @@ impl Auth {
     }
 
     /// Revokes every token of a user: one's own, or anyone's as an admin.
-    pub async fn revoke_all_tokens(&self, actor: Actor<'_>, id: UserId) -> Result<usize, AuthError> {
+    pub async fn revoke_all_tokens(
+        &self,
+        actor: Actor<'_>,
+        id: UserId,
+    ) -> Result<usize, AuthError> {
         self.target(actor, id)?;
         let n = self.store.revoke_all_tokens(id, None)?;
         self.store.durable().await?;

@@ -18,14 +18,15 @@ pub(super) fn routes(state: &State) -> Route {
                 _ => method_not_allowed("POST"),
             }
         });
-    let confirm = warp::path!("api" / "confirm")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::POST => respond(confirm(req).await),
-                _ => method_not_allowed("POST"),
-            }
-        });
+    let confirm =
+        warp::path!("api" / "confirm")
+            .and(request(state))
+            .then(|req: Request| async move {
+                match req.method {
+                    Method::POST => respond(confirm(req).await),
+                    _ => method_not_allowed("POST"),
+                }
+            });
     let reset = warp::path!("api" / "password-reset")
         .and(request(state))
         .then(|req: Request| async move {
@@ -104,6 +105,9 @@ struct ResetConfirmRequest {
 async fn reset_password(req: Request) -> Result<impl Reply, ApiError> {
     let state = req.state.clone();
     let body: ResetConfirmRequest = req.json().await?;
-    state.auth.reset_password(&body.code, &body.password).await?;
+    state
+        .auth
+        .reset_password(&body.code, &body.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

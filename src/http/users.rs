@@ -10,18 +10,18 @@ use warp::http::{Method, StatusCode, header};
 use warp::reply::{Reply, json, with_header, with_status};
 
 pub(super) fn routes(state: &State) -> Route {
-    let collection = warp::path!("api" / "users")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::GET => respond(list(req).await),
-                Method::POST => respond(register(req).await),
-                _ => method_not_allowed("GET, POST"),
-            }
-        });
-    let item = warp::path!("api" / "users" / u64)
-        .and(request(state))
-        .then(|id, req: Request| async move {
+    let collection =
+        warp::path!("api" / "users")
+            .and(request(state))
+            .then(|req: Request| async move {
+                match req.method {
+                    Method::GET => respond(list(req).await),
+                    Method::POST => respond(register(req).await),
+                    _ => method_not_allowed("GET, POST"),
+                }
+            });
+    let item = warp::path!("api" / "users" / u64).and(request(state)).then(
+        |id, req: Request| async move {
             let id = UserId(id);
             match req.method {
                 Method::GET => respond(get(id, req).await),
@@ -29,7 +29,8 @@ pub(super) fn routes(state: &State) -> Route {
                 Method::DELETE => respond(delete(id, req).await),
                 _ => method_not_allowed("GET, PATCH, DELETE"),
             }
-        });
+        },
+    );
     let me = warp::path!("api" / "me")
         .and(request(state))
         .then(|req: Request| async move {
@@ -86,11 +87,7 @@ impl<'a> UserBody<'a> {
         Self {
             id: user.id.0,
             username: user.username.as_str(),
-            email: user
-                .email
-                .as_ref()
-                .filter(|_| private)
-                .map(Email::as_str),
+            email: user.email.as_ref().filter(|_| private).map(Email::as_str),
             role: user.role,
             confirmed: private.then_some(user.confirmed),
             disabled: private.then_some(user.disabled),
@@ -192,7 +189,11 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
     let link = |n: u64| format!("/api/users?page={n}&per_page={}", page.per_page);
     let viewer = Viewer::from(&caller);
     let body = UserList {
-        items: page.items.iter().map(|u| UserBody::new(u, viewer)).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|u| UserBody::new(u, viewer))
+            .collect(),
         _meta: PageMeta {
             page: page.page,
             per_page: page.per_page,

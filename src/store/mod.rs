@@ -100,6 +100,10 @@ fn flatten<T>(outcome: Result<T, TransactionError<Abort>>) -> StoreResult<Result
 const USER_COUNT: &[u8] = b"users";
 /// The `counters` key holding the number of enabled admins.
 const ADMIN_COUNT: &[u8] = b"active_admins";
+/// The `counters` key holding the last user id handed out.
+const LAST_USER_ID: &[u8] = b"last_user_id";
+/// The `counters` key holding the last token id handed out.
+const LAST_TOKEN_ID: &[u8] = b"last_token_id";
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -188,13 +192,6 @@ impl Store {
                 db,
             }),
         })
-    }
-
-    /// A fresh id, unique for the life of the store (ids are never reused,
-    /// even across crashes, though a crash may skip some).
-    pub fn next_id(&self) -> StoreResult<u64> {
-        // sled counts from 0; 0 stays free so no record ever has id 0.
-        Ok(self.inner.db.generate_id()? + 1)
     }
 
     /// Waits until every write made before this call is on disk. Concurrent

@@ -1,6 +1,9 @@
 //! Token records, keyed by digest, and the per-user and expiry indexes.
 
-use super::{Abort, Conflict, Store, StoreError, StoreResult, codec, flatten, time_key};
+use super::users::bump;
+use super::{
+    Abort, Conflict, LAST_TOKEN_ID, Store, StoreError, StoreResult, codec, flatten, time_key,
+};
 use crate::model::{SecretDigest, TokenId, TokenRecord, UnixTime, UserId};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
@@ -49,31 +52,36 @@ pub(super) fn remove_tokens(
 }
 
 impl Store {
-    /// Stores a token under its digest with its index entries, provided the
-    /// user still exists (`Conflict::Gone` otherwise): checking inside the
-    /// transaction means a deleted user can never gain a token.
+    /// Stores a token under its digest with its index entries and the next
+    /// token id (whatever `record.id` says), provided the user still exists
+    /// (`Conflict::Gone` otherwise): checking inside the transaction means a
+    /// deleted user can never gain a token.
     pub fn insert_token(
         &self,
         digest: &SecretDigest,
-        record: &TokenRecord,
-    ) -> StoreResult<Result<(), Conflict>> {
+        record: TokenRecord,
+    ) -> StoreResult<Result<TokenRecord, Conflict>> {
         let i = &*self.inner;
-        let value = codec::encode(record)?;
-        let user_key = user_token_key(record.user_id, record.id);
         let outcome = (
             &i.users,
+            &i.counters,
             &i.token_by_digest,
             &i.tokens_by_user,
             &i.token_digest_by_expiry,
         )
-            .transaction(|(users, by_digest, by_user, by_expiry)| {
+            .transaction(|(users, counters, by_digest, by_user, by_expiry)| {
                 if users.get(record.user_id.to_key())?.is_none() {
                     return abort(Ok(Conflict::Gone));
                 }
-                by_digest.insert(digest.0.as_slice(), value.as_slice())?;
+                let record = TokenRecord {
+                    id: TokenId(bump(counters, LAST_TOKEN_ID, 1)?),
+                    ..record.clone()
+                };
+                let user_key = user_token_key(record.user_id, record.id);
+                by_digest.insert(digest.0.as_slice(), codec::encode(&record)?)?;
                 by_user.insert(user_key.as_slice(), digest.0.as_slice())?;
                 by_expiry.insert(expiry_key(record.expires_at, digest).as_slice(), &[])?;
-                Ok(())
+                Ok(record)
             });
         flatten(outcome)
     }

@@ -4,7 +4,8 @@
 use super::codes::{CodeKeys, remove_codes};
 use super::tokens::{UserTokenKey, remove_tokens};
 use super::{
-    ADMIN_COUNT, Abort, Conflict, Store, StoreResult, USER_COUNT, codec, flatten, read_u64,
+    ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
+    read_u64,
 };
 use crate::model::{SecretDigest, User, UserId};
 use sled::Transactional;
@@ -23,8 +24,8 @@ pub struct UserUpdate {
     pub consume_code: Option<SecretDigest>,
 }
 
-/// Adds `delta` to a counter inside a transaction.
-fn bump(
+/// Adds `delta` to a counter inside a transaction; returns the new value.
+pub(super) fn bump(
     counters: &TransactionalTree,
     key: &[u8],
     delta: i64,
@@ -45,15 +46,15 @@ fn admin_delta(old: Option<&User>, new: Option<&User>) -> i64 {
 }
 
 impl Store {
-    /// Stores a new user and its name and email index entries, or reports
-    /// which of them is taken. Exactly one of many concurrent registrations
-    /// of one name succeeds: the check and the write are one transaction.
-    pub fn insert_user(&self, user: &User) -> StoreResult<Result<(), Conflict>> {
+    /// Stores a new user under the next id (whatever `user.id` says) with
+    /// its name and email index entries, or reports which of them is taken.
+    /// Exactly one of many concurrent registrations of one name succeeds:
+    /// the check, the id and the write are one transaction. Ids count up
+    /// from 1 and are never reused.
+    pub fn insert_user(&self, user: User) -> StoreResult<Result<User, Conflict>> {
         let i = &*self.inner;
-        let value = codec::encode(user)?;
         let name_key = user.username.key();
         let email_key = user.email.as_ref().map(|e| e.key());
-        let id = user.id.to_key();
         let outcome = (
             &i.users,
             &i.user_id_by_name,
@@ -64,6 +65,11 @@ impl Store {
                 if by_name.get(name_key.as_bytes())?.is_some() {
                     return abort(Ok(Conflict::UsernameTaken));
                 }
+                let user = User {
+                    id: UserId(bump(counters, LAST_USER_ID, 1)?),
+                    ..user.clone()
+                };
+                let id = user.id.to_key();
                 if let Some(key) = &email_key {
                     if by_email.get(key.as_bytes())?.is_some() {
                         return abort(Ok(Conflict::EmailTaken));
@@ -71,10 +77,10 @@ impl Store {
                     by_email.insert(key.as_bytes(), &id)?;
                 }
                 by_name.insert(name_key.as_bytes(), &id)?;
-                users.insert(&id, value.as_slice())?;
+                users.insert(&id, codec::encode(&user)?)?;
                 bump(counters, USER_COUNT, 1)?;
-                bump(counters, ADMIN_COUNT, admin_delta(None, Some(user)))?;
-                Ok(())
+                bump(counters, ADMIN_COUNT, admin_delta(None, Some(&user)))?;
+                Ok(user)
             });
         flatten(outcome)
     }
