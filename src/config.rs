@@ -26,10 +26,40 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The embedded store.
     pub storage: StorageConfig,
+    /// Connection handling and browser-facing behaviour.
+    pub http: HttpConfig,
     /// Account lifecycle: confirmation and single-use codes.
     pub accounts: AccountsConfig,
     /// How confirmation and reset codes reach users.
     pub delivery: DeliveryConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A client must send its request headers within this time.
+    pub header_read_timeout_ms: u64,
+    /// A client must send its request body within this time.
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Origins allowed to call the API from a browser; empty turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
+    /// Whether 401s carry a Basic challenge (browsers show a login popup for it).
+    pub basic_challenge: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 1024,
+            cors_allowed_origins: Vec::new(),
+            basic_challenge: true,
+        }
+    }
 }
 
 /// `[accounts]`
@@ -141,6 +171,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
+            http: HttpConfig::default(),
             accounts: AccountsConfig::default(),
             delivery: DeliveryConfig::default(),
         }
@@ -270,6 +301,12 @@ impl Config {
         }
         if self.limits.max_body_bytes == 0 {
             return fail("limits.max_body_bytes must be at least 1");
+        }
+        if self.http.max_connections == 0 {
+            return fail("http.max_connections must be at least 1");
+        }
+        if self.http.header_read_timeout_ms == 0 || self.http.body_read_timeout_ms == 0 {
+            return fail("http.header_read_timeout_ms and body_read_timeout_ms must be at least 1");
         }
         if self.accounts.code_ttl_seconds == 0 {
             return fail("accounts.code_ttl_seconds must be at least 1");

@@ -40,6 +40,8 @@ pub enum ApiError {
     EmailTaken,
     /// 409: the change would leave no enabled admin.
     LastAdmin,
+    /// 408: the body did not arrive within `body_read_timeout_ms`.
+    RequestTimeout,
     /// 413: the body is larger than `max_body_bytes`.
     PayloadTooLarge,
     /// 415: a body that is not JSON where JSON is expected.
@@ -82,6 +84,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,6 +107,7 @@ impl ApiError {
             Self::UsernameTaken => "username_taken",
             Self::EmailTaken => "email_taken",
             Self::LastAdmin => "last_admin",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
@@ -125,6 +129,7 @@ impl ApiError {
             Self::UsernameTaken => "Username taken",
             Self::EmailTaken => "Email taken",
             Self::LastAdmin => "Last admin",
+            Self::RequestTimeout => "Request timeout",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Unavailable { .. } => "Service unavailable",
@@ -152,6 +157,7 @@ impl ApiError {
             Self::UsernameTaken => "that username is registered already".into(),
             Self::EmailTaken => "that email belongs to another account".into(),
             Self::LastAdmin => "this is the last enabled admin: make another admin first".into(),
+            Self::RequestTimeout => "the request body did not arrive in time".into(),
             Self::PayloadTooLarge => "the request body is too large".into(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::Unavailable { .. } => "the server is busy; retry after the given delay".into(),

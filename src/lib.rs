@@ -113,11 +113,9 @@ pub async fn serve(
         auth.clone(),
         Duration::from_secs(config.tokens.sweep_interval_seconds),
     ));
+    let http_config = config.http.clone();
     let routes = http::routes(http::State { auth, config });
-    let server = warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run();
+    let server = http::server::run(listener, routes, http_config, shutdown);
     let handle = tokio::spawn(async move {
         server.await;
         sweeper.abort();

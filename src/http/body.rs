@@ -14,6 +14,15 @@ use warp::http::{HeaderMap, header};
 
 type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
 
+/// How much of a body, and for how long, a handler will read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `limits.max_body_bytes`
+    pub max_bytes: u64,
+    /// `http.body_read_timeout_ms`
+    pub timeout: std::time::Duration,
+}
+
 /// A request body not yet read.
 pub struct Body(Chunks);
 
@@ -41,10 +50,17 @@ impl Body {
         })))
     }
 
-    /// Reads the whole body, refusing with 413 as soon as it passes `limit`,
-    /// before reading the rest. A declared `Content-Length` over the limit is
-    /// refused without reading anything.
-    pub async fn read(mut self, headers: &HeaderMap, limit: u64) -> Result<Bytes, ApiError> {
+    /// Reads the whole body within the time limit (408 past it), refusing
+    /// with 413 as soon as it passes the size limit, before reading the
+    /// rest. A declared `Content-Length` over the limit is refused without
+    /// reading anything.
+    pub async fn read(self, headers: &HeaderMap, limits: Limits) -> Result<Bytes, ApiError> {
+        tokio::time::timeout(limits.timeout, self.read_untimed(headers, limits.max_bytes))
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?
+    }
+
+    async fn read_untimed(mut self, headers: &HeaderMap, limit: u64) -> Result<Bytes, ApiError> {
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -71,9 +87,9 @@ impl Body {
     pub async fn json<T: DeserializeOwned>(
         self,
         headers: &HeaderMap,
-        limit: u64,
+        limits: Limits,
     ) -> Result<Option<T>, ApiError> {
-        let bytes = self.read(headers, limit).await?;
+        let bytes = self.read(headers, limits).await?;
         if bytes.is_empty() {
             return Ok(None);
         }
@@ -89,9 +105,9 @@ impl Body {
     pub async fn require_json<T: DeserializeOwned>(
         self,
         headers: &HeaderMap,
-        limit: u64,
+        limits: Limits,
     ) -> Result<T, ApiError> {
-        self.json(headers, limit)
+        self.json(headers, limits)
             .await?
             .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))
     }

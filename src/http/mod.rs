@@ -11,6 +11,7 @@ mod auth;
 mod body;
 mod codes;
 mod resource;
+pub mod server;
 mod tokens;
 mod users;
 
@@ -48,43 +49,84 @@ struct Request {
 impl Request {
     /// Reads and decodes a required JSON body.
     async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, ApiError> {
-        let limit = self.state.config.limits.max_body_bytes;
-        self.body.require_json(&self.headers, limit).await
+        let limits = self.body_limits();
+        self.body.require_json(&self.headers, limits).await
+    }
+
+    /// Reads and decodes a JSON body that may be absent.
+    async fn optional_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<T>, ApiError> {
+        let limits = self.body_limits();
+        std::mem::take(&mut self.body)
+            .json(&self.headers, limits)
+            .await
+    }
+
+    fn body_limits(&self) -> body::Limits {
+        let config = &self.state.config;
+        body::Limits {
+            max_bytes: config.limits.max_body_bytes,
+            timeout: std::time::Duration::from_millis(config.http.body_read_timeout_ms),
+        }
     }
 }
 
 /// A finished route: path matched, a response made.
 type Route = BoxedFilter<(Response,)>;
 
-/// All routes, with rejection handling, security headers and request logs.
-pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let api = users::routes(&state)
+/// All routes, with rejection handling and security headers.
+pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let http = state.config.http.clone();
+    let api: Route = users::routes(&state)
         .or(tokens::routes(&state))
         .unify()
         .or(codes::routes(&state))
         .unify()
         .or(resource::routes(&state))
-        .unify();
+        .unify()
+        .boxed();
+    let api: Route = if http.cors_allowed_origins.is_empty() {
+        api
+    } else {
+        // Preflights from listed origins are answered here; other origins
+        // get no CORS headers, so browsers keep their responses from them.
+        let cors = warp::cors()
+            .allow_origins(http.cors_allowed_origins.iter().map(String::as_str))
+            .allow_credentials(true)
+            .allow_methods(["GET", "POST", "PATCH", "DELETE"])
+            .allow_headers(["authorization", "content-type"]);
+        api.with(cors).map(Reply::into_response).boxed()
+    };
+    let basic_challenge = http.basic_challenge;
     api.recover(handle_rejection)
         .unify()
-        .map(|mut response: Response| {
-            response.headers_mut().insert(
+        .map(move |mut response: Response| {
+            let headers = response.headers_mut();
+            headers.insert(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             );
+            if !basic_challenge {
+                drop_basic_challenge(headers);
+            }
             response
         })
-        .with(warp::log::custom(|info| {
-            // Path only: the query string is the client's and may hold secrets.
-            tracing::info!(
-                method = %info.method(),
-                path = info.path(),
-                status = info.status().as_u16(),
-                elapsed_ms = info.elapsed().as_secs_f64() * 1000.0,
-                client = ?info.remote_addr(),
-                "request"
-            );
-        }))
+}
+
+/// Removes the Basic challenge from a 401, leaving Bearer: browsers show
+/// their login popup only for Basic.
+fn drop_basic_challenge(headers: &mut HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter(|v| !v.as_bytes().starts_with(b"Basic"))
+        .cloned()
+        .collect();
+    headers.remove(header::WWW_AUTHENTICATE);
+    for value in kept {
+        headers.append(header::WWW_AUTHENTICATE, value);
+    }
 }
 
 /// Everything after the path: method, state, headers, query and body.
@@ -95,7 +137,10 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .or(warp::any().map(|| None))
         .unify();
     warp::method()
-        .and(warp::addr::remote())
+        .and(
+            warp::ext::optional::<server::PeerAddr>()
+                .map(|p: Option<server::PeerAddr>| p.map(|p| p.0)),
+        )
         .and(warp::header::headers_cloned())
         .and(query)
         .and(body::body())
@@ -148,6 +193,12 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         ApiError::NotFound("no such resource")
     } else if let Some(e) = rejection.find::<ApiError>() {
         e.clone()
+    } else if let Some(e) = rejection.find::<warp::filters::cors::CorsForbidden>() {
+        ApiError::Forbidden(if e.to_string().contains("origin") {
+            "this origin may not call the API"
+        } else {
+            "this cross-origin request is not allowed"
+        })
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
         || rejection.find::<warp::reject::InvalidQuery>().is_some()
     {

@@ -72,9 +72,7 @@ impl From<IssuedToken> for TokenResponse {
 /// POST /api/tokens: exchange a username and password (Basic, or a JSON body) for a bearer token; 401 on any mismatch or a token.
 async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
     let from_header = auth::credentials(&req.headers)?;
-    let limit = req.state.config.limits.max_body_bytes;
-    let body = std::mem::take(&mut req.body);
-    let from_body: Option<LoginRequest> = body.json(&req.headers, limit).await?;
+    let from_body: Option<LoginRequest> = req.optional_json().await?;
     let credentials = match (from_header, from_body) {
         (Some(_), Some(_)) => {
             return Err(ApiError::InvalidRequest(
