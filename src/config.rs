@@ -28,6 +28,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Connection handling and browser-facing behaviour.
     pub http: HttpConfig,
+    /// Brute-force limits.
+    pub throttle: ThrottleConfig,
     /// Account lifecycle: confirmation and single-use codes.
     pub accounts: AccountsConfig,
     /// How confirmation and reset codes reach users.
@@ -58,6 +60,43 @@ impl Default for HttpConfig {
             max_connections: 1024,
             cors_allowed_origins: Vec::new(),
             basic_challenge: true,
+        }
+    }
+}
+
+/// `[throttle]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed password checks on one name before lockouts start.
+    pub account_failures: u32,
+    /// The longest lockout; they double from 1 s up to this.
+    pub account_max_lockout_seconds: u64,
+    /// Names tracked at most; the least recently used is dropped first.
+    pub max_tracked: usize,
+    /// Password checks per client IP per minute, after the burst.
+    pub ip_per_minute: u32,
+    /// Password checks a client IP may make at once.
+    pub ip_burst: u32,
+    /// Registrations per client IP per minute, after the burst.
+    pub register_per_minute: u32,
+    /// Registrations a client IP may make at once.
+    pub register_burst: u32,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            account_failures: 5,
+            account_max_lockout_seconds: 900,
+            max_tracked: 100_000,
+            ip_per_minute: 60,
+            ip_burst: 20,
+            register_per_minute: 30,
+            register_burst: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -172,6 +211,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
+            throttle: ThrottleConfig::default(),
             accounts: AccountsConfig::default(),
             delivery: DeliveryConfig::default(),
         }

@@ -46,6 +46,11 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 415: a body that is not JSON where JSON is expected.
     UnsupportedMediaType,
+    /// 429: too many attempts (RFC 6585).
+    RateLimited {
+        /// Seconds for `Retry-After`.
+        retry_after: u32,
+    },
     /// 503: try again later.
     Unavailable {
         /// Seconds for `Retry-After`.
@@ -87,6 +92,7 @@ impl ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,6 +116,7 @@ impl ApiError {
             Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal => "internal",
         }
@@ -132,6 +139,7 @@ impl ApiError {
             Self::RequestTimeout => "Request timeout",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable { .. } => "Service unavailable",
             Self::Internal => "Internal server error",
         }
@@ -160,6 +168,7 @@ impl ApiError {
             Self::RequestTimeout => "the request body did not arrive in time".into(),
             Self::PayloadTooLarge => "the request body is too large".into(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
+            Self::RateLimited { .. } => "too many attempts; retry after the given delay".into(),
             Self::Unavailable { .. } => "the server is busy; retry after the given delay".into(),
             Self::Internal => "the server failed to handle this request".into(),
         }
@@ -193,6 +202,7 @@ impl From<AuthError> for ApiError {
             AuthError::EmailTaken => Self::EmailTaken,
             AuthError::InvalidRequest(d) => Self::InvalidRequest(d),
             AuthError::Busy => Self::Unavailable { retry_after: 1 },
+            AuthError::RateLimited { retry_after } => Self::RateLimited { retry_after },
             AuthError::Store(e) => Self::from_fault(&e, e.is_out_of_space()),
             AuthError::Internal(e) => Self::from_fault(&e, false),
         }
@@ -246,7 +256,7 @@ impl Reply for ApiError {
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
-            Self::Unavailable { retry_after } => {
+            Self::Unavailable { retry_after } | Self::RateLimited { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}

@@ -135,6 +135,7 @@ async fn sweep_expired_tokens(auth: Auth, every: Duration) {
     loop {
         ticks.tick().await;
         let auth = auth.clone();
+        auth.shrink_throttle();
         match tokio::task::spawn_blocking(move || auth.sweep_expired()).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!(swept = n, "expired tokens deleted"),

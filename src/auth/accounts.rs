@@ -118,7 +118,8 @@ impl Auth {
     /// Creates an account: checks the password policy, hashes off the
     /// executor, then writes the user and its indexes in one transaction.
     pub async fn create_user(&self, account: NewAccount) -> Result<User, AuthError> {
-        let password = Password::new_checked(&account.password, &self.config.password)?;
+        let password =
+            Password::new_checked(&account.password, &self.config.password, &account.username)?;
         // Cheap pre-check so a taken name costs no hash; the transaction
         // below is what actually guarantees uniqueness.
         if self.store.username_taken(&account.username.key())? {
@@ -209,7 +210,7 @@ impl Auth {
         }
         let mut revoke_tokens_except = None;
         if let Some(raw) = patch.password {
-            let password = Password::new_checked(&raw, &self.config.password)?;
+            let password = Password::new_checked(&raw, &self.config.password, &user.username)?;
             user.password_hash = self.hasher.hash(password).await?;
             let current = match actor {
                 Actor::Caller(c) if c.id() == id => c.token_digest(),

@@ -101,7 +101,7 @@ impl Auth {
     /// Sets a new password with a reset code, revoking every token.
     pub async fn reset_password(&self, code: &str, password: &str) -> Result<(), AuthError> {
         let (digest, mut user) = self.redeemable(code, CodeKind::PasswordReset)?;
-        let password = Password::new_checked(password, &self.config.password)?;
+        let password = Password::new_checked(password, &self.config.password, &user.username)?;
         user.password_hash = self.hasher.hash(password).await?;
         self.save(UserUpdate {
             user,

@@ -5,6 +5,7 @@
 mod accounts;
 mod codes;
 pub mod password;
+mod throttle;
 pub mod token;
 mod tokens;
 
@@ -16,6 +17,7 @@ use crate::delivery::Delivery;
 use crate::model::{SecretDigest, TokenRecord, User, UserId, login_key};
 use crate::store::{Store, StoreError};
 use password::{Hasher, Password, Verified};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Why a use case failed. The HTTP layer maps each to a status and code.
@@ -54,6 +56,12 @@ pub enum AuthError {
     /// The request itself is wrong; the text says how.
     #[error("{0}")]
     InvalidRequest(String),
+    /// Too many attempts: an account lockout or a client's bucket is empty.
+    #[error("too many attempts")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after: u32,
+    },
     /// The hash pool stayed full past the queue timeout.
     #[error("too many password checks in progress")]
     Busy,
@@ -141,6 +149,7 @@ pub struct Auth {
     store: Store,
     hasher: Hasher,
     delivery: Delivery,
+    throttle: Arc<throttle::Throttle>,
     config: Arc<Config>,
 }
 
@@ -154,20 +163,48 @@ impl Auth {
             store,
             hasher,
             delivery,
+            throttle: Arc::new(throttle::Throttle::new(&config.throttle)),
             config,
         })
     }
 
-    /// Checks credentials and returns the caller. An unknown user and a
-    /// wrong password fail identically, after the same amount of hashing.
-    pub async fn authenticate(&self, credentials: Credentials) -> Result<Caller, AuthError> {
+    /// Checks credentials and returns the caller. An unknown user, a wrong
+    /// password and a disabled account fail identically, after the same
+    /// amount of hashing. Password checks are throttled per name and per
+    /// `client` address; token checks are not.
+    pub async fn authenticate(
+        &self,
+        credentials: Credentials,
+        client: Option<IpAddr>,
+    ) -> Result<Caller, AuthError> {
         match credentials {
             Credentials::Token(token) => self.authenticate_token(&token),
             Credentials::Password { username, password } => {
-                self.authenticate_password(&username, Password::presented(&password))
-                    .await
+                let name = login_key(&username);
+                // A locked-out name costs no hash and no bucket token.
+                self.throttle.account_open(&name)?;
+                self.throttle.password_check_by_ip(client)?;
+                let outcome = self
+                    .authenticate_password(&name, Password::presented(&password))
+                    .await;
+                match &outcome {
+                    Ok(_) => self.throttle.succeeded(&name),
+                    Err(AuthError::InvalidCredentials) => self.throttle.failed(&name),
+                    Err(_) => {}
+                }
+                outcome
             }
         }
+    }
+
+    /// Takes one registration from the client's bucket.
+    pub fn check_registration_rate(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
+        self.throttle.registration_by_ip(client)
+    }
+
+    /// Drops idle throttle state (called by the periodic sweep).
+    pub fn shrink_throttle(&self) {
+        self.throttle.shrink();
     }
 
     fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
@@ -191,10 +228,10 @@ impl Auth {
 
     async fn authenticate_password(
         &self,
-        username: &str,
+        login: &str,
         password: Password,
     ) -> Result<Caller, AuthError> {
-        let user = self.store.user_by_login(&login_key(username))?;
+        let user = self.store.user_by_login(login)?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verified = self.hasher.verify(password.clone(), stored).await?;
         match (verified, user) {

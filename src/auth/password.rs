@@ -8,14 +8,24 @@
 
 use super::AuthError;
 use crate::config::PasswordConfig;
+use crate::model::Username;
 use scrypt::password_hash::phc::PasswordHash;
 use scrypt::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
 use scrypt::{Params, Scrypt};
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
+
+/// The bundled list of common passwords (see the file's header for its
+/// source), built into a set on first use.
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    let list = include_str!("common-passwords.txt");
+    let body = list.split_once("\n\n").map_or(list, |(_header, body)| body);
+    body.lines().collect()
+});
 
 /// A password as the user typed it, NFC-normalized. Its `Debug` hides it.
 #[derive(Clone)]
@@ -35,9 +45,21 @@ impl Password {
         Self(raw.nfc().collect())
     }
 
-    /// A new password, checked against the policy.
-    pub fn new_checked(raw: &str, policy: &PasswordConfig) -> Result<Self, AuthError> {
+    /// A new password for `username`, checked against the policy (NIST SP
+    /// 800-63B: length, no control characters, not the username, not a
+    /// common password; no composition rules). Normalized per RFC 8265's
+    /// OpaqueString profile (NFC) before anything is counted or compared.
+    pub fn new_checked(
+        raw: &str,
+        policy: &PasswordConfig,
+        username: &Username,
+    ) -> Result<Self, AuthError> {
         let password = Self::presented(raw);
+        if password.0.chars().any(char::is_control) {
+            return Err(AuthError::InvalidRequest(
+                "password must not contain control characters".into(),
+            ));
+        }
         let chars = password.0.chars().count();
         if chars < policy.min_length {
             return Err(AuthError::InvalidRequest(format!(
@@ -50,6 +72,17 @@ impl Password {
                 "password must be at most {} characters",
                 policy.max_length
             )));
+        }
+        let folded = password.0.to_lowercase();
+        if folded == username.key() {
+            return Err(AuthError::InvalidRequest(
+                "password must not be the username".into(),
+            ));
+        }
+        if COMMON.contains(folded.as_str()) {
+            return Err(AuthError::InvalidRequest(
+                "password is one of the 10,000 most common passwords; choose another".into(),
+            ));
         }
         Ok(password)
     }
@@ -249,10 +282,35 @@ mod tests {
         );
     }
 
+    fn alice() -> Username {
+        Username::parse("Alice").unwrap()
+    }
+
     #[test]
     fn policy_counts_characters_not_bytes() {
         let policy = PasswordConfig::default();
-        assert!(Password::new_checked("ééééééé", &policy).is_err());
-        assert!(Password::new_checked("éééééééé", &policy).is_ok());
+        assert!(Password::new_checked("ééééééé", &policy, &alice()).is_err());
+        assert!(Password::new_checked("éééééééé", &policy, &alice()).is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_ignoring_case() {
+        let policy = PasswordConfig::default();
+        assert_eq!(COMMON.len(), 10_000);
+        for common in ["password", "PassWord1", "12345678", "qwertyuiop"] {
+            assert!(
+                Password::new_checked(common, &policy, &alice()).is_err(),
+                "{common}"
+            );
+        }
+    }
+
+    #[test]
+    fn username_and_control_characters_are_refused_but_spaces_and_emoji_are_not() {
+        let policy = PasswordConfig::default();
+        let bob = Username::parse("bobbybobby").unwrap();
+        assert!(Password::new_checked("BobbyBobby", &policy, &bob).is_err());
+        assert!(Password::new_checked("tab\there ok", &policy, &bob).is_err());
+        assert!(Password::new_checked("correct horse 🐎 電池", &policy, &bob).is_ok());
     }
 }

@@ -102,8 +102,8 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
         Credentials::Password { username, .. } => ("password", Some(username.clone())),
         Credentials::Token(_) => ("token", None),
     };
-    let client = req.client.map(|a| a.ip());
-    match req.state.auth.authenticate(credentials).await {
+    let client = req.client;
+    match req.state.auth.authenticate(credentials, client).await {
         Ok(caller) => {
             tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), ?client, "authentication succeeded");
             Ok(caller)

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use body::Body;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, Method, header};
@@ -38,8 +39,8 @@ pub struct State {
 /// One request, past routing: everything a handler may need.
 struct Request {
     method: Method,
-    /// The peer's address, for logs.
-    client: Option<std::net::SocketAddr>,
+    /// The client's address: the peer, or what a trusted proxy says.
+    client: Option<IpAddr>,
     state: State,
     headers: HeaderMap,
     query: Option<String>,
@@ -137,21 +138,23 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .or(warp::any().map(|| None))
         .unify();
     warp::method()
-        .and(
-            warp::ext::optional::<server::PeerAddr>()
-                .map(|p: Option<server::PeerAddr>| p.map(|p| p.0)),
-        )
+        .and(warp::ext::optional::<server::PeerAddr>())
         .and(warp::header::headers_cloned())
         .and(query)
         .and(body::body())
-        .map(move |method, client, headers, query, body| Request {
-            method,
-            client,
-            state: state.clone(),
-            headers,
-            query,
-            body,
-        })
+        .map(
+            move |method, peer: Option<server::PeerAddr>, headers: HeaderMap, query, body| {
+                let trusted = &state.config.throttle.trusted_proxies;
+                Request {
+                    method,
+                    client: peer.map(|p| client_ip(p.0.ip(), &headers, trusted)),
+                    state: state.clone(),
+                    headers,
+                    query,
+                    body,
+                }
+            },
+        )
 }
 
 /// The `key=value` pairs of a query string, in order. Values are taken as
@@ -162,6 +165,28 @@ fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// The client's address. A peer that is a trusted proxy is believed about
+/// `X-Forwarded-For`: the client is the right-most address there that is not
+/// itself a trusted proxy (left of it, anyone could have written anything).
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
 }
 
 /// The answer to a method the path does not take.
@@ -208,4 +233,27 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         ApiError::Internal
     };
     Ok(error.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.9, 10.0.0.7"),
+        );
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_ip(proxy, &headers, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(stranger, &headers, &trusted), stranger);
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
+    }
 }

@@ -115,6 +115,7 @@ struct RegisterRequest {
 /// POST /api/users: register `{username, password, email?}`; 201 with the user and `Location`.
 async fn register(req: Request) -> Result<impl Reply, ApiError> {
     let state = req.state.clone();
+    state.auth.check_registration_rate(req.client)?;
     let request: RegisterRequest = req.json().await?;
     let username = Username::parse(&request.username).map_err(invalid)?;
     let email = request
