@@ -1,0 +1,191 @@
+//! Races and load: one winner among concurrent registrations, and 503 with
+//! `Retry-After` when the hash pool is full.
+
+use crate::support::{PASSWORD, Resp, TestServer, basic_header};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Runs `n` copies of `request` at once on the multi-thread runtime.
+async fn all_at_once<F, Fut>(app: &Arc<TestServer>, n: usize, request: F) -> Vec<Resp>
+where
+    F: Fn(Arc<TestServer>, usize) -> Fut,
+    Fut: Future<Output = Resp> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let fut = request(Arc::clone(app), i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+fn statuses(responses: &[Resp]) -> Vec<u16> {
+    responses.iter().map(|r| r.status.as_u16()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
+    let app = Arc::new(TestServer::spawn().await);
+    let responses = all_at_once(&app, 50, |app, i| async move {
+        app.post("/api/users")
+            .json(&json!({ "username": "alice", "password": format!("password number {i}") }))
+            .send()
+            .await
+    })
+    .await;
+    let codes = statuses(&responses);
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 201).count(),
+        1,
+        "statuses: {codes:?}"
+    );
+    let mut winner = None;
+    for (i, response) in responses.into_iter().enumerate() {
+        if response.status == 201 {
+            winner = Some(i);
+        } else {
+            response.assert_problem(409, "username_taken");
+        }
+    }
+    // The winner's password is the one that works.
+    let winner = winner.unwrap();
+    app.get("/api/me")
+        .basic("alice", &format!("password number {winner}"))
+        .send()
+        .await
+        .assert_status(200);
+    let page = app
+        .get("/api/users")
+        .basic("alice", &format!("password number {winner}"))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(page["_meta"]["total_items"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_differing_only_in_case_make_one_account() {
+    let app = Arc::new(TestServer::spawn().await);
+    let spellings = ["alice", "Alice", "ALICE", "aLiCe", "alicE", "ALice"];
+    let responses = all_at_once(&app, 24, move |app, i| async move {
+        app.post("/api/users")
+            .json(&json!({ "username": spellings[i % spellings.len()], "password": PASSWORD }))
+            .send()
+            .await
+    })
+    .await;
+    let codes = statuses(&responses);
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 201).count(),
+        1,
+        "statuses: {codes:?}"
+    );
+    assert!(codes.iter().all(|&c| c == 201 || c == 409), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_with_one_email_make_one_account() {
+    let app = Arc::new(TestServer::spawn().await);
+    let responses = all_at_once(&app, 20, |app, i| async move {
+        app.post("/api/users")
+            .json(&json!({
+                "username": format!("user{i}"),
+                "password": PASSWORD,
+                "email": "shared@example.com",
+            }))
+            .send()
+            .await
+    })
+    .await;
+    let codes = statuses(&responses);
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 201).count(),
+        1,
+        "statuses: {codes:?}"
+    );
+    for response in responses.into_iter().filter(|r| r.status != 201) {
+        response.assert_problem(409, "email_taken");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_logins_each_get_their_own_token() {
+    let app = Arc::new(TestServer::spawn().await);
+    app.register("alice", PASSWORD).await;
+    let responses = all_at_once(&app, 16, |app, _| async move {
+        app.post("/api/tokens")
+            .basic("alice", PASSWORD)
+            .send()
+            .await
+    })
+    .await;
+    let tokens: BTreeSet<String> = responses
+        .into_iter()
+        .map(|r| {
+            r.assert_status(200).json()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 16);
+    let list = app
+        .get("/api/tokens")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_hash_pool_answers_503_with_retry_after() {
+    let app = Arc::new(
+        TestServer::spawn_with(|cfg| {
+            cfg.password.scrypt_log_n = 14;
+            cfg.password.max_concurrent_hashes = 1;
+            cfg.password.queue_timeout_ms = 1;
+        })
+        .await,
+    );
+    let authorization = basic_header("nobody", "some password");
+    let responses = all_at_once(&app, 8, move |app, _| {
+        let authorization = authorization.clone();
+        async move {
+            app.post("/api/tokens")
+                .authorization(&authorization)
+                .send()
+                .await
+        }
+    })
+    .await;
+    let codes = statuses(&responses);
+    assert!(codes.contains(&503), "no 503 among {codes:?}");
+    assert!(codes.iter().all(|&c| c == 503 || c == 401), "{codes:?}");
+    for response in responses {
+        if response.status == 503 {
+            let retry_after = response
+                .header("retry-after")
+                .unwrap_or_else(|| panic!("503 without Retry-After: {:?}", response.headers))
+                .to_owned();
+            assert!(
+                retry_after.parse::<u32>().is_ok_and(|s| s >= 1),
+                "Retry-After {retry_after:?}"
+            );
+            response.assert_problem(503, "unavailable");
+        }
+    }
+}

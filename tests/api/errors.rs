@@ -1,0 +1,321 @@
+//! The error contract: problem+json for every failure, 404 before auth,
+//! 405 with `Allow`, and the body errors (413, 415, malformed JSON).
+
+use crate::support::{PASSWORD, TestServer, id_of, set};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn problem_bodies_carry_type_title_status_detail_and_error() {
+    let app = TestServer::spawn().await;
+    let problem = app
+        .get("/api/me")
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    for key in ["type", "title", "detail"] {
+        assert!(
+            !problem[key].as_str().unwrap().is_empty(),
+            "{key} is empty in {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_whatever_the_credentials() {
+    let app = TestServer::spawn().await;
+    let token = app.register_and_issue_token("alice").await;
+    let paths = [
+        "/",
+        "/api",
+        "/api/",
+        "/api/nope",
+        "/api/users/abc",
+        "/api/users/1/extra",
+        "/api/user",
+        "/api/tokens/abc",
+        "/api/tokens/1/extra",
+        "/api/me/1",
+        "/api/resource/1",
+        "/healthz/x",
+        "/API/USERS",
+        "/api/users/-1",
+        "/api/users/99999999999999999999999",
+        "/api/tokens/-1",
+    ];
+    for path in paths {
+        for method in [Method::GET, Method::POST, Method::DELETE] {
+            let no_credentials = app.request(method.clone(), path).send().await;
+            no_credentials.assert_problem(404, "not_found");
+            app.request(method.clone(), path)
+                .basic("alice", "wrong password")
+                .send()
+                .await
+                .assert_problem(404, "not_found");
+            app.request(method.clone(), path)
+                .bearer("lk_not_a_real_token")
+                .send()
+                .await
+                .assert_problem(404, "not_found");
+            app.request(method.clone(), path)
+                .authorization("Basic !!!")
+                .send()
+                .await
+                .assert_problem(404, "not_found");
+            app.request(method.clone(), path)
+                .bearer(&token)
+                .send()
+                .await
+                .assert_problem(404, "not_found");
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_with_an_accurate_allow_header() {
+    let app = TestServer::spawn().await;
+    let cases: [(&str, &[&str], &[Method]); 7] = [
+        (
+            "/api/users",
+            &["GET", "POST"],
+            &[Method::PUT, Method::PATCH, Method::DELETE],
+        ),
+        (
+            "/api/users/1",
+            &["GET", "PATCH", "DELETE"],
+            &[Method::POST, Method::PUT],
+        ),
+        (
+            "/api/me",
+            &["GET"],
+            &[Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
+        ),
+        (
+            "/api/tokens",
+            &["GET", "POST", "DELETE"],
+            &[Method::PUT, Method::PATCH],
+        ),
+        (
+            "/api/tokens/1",
+            &["DELETE"],
+            &[Method::GET, Method::POST, Method::PUT, Method::PATCH],
+        ),
+        (
+            "/api/resource",
+            &["GET"],
+            &[Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
+        ),
+        (
+            "/healthz",
+            &["GET"],
+            &[Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
+        ),
+    ];
+    for (path, allowed, refused) in cases {
+        for method in refused {
+            let response = app.request(method.clone(), path).send().await;
+            let allow = response.allow();
+            // HEAD may be listed beside GET; nothing else may differ.
+            let mut listed = allow.clone();
+            listed.remove("HEAD");
+            assert_eq!(listed, set(allowed), "{method} {path}: Allow {allow:?}");
+            response.assert_problem(405, "method_not_allowed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_even_with_bad_credentials() {
+    let app = TestServer::spawn().await;
+    let response = app
+        .put("/api/me")
+        .bearer("lk_not_a_real_token")
+        .send()
+        .await;
+    assert!(response.header("allow").is_some());
+    response.assert_problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = 64).await;
+    let padding = "x".repeat(200);
+    app.post("/api/users")
+        .json(&json!({ "username": "alice", "password": PASSWORD, "email": padding }))
+        .send()
+        .await
+        .assert_problem(413, "payload_too_large");
+    app.post("/api/tokens")
+        .json(&json!({ "username": "alice", "password": padding }))
+        .send()
+        .await
+        .assert_problem(413, "payload_too_large");
+    // Nothing was registered.
+    app.post("/api/tokens")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    // A body within the limit is fine.
+    app.register("alice", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_the_limit_is_accepted() {
+    let body = json!({ "username": "alice", "password": PASSWORD });
+    let limit = serde_json::to_vec(&body).unwrap().len();
+    let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = limit as u64).await;
+    app.post("/api/users")
+        .json(&body)
+        .send()
+        .await
+        .assert_status(201);
+    let longer = json!({ "username": "alice2", "password": PASSWORD });
+    app.post("/api/users")
+        .json(&longer)
+        .send()
+        .await
+        .assert_problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_on_patch() {
+    let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = 64).await;
+    let alice = app.register("alice", PASSWORD).await;
+    app.patch(&format!("/api/users/{}", id_of(&alice)))
+        .basic("alice", PASSWORD)
+        .json(&json!({ "email": format!("{}@example.com", "x".repeat(100)) }))
+        .send()
+        .await
+        .assert_problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = 64).await;
+    let body = format!(
+        r#"{{"username":"alice","password":"{PASSWORD}","email":"{}@example.com"}}"#,
+        "x".repeat(100)
+    );
+    let (first, second) = body.split_at(40);
+    let request = format!(
+        "POST /api/users HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+        app.addr,
+        first.len(),
+        second.len()
+    );
+    let response = app.raw(request.as_bytes()).await;
+    assert_eq!(response.status(), 413, "{}", response.0);
+    assert_eq!(response.json()["error"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_json_body_sent_as_text_plain_is_415() {
+    let app = TestServer::spawn().await;
+    let body = json!({ "username": "alice", "password": PASSWORD }).to_string();
+    app.post("/api/users")
+        .body_as("text/plain", body.clone())
+        .send()
+        .await
+        .assert_problem(415, "unsupported_media_type");
+    app.post("/api/tokens")
+        .body_as("text/plain", body)
+        .send()
+        .await
+        .assert_problem(415, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn a_json_body_sent_as_text_plain_is_415_on_patch() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    app.patch(&format!("/api/users/{}", id_of(&alice)))
+        .basic("alice", PASSWORD)
+        .body_as("text/plain", r#"{"email":"a@example.com"}"#)
+        .send()
+        .await
+        .assert_problem(415, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn malformed_json_unknown_fields_and_wrong_types_are_400() {
+    let app = TestServer::spawn().await;
+    let bodies = [
+        r#"{"username": "alice", "password": "#.to_owned(),
+        "not json".to_owned(),
+        "[]".to_owned(),
+        "null".to_owned(),
+        json!({ "username": "alice", "password": PASSWORD, "admin": true }).to_string(),
+        json!({ "username": 42, "password": PASSWORD }).to_string(),
+        json!({ "username": "alice", "password": ["a"] }).to_string(),
+        json!({ "username": "alice", "password": PASSWORD, "email": 7 }).to_string(),
+        json!({ "username": "alice" }).to_string(),
+        json!({ "password": PASSWORD }).to_string(),
+    ];
+    for body in &bodies {
+        app.post("/api/users")
+            .body_as("application/json", body.clone())
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    // None of them registered anyone.
+    app.register("alice", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn registration_without_a_body_is_400() {
+    let app = TestServer::spawn().await;
+    app.post("/api/users")
+        .send()
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn malformed_token_request_bodies_are_400() {
+    let app = TestServer::spawn().await;
+    app.register("alice", PASSWORD).await;
+    for body in [
+        "{".to_owned(),
+        json!({ "username": "alice", "password": PASSWORD, "extra": 1 }).to_string(),
+        json!({ "username": "alice", "password": 12_345_678 }).to_string(),
+        json!({ "username": "alice" }).to_string(),
+    ] {
+        app.post("/api/tokens")
+            .body_as("application/json", body)
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn malformed_patch_bodies_are_400() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    for body in [
+        "{".to_owned(),
+        json!({ "username": "mallory" }).to_string(),
+        json!({ "email": 5 }).to_string(),
+        json!({ "password": true }).to_string(),
+    ] {
+        app.patch(&path)
+            .basic("alice", PASSWORD)
+            .body_as("application/json", body)
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    let me = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["username"], "alice");
+}

@@ -1,0 +1,74 @@
+//! The server as a process: liveness, a graceful restart over the same data
+//! dir, and the sweep of expired tokens.
+
+use crate::support::{PASSWORD, TestServer, id_of, secret};
+use latchkey::model::UserId;
+use std::time::Duration;
+
+#[tokio::test]
+async fn healthz_answers_200_without_credentials() {
+    let app = TestServer::spawn().await;
+    app.get("/healthz").send().await.assert_status(200);
+    app.get("/healthz")
+        .bearer("lk_not_a_real_token")
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_registered_user_survives_a_graceful_restart() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    let token = secret(&app.issue_token("alice", PASSWORD).await);
+    let dir = app.shutdown().await;
+
+    let app = TestServer::spawn_in(dir, |_| {}).await;
+    let me = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me, alice);
+    app.issue_token("alice", PASSWORD).await;
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    app.post("/api/users")
+        .json(&serde_json::json!({ "username": "ALICE", "password": PASSWORD }))
+        .send()
+        .await
+        .assert_problem(409, "username_taken");
+    // New ids do not reuse old ones.
+    let bob = app.register("bob", PASSWORD).await;
+    assert!(id_of(&bob) > id_of(&alice));
+}
+
+#[tokio::test]
+async fn expired_tokens_are_swept_from_the_store() {
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.tokens.ttl_seconds = 1;
+        cfg.tokens.sweep_interval_seconds = 1;
+    })
+    .await;
+    let alice = app.register("alice", PASSWORD).await;
+    app.issue_token("alice", PASSWORD).await;
+    app.issue_token("alice", PASSWORD).await;
+    // Expired within a second; swept within another.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let dir = app.shutdown().await;
+
+    let cfg = latchkey::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let store = latchkey::open_store(&cfg).unwrap();
+    let left = store.tokens_of(UserId(id_of(&alice))).unwrap();
+    assert!(left.is_empty(), "{} expired tokens not swept", left.len());
+}

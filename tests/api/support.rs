@@ -1,0 +1,478 @@
+//! The harness: a real latchkey server on `127.0.0.1:0` over a fresh temp
+//! dir, and request helpers that read like the spec.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use latchkey::ServeError;
+use latchkey::config::Config;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The password `register_and_issue_token` registers with.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server and what keeps it alive.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServeError>>>,
+    // Dropped last: sled must be closed before the directory goes.
+    dir: TempDir,
+}
+
+/// The test configuration: cheap scrypt, a free port, the given data dir.
+fn test_config(dir: &TempDir) -> Config {
+    let mut cfg = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    cfg.password.scrypt_log_n = 4;
+    cfg.password.scrypt_r = 8;
+    cfg.password.scrypt_p = 1;
+    cfg
+}
+
+impl TestServer {
+    /// A server with the test configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server with the test configuration, adjusted by `adjust`.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_in(tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// A server over an existing data dir (to reopen one after shutdown).
+    pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut cfg = test_config(&dir);
+        adjust(&mut cfg);
+        let store = latchkey::open_store(&cfg).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let (addr, handle) = latchkey::serve(cfg, store, shutdown).await.unwrap();
+        Self {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    /// Shuts down gracefully, waits for the final flush, and hands back the
+    /// data dir so a new server can open it.
+    pub async fn shutdown(mut self) -> TempDir {
+        // Close our idle keep-alive connections first.
+        self.client = reqwest::Client::new();
+        self.shutdown.take().unwrap().send(()).unwrap();
+        let handle = self.handle.take().unwrap();
+        let joined = tokio::time::timeout(Duration::from_secs(20), handle)
+            .await
+            .unwrap_or_else(|_| panic!("server did not shut down within 20 s"));
+        joined.unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// The absolute URL of `path` (which may carry a query string).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, path: &str) -> Req {
+        Req {
+            inner: self.client.request(method, self.url(path)),
+        }
+    }
+
+    /// GET `path`.
+    pub fn get(&self, path: &str) -> Req {
+        self.request(Method::GET, path)
+    }
+
+    /// POST `path`.
+    pub fn post(&self, path: &str) -> Req {
+        self.request(Method::POST, path)
+    }
+
+    /// PATCH `path`.
+    pub fn patch(&self, path: &str) -> Req {
+        self.request(Method::PATCH, path)
+    }
+
+    /// PUT `path`.
+    pub fn put(&self, path: &str) -> Req {
+        self.request(Method::PUT, path)
+    }
+
+    /// DELETE `path`.
+    pub fn delete(&self, path: &str) -> Req {
+        self.request(Method::DELETE, path)
+    }
+
+    /// Registers `username` with `password` and no email; returns the user.
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        self.post("/api/users")
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .assert_status(201)
+            .json()
+    }
+
+    /// Registers `username` with `password` and `email`; returns the user.
+    pub async fn register_with_email(&self, username: &str, password: &str, email: &str) -> Value {
+        self.post("/api/users")
+            .json(&json!({ "username": username, "password": password, "email": email }))
+            .send()
+            .await
+            .assert_status(201)
+            .json()
+    }
+
+    /// Issues a token with Basic credentials; returns the whole token response.
+    pub async fn issue_token(&self, username: &str, password: &str) -> Value {
+        self.post("/api/tokens")
+            .basic(username, password)
+            .send()
+            .await
+            .assert_status(200)
+            .json()
+    }
+
+    /// Issues a token with Basic credentials; returns the secret alone.
+    pub async fn token_for(&self, username: &str, password: &str) -> String {
+        secret(&self.issue_token(username, password).await)
+    }
+
+    /// Registers `username` with [`PASSWORD`] and issues a token.
+    pub async fn register_and_issue_token(&self, username: &str) -> String {
+        self.register(username, PASSWORD).await;
+        self.token_for(username, PASSWORD).await
+    }
+
+    /// Sends raw bytes on a fresh connection and returns the raw response;
+    /// for requests reqwest will not build (e.g. a chunked body).
+    pub async fn raw(&self, request: &[u8]) -> RawResponse {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out));
+        // The server may reset the connection after an early response; what
+        // was read by then is what counts.
+        let _ = read
+            .await
+            .unwrap_or_else(|_| panic!("no response within 10 s"));
+        RawResponse(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// A raw HTTP/1.1 response as text.
+pub struct RawResponse(pub String);
+
+impl RawResponse {
+    /// The status code from the status line.
+    pub fn status(&self) -> u16 {
+        let line = self.0.lines().next().unwrap_or_default();
+        line.split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {:?}", self.0))
+    }
+
+    /// The body, parsed as JSON.
+    pub fn json(&self) -> Value {
+        let (_, body) = self
+            .0
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no body in {:?}", self.0));
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+    }
+}
+
+/// The `token` field of a token response.
+pub fn secret(issued: &Value) -> String {
+    issued["token"].as_str().unwrap().to_owned()
+}
+
+/// The `id` field of a user or token.
+pub fn id_of(value: &Value) -> u64 {
+    value["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no integer id in {value}"))
+}
+
+/// `Basic` credentials for `user:pass`, UTF-8 encoded.
+pub fn basic_header(user: &str, pass: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
+}
+
+/// The keys of a JSON object.
+pub fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A set of keys from a list, to compare with [`keys`].
+pub fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Asserts `value` is an object holding at least `required` keys. Later
+/// versions may add fields, so exact key sets are not pinned.
+#[track_caller]
+pub fn assert_has_keys(value: &Value, required: &[&str]) {
+    let missing: Vec<_> = set(required).difference(&keys(value)).cloned().collect();
+    assert!(missing.is_empty(), "{missing:?} missing from {value}");
+}
+
+/// Asserts `user` is a user as the spec shows it: `id`, `username`,
+/// `created_at` (RFC 3339 UTC) and `_links.self`, never a password or its
+/// hash, and `email` exactly when `email` is `Some` (the viewer's own record).
+#[track_caller]
+pub fn assert_user_shape(user: &Value, email: Option<&str>) {
+    assert_has_keys(user, &["id", "username", "created_at", "_links"]);
+    let id = id_of(user);
+    assert!(user["username"].is_string(), "{user}");
+    assert_rfc3339_utc(&user["created_at"]);
+    assert_eq!(user["_links"]["self"], format!("/api/users/{id}"), "{user}");
+    for key in keys(user) {
+        let key = key.to_lowercase();
+        assert!(
+            !key.contains("password") && !key.contains("hash"),
+            "{key} in {user}"
+        );
+    }
+    assert!(!user.to_string().contains("$scrypt$"), "{user}");
+    match email {
+        Some(email) => assert_eq!(user["email"], email, "{user}"),
+        None => assert!(user.get("email").is_none(), "email shown: {user}"),
+    }
+}
+
+/// Asserts `value` is an RFC 3339 timestamp in UTC and returns it parsed.
+#[track_caller]
+pub fn assert_rfc3339_utc(value: &Value) -> time::OffsetDateTime {
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s:?} is not RFC 3339: {e}"));
+    assert!(t.offset().is_utc(), "{s:?} is not UTC");
+    t
+}
+
+/// Asserts `token` is `lk_` followed by 43 base64url characters.
+#[track_caller]
+pub fn assert_token_shape(token: &str) {
+    let body = token
+        .strip_prefix("lk_")
+        .unwrap_or_else(|| panic!("{token:?} lacks the lk_ prefix"));
+    assert_eq!(body.len(), 43, "{token:?}");
+    assert!(
+        body.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{token:?} is not base64url"
+    );
+}
+
+/// A request being built.
+pub struct Req {
+    inner: reqwest::RequestBuilder,
+}
+
+impl Req {
+    /// A JSON body (with `Content-Type: application/json`).
+    pub fn json(self, body: &impl serde::Serialize) -> Self {
+        Self {
+            inner: self.inner.json(body),
+        }
+    }
+
+    /// A raw body with the given content type.
+    pub fn body_as(self, content_type: &str, body: impl Into<reqwest::Body>) -> Self {
+        self.header("content-type", content_type).body(body)
+    }
+
+    /// A raw body with no content type.
+    pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
+        Self {
+            inner: self.inner.body(body),
+        }
+    }
+
+    /// `Authorization: Basic base64(user:pass)`.
+    pub fn basic(self, user: &str, pass: &str) -> Self {
+        self.authorization(&basic_header(user, pass))
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.authorization(&format!("Bearer {token}"))
+    }
+
+    /// `Authorization: <value>`, exactly as given.
+    pub fn authorization(self, value: &str) -> Self {
+        self.header("authorization", value)
+    }
+
+    /// `Authorization` with raw bytes (which need not be ASCII).
+    pub fn authorization_bytes(self, value: &[u8]) -> Self {
+        Self {
+            inner: self.inner.header(
+                reqwest::header::AUTHORIZATION,
+                HeaderValue::from_bytes(value).unwrap(),
+            ),
+        }
+    }
+
+    /// Any header.
+    pub fn header(self, name: &str, value: &str) -> Self {
+        Self {
+            inner: self.inner.header(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            ),
+        }
+    }
+
+    /// Sends it and reads the whole response.
+    pub async fn send(self) -> Resp {
+        let response = self.inner.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap().to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Resp {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// Asserts the status, showing the body if it is wrong.
+    #[track_caller]
+    pub fn assert_status(self, expected: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self
+    }
+
+    /// Asserts the status is one of `expected`.
+    #[track_caller]
+    pub fn assert_status_in(self, expected: &[u16]) -> Self {
+        assert!(
+            expected.contains(&self.status.as_u16()),
+            "status {} not in {expected:?}; body: {}",
+            self.status,
+            self.text()
+        );
+        self
+    }
+
+    /// Asserts an RFC 9457 problem with this status and `error` code, and
+    /// returns its body.
+    #[track_caller]
+    pub fn assert_problem(self, status: u16, code: &str) -> Value {
+        let body = self.text();
+        assert_eq!(
+            (self.status.as_u16(), self.json_or_null()["error"].as_str()),
+            (status, Some(code)),
+            "unexpected problem; body: {body}"
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{body}"
+        );
+        let problem = self.json();
+        for key in ["type", "title", "detail", "error"] {
+            assert!(problem[key].is_string(), "{key} is not a string in {body}");
+        }
+        assert_eq!(
+            problem["status"].as_u64(),
+            Some(u64::from(status)),
+            "{body}"
+        );
+        problem
+    }
+
+    /// The body as JSON; panics if it is not.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    fn json_or_null(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as (lossy) text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's single value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Every value of a header, in order.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The `Allow` header as a set of methods.
+    pub fn allow(&self) -> BTreeSet<String> {
+        self.header("allow")
+            .unwrap_or_else(|| panic!("no Allow header: {:?}", self.headers))
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
+}

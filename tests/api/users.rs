@@ -1,0 +1,637 @@
+//! `/api/users`, `/api/users/{id}` and `/api/me`: registration, reading,
+//! changing and deleting accounts, and the username and password rules.
+
+use crate::support::{PASSWORD, TestServer, assert_rfc3339_utc, assert_user_shape, id_of, secret};
+use serde_json::json;
+
+#[tokio::test]
+async fn registration_returns_201_with_the_user_and_its_location() {
+    let app = TestServer::spawn().await;
+    let response = app
+        .post("/api/users")
+        .json(&json!({ "username": "alice", "password": PASSWORD, "email": "alice@example.com" }))
+        .send()
+        .await
+        .assert_status(201);
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let user = response.json();
+    let id = id_of(&user);
+    assert_user_shape(&user, Some("alice@example.com"));
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["email"], "alice@example.com");
+    let created = assert_rfc3339_utc(&user["created_at"]);
+    let age = time::OffsetDateTime::now_utc() - created;
+    assert!(
+        age.whole_seconds().abs() < 60,
+        "created_at {created} is not now"
+    );
+    let location = format!("/api/users/{id}");
+    assert_eq!(response.header("location"), Some(location.as_str()));
+    assert_eq!(user["_links"]["self"], location);
+}
+
+#[tokio::test]
+async fn registration_without_email_is_accepted() {
+    let app = TestServer::spawn().await;
+    let user = app.register("alice", PASSWORD).await;
+    assert_eq!(user["username"], "alice");
+    assert!(user["email"].is_null(), "{user}");
+}
+
+#[tokio::test]
+async fn user_seen_by_another_user_has_no_email() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    app.register("bob", PASSWORD).await;
+    let seen = app
+        .get(&format!("/api/users/{}", id_of(&alice)))
+        .basic("bob", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_user_shape(&seen, None);
+    assert_eq!(seen["id"], alice["id"]);
+    assert_eq!(seen["username"], "alice");
+    assert_eq!(seen["created_at"], alice["created_at"]);
+    assert_eq!(seen["_links"]["self"], alice["_links"]["self"]);
+}
+
+#[tokio::test]
+async fn user_seen_by_themselves_includes_email() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    let token = app.token_for("alice", PASSWORD).await;
+    let seen = app
+        .get(&format!("/api/users/{}", id_of(&alice)))
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(seen, alice);
+}
+
+#[tokio::test]
+async fn me_returns_the_caller_with_email_for_password_and_token() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    let token = app.token_for("alice", PASSWORD).await;
+    let by_password = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    let by_token = app
+        .get("/api/me")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_user_shape(&by_password, Some("alice@example.com"));
+    assert_eq!(by_password, alice);
+    assert_eq!(by_token, alice);
+}
+
+#[tokio::test]
+async fn no_response_ever_contains_the_password_or_its_hash() {
+    let app = TestServer::spawn().await;
+    let created = app
+        .post("/api/users")
+        .json(&json!({ "username": "alice", "password": PASSWORD, "email": "a@example.com" }))
+        .send()
+        .await
+        .assert_status(201);
+    let id = id_of(&created.json());
+    let path = format!("/api/users/{id}");
+    let token = app.token_for("alice", PASSWORD).await;
+    let responses = [
+        created,
+        app.get("/api/me").bearer(&token).send().await,
+        app.get(&path).bearer(&token).send().await,
+        app.get("/api/users").bearer(&token).send().await,
+        app.patch(&path)
+            .bearer(&token)
+            .json(&json!({ "email": "b@example.com" }))
+            .send()
+            .await,
+    ];
+    for response in responses {
+        let text = response.assert_status_in(&[200, 201]).text();
+        assert!(!text.contains("scrypt"), "{text}");
+        assert!(!text.contains("password"), "{text}");
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn get_of_an_unknown_user_is_404() {
+    let app = TestServer::spawn().await;
+    app.register("alice", PASSWORD).await;
+    app.get("/api/users/999999")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn patch_changes_the_email_and_returns_the_user() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "old@example.com")
+        .await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    let updated = app
+        .patch(&path)
+        .basic("alice", PASSWORD)
+        .json(&json!({ "email": "new@example.com" }))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(updated["email"], "new@example.com");
+    assert_eq!(updated["id"], alice["id"]);
+    assert_eq!(updated["username"], "alice");
+    assert_user_shape(&updated, Some("new@example.com"));
+    let me = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["email"], "new@example.com");
+    // The new email logs in; the old one no longer does.
+    app.post("/api/tokens")
+        .json(&json!({ "username": "new@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .assert_status(200);
+    app.post("/api/tokens")
+        .json(&json!({ "username": "old@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn patch_changes_the_password() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    app.patch(&format!("/api/users/{}", id_of(&alice)))
+        .basic("alice", PASSWORD)
+        .json(&json!({ "password": "a brand new secret" }))
+        .send()
+        .await
+        .assert_status(200);
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.get("/api/me")
+        .basic("alice", "a brand new secret")
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn password_change_with_a_token_keeps_that_token_and_revokes_the_others() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let kept = app.token_for("alice", PASSWORD).await;
+    let other = app.token_for("alice", PASSWORD).await;
+    let third = app.token_for("alice", PASSWORD).await;
+    app.patch(&format!("/api/users/{}", id_of(&alice)))
+        .bearer(&kept)
+        .json(&json!({ "password": "a brand new secret" }))
+        .send()
+        .await
+        .assert_status(200);
+    app.get("/api/resource")
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(200);
+    for dead in [other, third] {
+        app.get("/api/resource")
+            .bearer(&dead)
+            .send()
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    let listed = app
+        .get("/api/tokens")
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["current"], true);
+}
+
+#[tokio::test]
+async fn password_change_with_basic_auth_revokes_every_token() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let first = app.token_for("alice", PASSWORD).await;
+    let second = app.token_for("alice", PASSWORD).await;
+    app.patch(&format!("/api/users/{}", id_of(&alice)))
+        .basic("alice", PASSWORD)
+        .json(&json!({ "password": "a brand new secret" }))
+        .send()
+        .await
+        .assert_status(200);
+    for dead in [first, second] {
+        app.get("/api/resource")
+            .bearer(&dead)
+            .send()
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    let listed = app
+        .get("/api/tokens")
+        .basic("alice", "a brand new secret")
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(listed["items"], json!([]));
+}
+
+#[tokio::test]
+async fn changing_only_the_email_keeps_every_token() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let first = app.token_for("alice", PASSWORD).await;
+    let second = app.token_for("alice", PASSWORD).await;
+    app.patch(&format!("/api/users/{}", id_of(&alice)))
+        .bearer(&first)
+        .json(&json!({ "email": "alice@example.com" }))
+        .send()
+        .await
+        .assert_status(200);
+    for live in [first, second] {
+        app.get("/api/resource")
+            .bearer(&live)
+            .send()
+            .await
+            .assert_status(200);
+    }
+}
+
+#[tokio::test]
+async fn patch_of_another_users_account_is_forbidden() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    app.register("bob", PASSWORD).await;
+    let bob_token = app.token_for("bob", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    app.patch(&path)
+        .basic("bob", PASSWORD)
+        .json(&json!({ "password": "taken over by bob" }))
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    app.patch(&path)
+        .bearer(&bob_token)
+        .json(&json!({ "email": "bob@example.com" }))
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    let me = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn delete_of_another_users_account_is_forbidden() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let alice_token = app.token_for("alice", PASSWORD).await;
+    app.register("bob", PASSWORD).await;
+    let bob_token = app.token_for("bob", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    app.delete(&path)
+        .basic("bob", PASSWORD)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    app.delete(&path)
+        .bearer(&bob_token)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    app.get("/api/me")
+        .bearer(&alice_token)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn patch_and_delete_of_a_nonexistent_user_are_404() {
+    let app = TestServer::spawn().await;
+    let token = app.register_and_issue_token("alice").await;
+    app.patch("/api/users/999999")
+        .bearer(&token)
+        .json(&json!({ "email": "x@example.com" }))
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+    app.delete("/api/users/999999")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn deleting_your_account_returns_204_and_kills_its_tokens_and_password() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let used = app.token_for("alice", PASSWORD).await;
+    let other = app.token_for("alice", PASSWORD).await;
+    let response = app
+        .delete(&format!("/api/users/{}", id_of(&alice)))
+        .bearer(&used)
+        .send()
+        .await
+        .assert_status(204);
+    assert!(response.body.is_empty());
+    for dead in [used, other] {
+        app.get("/api/resource")
+            .bearer(&dead)
+            .send()
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn deleting_your_account_with_a_password_works_too() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let token = app.token_for("alice", PASSWORD).await;
+    app.delete(&format!("/api/users/{}", id_of(&alice)))
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(204);
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_problem(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn a_deleted_user_is_404_to_others() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    app.register("bob", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    app.delete(&path)
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(204);
+    app.get(&path)
+        .basic("bob", PASSWORD)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+    app.delete(&path)
+        .basic("bob", PASSWORD)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn username_is_stored_nfc_normalized_and_logs_in_either_way() {
+    let app = TestServer::spawn().await;
+    let decomposed = "Jose\u{301}";
+    let precomposed = "Jos\u{e9}";
+    let user = app.register(decomposed, PASSWORD).await;
+    assert_eq!(user["username"], precomposed);
+    let me = app
+        .get("/api/me")
+        .basic(precomposed, PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["id"], user["id"]);
+    app.get("/api/me")
+        .basic(decomposed, PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+    app.post("/api/tokens")
+        .json(&json!({ "username": precomposed, "password": PASSWORD }))
+        .send()
+        .await
+        .assert_status(200);
+    // The two spellings are one name.
+    app.post("/api/users")
+        .json(&json!({ "username": precomposed, "password": PASSWORD }))
+        .send()
+        .await
+        .assert_problem(409, "username_taken");
+}
+
+#[tokio::test]
+async fn usernames_are_unique_ignoring_case_and_shown_as_registered() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("Alice", PASSWORD).await;
+    for other in ["alice", "ALICE", "aLiCe"] {
+        app.post("/api/users")
+            .json(&json!({ "username": other, "password": PASSWORD }))
+            .send()
+            .await
+            .assert_problem(409, "username_taken");
+    }
+    let me = app
+        .get("/api/me")
+        .basic("ALICE", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["id"], alice["id"]);
+    assert_eq!(me["username"], "Alice");
+    let issued = app.issue_token("alice", PASSWORD).await;
+    let resource = app
+        .get("/api/resource")
+        .bearer(&secret(&issued))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(resource, json!({ "data": "Hello, Alice!" }));
+}
+
+#[tokio::test]
+async fn each_invalid_username_is_refused_with_400() {
+    let app = TestServer::spawn().await;
+    let too_long = "a".repeat(65);
+    for bad in [
+        "",
+        too_long.as_str(),
+        "al:ice",
+        "al\u{7}ice",
+        "al\nice",
+        "al\u{0}ice",
+        "\u{7f}alice",
+        " alice",
+        "alice ",
+        "\talice",
+        "alice\u{a0}",
+        "lk_alice",
+    ] {
+        let problem = app
+            .post("/api/users")
+            .json(&json!({ "username": bad, "password": PASSWORD }))
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn usernames_of_1_and_64_characters_are_accepted() {
+    let app = TestServer::spawn().await;
+    app.register("a", PASSWORD).await;
+    let ascii = "b".repeat(64);
+    assert_eq!(app.register(&ascii, PASSWORD).await["username"], ascii);
+    // 64 characters, 128 bytes: the limit counts characters.
+    let accented = "\u{e9}".repeat(64);
+    assert_eq!(
+        app.register(&accented, PASSWORD).await["username"],
+        accented
+    );
+    let spaced = "jo smith";
+    assert_eq!(app.register(spaced, PASSWORD).await["username"], spaced);
+}
+
+#[tokio::test]
+async fn registering_a_taken_email_is_409_email_taken() {
+    let app = TestServer::spawn().await;
+    app.register_with_email("alice", PASSWORD, "shared@example.com")
+        .await;
+    app.post("/api/users")
+        .json(&json!({ "username": "bob", "password": PASSWORD, "email": "shared@example.com" }))
+        .send()
+        .await
+        .assert_problem(409, "email_taken");
+    // The failed registration left no trace: bob is still free.
+    app.register("bob", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn changing_to_a_taken_email_is_409_email_taken() {
+    let app = TestServer::spawn().await;
+    app.register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    let bob = app
+        .register_with_email("bob", PASSWORD, "bob@example.com")
+        .await;
+    app.patch(&format!("/api/users/{}", id_of(&bob)))
+        .basic("bob", PASSWORD)
+        .json(&json!({ "email": "alice@example.com" }))
+        .send()
+        .await
+        .assert_problem(409, "email_taken");
+    let me = app
+        .get("/api/me")
+        .basic("bob", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["email"], "bob@example.com");
+}
+
+#[tokio::test]
+async fn passwords_outside_the_length_limits_are_refused_at_registration() {
+    let app = TestServer::spawn().await;
+    let too_long = "x".repeat(1025);
+    for bad in ["", "short", "7 chars", too_long.as_str()] {
+        app.post("/api/users")
+            .json(&json!({ "username": "alice", "password": bad }))
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    app.register("alice", "8 chars!").await;
+    app.register("bob", &"x".repeat(1024)).await;
+}
+
+#[tokio::test]
+async fn configured_password_limits_are_enforced() {
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.password.min_length = 10;
+        cfg.password.max_length = 12;
+    })
+    .await;
+    for bad in ["k7#mQ2vR9", "k7#mQ2vR9pZz1"] {
+        app.post("/api/users")
+            .json(&json!({ "username": "alice", "password": bad }))
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    app.register("alice", "k7#mQ2vR9p").await;
+    app.register("bob", "k7#mQ2vR9pZz").await;
+}
+
+#[tokio::test]
+async fn passwords_outside_the_length_limits_are_refused_on_change() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    for bad in ["short", &"x".repeat(1025)] {
+        app.patch(&path)
+            .basic("alice", PASSWORD)
+            .json(&json!({ "password": bad }))
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
