@@ -18,6 +18,7 @@ mod users;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::ApiError;
+pub use auth::credentials as parse_credentials;
 use body::Body;
 use std::convert::Infallible;
 use std::net::IpAddr;

@@ -111,3 +111,79 @@ mod tests {
         assert!(decode::<String>(&bytes).is_err());
     }
 }
+
+#[cfg(test)]
+mod round_trips {
+    //! Every stored record type survives encode → decode unchanged.
+
+    use super::*;
+    use crate::model::{
+        CodeKind, CodeRecord, Email, Role, TokenId, TokenRecord, User, UserId, Username,
+    };
+    use proptest::prelude::*;
+
+    fn username() -> impl Strategy<Value = Username> {
+        "\\PC{1,64}".prop_filter_map("not a valid username", |s| Username::parse(&s).ok())
+    }
+
+    fn email() -> impl Strategy<Value = Option<Email>> {
+        proptest::option::of(
+            "[a-z0-9.+]{1,20}@[a-z0-9]{1,20}\\.[a-z]{2,6}"
+                .prop_filter_map("not a valid email", |s| Email::parse(&s).ok()),
+        )
+    }
+
+    fn user() -> impl Strategy<Value = User> {
+        (
+            any::<u64>(),
+            username(),
+            email(),
+            ".{0,200}",
+            any::<i64>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(id, username, email, password_hash, created_at, admin, disabled, confirmed)| {
+                    User {
+                        id: UserId(id),
+                        username,
+                        email,
+                        password_hash,
+                        created_at,
+                        role: if admin { Role::Admin } else { Role::User },
+                        disabled,
+                        confirmed,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn user_round_trips(user in user()) {
+            prop_assert_eq!(decode::<User>(&encode(&user).unwrap()).unwrap(), user);
+        }
+
+        #[test]
+        fn token_record_round_trips(id: u64, user_id: u64, created_at: i64, expires_at: i64) {
+            let record = TokenRecord { id: TokenId(id), user_id: UserId(user_id), created_at, expires_at };
+            prop_assert_eq!(decode::<TokenRecord>(&encode(&record).unwrap()).unwrap(), record);
+        }
+
+        #[test]
+        fn code_record_round_trips(reset: bool, user_id: u64, created_at: i64, expires_at: i64) {
+            let kind = if reset { CodeKind::PasswordReset } else { CodeKind::Confirmation };
+            let record = CodeRecord { kind, user_id: UserId(user_id), created_at, expires_at };
+            prop_assert_eq!(decode::<CodeRecord>(&encode(&record).unwrap()).unwrap(), record);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<User>(&bytes);
+            let _ = decode::<TokenRecord>(&bytes);
+            let _ = decode::<CodeRecord>(&bytes);
+        }
+    }
+}
