@@ -3,7 +3,7 @@
 //! password policy, the last admin, unique names).
 
 use crate::auth::{Actor, Auth, AuthError, NewAccount, UserPatch};
-use crate::cli::{RoleArg, TokenCommand, UserCommand};
+use crate::cli::{KeysCommand, RoleArg, TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::model::{Email, Role, User, Username, rfc3339};
 use serde::Serialize;
@@ -24,6 +24,8 @@ pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), Stri
         let output = match command {
             AdminCommand::User(c) => user(&auth, c).await,
             AdminCommand::Token(c) => token(&auth, c).await,
+            AdminCommand::Keys(KeysCommand::Rotate) => crate::auth::jwt::rotate(&store)
+                .map(|kid| Output::Done(format!("new signing key {kid} is current"))),
         }
         .map_err(|e| describe(&e))?;
         Ok::<_, String>(output)
@@ -40,6 +42,8 @@ pub enum AdminCommand {
     User(UserCommand),
     /// `latchkey token ...`
     Token(TokenCommand),
+    /// `latchkey keys ...`
+    Keys(KeysCommand),
 }
 
 /// What a command prints.

@@ -38,6 +38,17 @@ pub enum Command {
     /// Manage tokens (the server must be stopped).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the keys that sign access tokens (the server must be stopped).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `latchkey keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key and make it current; older keys keep verifying
+    /// until every token they signed has expired.
+    Rotate,
 }
 
 /// `latchkey user ...`

@@ -155,14 +155,34 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// What `POST /api/tokens` issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Opaque bearer tokens, checked against the store.
+    Opaque,
+    /// Signed access tokens (JWS, Ed25519) plus opaque refresh tokens.
+    Jwt,
+}
+
 /// `[tokens]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {
-    /// How long an issued token lives.
+    /// `opaque` or `jwt`; both kinds are accepted whatever this says.
+    pub format: TokenFormat,
+    /// How long an opaque token lives.
     pub ttl_seconds: u64,
     /// How often expired tokens are deleted from the store.
     pub sweep_interval_seconds: u64,
+    /// How long a signed access token lives (jwt mode).
+    pub access_ttl_seconds: u64,
+    /// How long a refresh token lives (jwt mode).
+    pub refresh_ttl_seconds: u64,
+    /// The `iss` of signed tokens.
+    pub issuer: String,
+    /// The `aud` of signed tokens.
+    pub audience: String,
 }
 
 /// `[password]`
@@ -221,8 +241,13 @@ impl Default for Config {
 impl Default for TokensConfig {
     fn default() -> Self {
         Self {
+            format: TokenFormat::Opaque,
             ttl_seconds: 3600,
             sweep_interval_seconds: 60,
+            access_ttl_seconds: 900,
+            refresh_ttl_seconds: 2_592_000,
+            issuer: "latchkey".into(),
+            audience: "latchkey".into(),
         }
     }
 }
@@ -335,6 +360,9 @@ impl Config {
         }
         if self.tokens.ttl_seconds == 0 {
             return fail("tokens.ttl_seconds must be at least 1");
+        }
+        if self.tokens.access_ttl_seconds == 0 || self.tokens.refresh_ttl_seconds == 0 {
+            return fail("tokens.access_ttl_seconds and refresh_ttl_seconds must be at least 1");
         }
         if self.tokens.sweep_interval_seconds == 0 {
             return fail("tokens.sweep_interval_seconds must be at least 1");

@@ -146,6 +146,11 @@ impl Email {
 /// Seconds since the Unix epoch, UTC: the one time unit in stored records.
 pub type UnixTime = i64;
 
+/// The current time as stored.
+pub fn unix_now() -> UnixTime {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// A stored time as RFC 3339 UTC, the form every response uses. Values out
 /// of `time`'s range (never stored) fall back to the epoch rather than fail.
 pub fn rfc3339(t: UnixTime) -> String {
@@ -247,18 +252,68 @@ pub struct CodeRecord {
     pub expires_at: UnixTime,
 }
 
+/// What an opaque token is good for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// A bearer token for API requests (opaque mode).
+    Access,
+    /// A refresh token: buys new access tokens for its session (jwt mode),
+    /// never accepted as a credential itself.
+    Refresh,
+}
+
 /// What the store keeps for a live token; the secret itself is never stored,
 /// only its SHA-256 digest, which is the key this record sits under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
-    /// The token's public id, for listing and revoking one token.
+    /// The token's public id, for listing and revoking one token. For a
+    /// refresh token it is the session id, kept across rotations and carried
+    /// as `sid` by the session's signed access tokens.
     pub id: TokenId,
+    /// Access or refresh.
+    pub kind: TokenKind,
     /// Whose token this is.
     pub user_id: UserId,
     /// When it was issued.
     pub created_at: UnixTime,
     /// When it stops working.
     pub expires_at: UnixTime,
+}
+
+/// A refresh token that was rotated away. Presenting it again means it was
+/// stolen (or replayed), so its whole session is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpentRefresh {
+    /// The session it belonged to.
+    pub session: TokenId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// When it would have expired; the entry is kept until then.
+    pub expires_at: UnixTime,
+}
+
+/// An Ed25519 key for signing access tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKey {
+    /// Published as the JWK `kid` and carried in each token's header.
+    pub kid: String,
+    /// The 64-byte Ed25519 key pair (seed ++ public key).
+    pub key_pair: Vec<u8>,
+    /// When it was made; the newest key signs.
+    pub created_at: UnixTime,
+    /// When a newer key replaced it; it verifies until every token it
+    /// signed has expired.
+    pub superseded_at: Option<UnixTime>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("superseded_at", &self.superseded_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SHA-256 digest of a token or single-use code: the only form in which

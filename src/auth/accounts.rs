@@ -213,7 +213,7 @@ impl Auth {
             let password = Password::new_checked(&raw, &self.config.password, &user.username)?;
             user.password_hash = self.hasher.hash(password).await?;
             let current = match actor {
-                Actor::Caller(c) if c.id() == id => c.token_digest(),
+                Actor::Caller(c) if c.id() == id => c.session(),
                 _ => None,
             };
             revoke_tokens_except = Some(current);

@@ -4,17 +4,18 @@
 
 mod accounts;
 mod codes;
+pub mod jwt;
 pub mod password;
 mod throttle;
 pub mod token;
 mod tokens;
 
 pub use accounts::{Actor, NewAccount, Page, UserPatch};
-pub use tokens::{IssuedToken, TokenInfo};
+pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::model::{SecretDigest, TokenRecord, User, UserId, login_key};
+use crate::model::{TokenId, TokenKind, TokenRecord, User, UserId, login_key};
 use crate::store::{Store, StoreError};
 use password::{Hasher, Password, Verified};
 use std::net::IpAddr;
@@ -105,12 +106,15 @@ impl std::fmt::Debug for Credentials {
 pub enum Method {
     /// Username and password on this request.
     Password,
-    /// A token, with its stored record.
+    /// An opaque token, with its stored record.
     Token {
-        /// The token's digest, to revoke it or keep it on a password change.
-        digest: SecretDigest,
         /// Its record.
         record: TokenRecord,
+    },
+    /// A signed access token of a session.
+    Signed {
+        /// The session (`sid`).
+        session: TokenId,
     },
 }
 
@@ -134,10 +138,12 @@ impl Caller {
         self.user.role == crate::model::Role::Admin
     }
 
-    /// The digest of the token used for this request, if one was.
-    pub fn token_digest(&self) -> Option<SecretDigest> {
+    /// The token (opaque) or session (signed) this request was made with:
+    /// what "current" means when listing, revoking or changing a password.
+    pub fn session(&self) -> Option<TokenId> {
         match &self.method {
-            Method::Token { digest, .. } => Some(*digest),
+            Method::Token { record } => Some(record.id),
+            Method::Signed { session } => Some(*session),
             Method::Password => None,
         }
     }
@@ -149,6 +155,7 @@ pub struct Auth {
     store: Store,
     hasher: Hasher,
     delivery: Delivery,
+    signer: jwt::Signer,
     throttle: Arc<throttle::Throttle>,
     config: Arc<Config>,
 }
@@ -159,10 +166,12 @@ impl Auth {
         let hasher = Hasher::new(&config.password).await?;
         let delivery =
             Delivery::new(&config.delivery).map_err(|e| AuthError::Internal(e.to_string()))?;
+        let signer = jwt::Signer::load(&store, &config.tokens)?;
         Ok(Self {
             store,
             hasher,
             delivery,
+            signer,
             throttle: Arc::new(throttle::Throttle::new(&config.throttle)),
             config,
         })
@@ -207,10 +216,42 @@ impl Auth {
         self.throttle.shrink();
     }
 
+    /// Checks a bearer token of either kind, whatever `tokens.format` says,
+    /// so tokens issued before a mode switch keep working.
     fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
+        if token.starts_with(crate::model::TOKEN_PREFIX) {
+            self.authenticate_opaque(token)
+        } else {
+            self.authenticate_signed(token)
+        }
+    }
+
+    fn authenticate_signed(&self, token: &str) -> Result<Caller, AuthError> {
+        let verified = self.signer.verify(token)?;
+        if self.store.is_session_revoked(verified.session) {
+            return Err(AuthError::InvalidToken);
+        }
+        // latchkey's own endpoints go by the user's current record, so a role
+        // change or a disable counts at once, whatever the token's claims say.
+        let user = self
+            .store
+            .user(verified.user_id)?
+            .filter(|u| !u.disabled)
+            .ok_or(AuthError::InvalidToken)?;
+        Ok(Caller {
+            user,
+            method: Method::Signed {
+                session: verified.session,
+            },
+        })
+    }
+
+    fn authenticate_opaque(&self, token: &str) -> Result<Caller, AuthError> {
         let digest = token::parse(token).ok_or(AuthError::InvalidToken)?;
         let record = self.store.token(&digest)?.ok_or(AuthError::InvalidToken)?;
-        if record.expires_at <= now() {
+        // A refresh token is never a credential; only the refresh endpoint
+        // takes it.
+        if record.kind != TokenKind::Access || record.expires_at <= now() {
             return Err(AuthError::InvalidToken);
         }
         // A token whose user is gone or disabled is dead, even if a cleanup
@@ -222,7 +263,7 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         Ok(Caller {
             user,
-            method: Method::Token { digest, record },
+            method: Method::Token { record },
         })
     }
 
@@ -294,7 +335,4 @@ impl Auth {
     }
 }
 
-/// The current time as stored: Unix seconds, UTC.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use crate::model::unix_now as now;

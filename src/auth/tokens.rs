@@ -1,36 +1,88 @@
-//! Token use cases: issue, list, revoke, sweep.
+//! Token use cases: issue, refresh, list, revoke, introspect, sweep.
+//!
+//! In `opaque` mode a token is a random secret whose digest the store keeps.
+//! In `jwt` mode a login opens a session: a signed access token (checked
+//! without the store) and an opaque refresh token (rotated on every use).
+//! Either way the token's public id is what clients list and revoke; for a
+//! session it is the session id, carried as `sid` by its access tokens.
 
-use super::{Actor, Auth, AuthError, Caller, Method, now, token};
-use crate::model::{TokenId, TokenRecord, UnixTime, UserId};
-use crate::store::Conflict;
+use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, token};
+use crate::config::TokenFormat;
+use crate::model::{TokenId, TokenKind, TokenRecord, UnixTime, UserId};
+use crate::store::{Conflict, Rotation};
 
-/// A token just issued: the secret is shown to the client this once.
+/// A token just issued: the secrets are shown to the client this once.
 pub struct IssuedToken {
-    /// `lk_...`
-    pub secret: String,
-    /// Its stored record.
-    pub record: TokenRecord,
+    /// The bearer token: `lk_...` (opaque) or a JWS (jwt).
+    pub token: String,
+    /// When the bearer token expires.
+    pub expires_at: UnixTime,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// The token's id (opaque) or the session's (jwt).
+    pub id: TokenId,
+    /// jwt mode: the refresh token and its expiry.
+    pub refresh: Option<(String, UnixTime)>,
 }
 
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuedToken")
-            .field("record", &self.record)
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
 
-/// A live token's metadata, as listed to its owner.
+/// A live token's or session's metadata, as listed to its owner.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     /// Its public id.
     pub id: TokenId,
-    /// When it was issued.
+    /// When it was issued (a session: when it was last refreshed).
     pub created_at: UnixTime,
-    /// When it stops working.
+    /// When it stops working (a session: when its refresh token expires).
     pub expires_at: UnixTime,
-    /// Whether it is the token this request was made with.
+    /// Whether it is the token or session this request was made with.
     pub current: bool,
+}
+
+/// RFC 7662's answer about a token.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Introspection {
+    /// Whether the token would be accepted now.
+    pub active: bool,
+    /// The rest is present only for an active token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The user's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<UnixTime>,
+    /// Issue time, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<UnixTime>,
+    /// The token's or session's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The user's current role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// `iss` (signed tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `jti` (signed tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+fn seconds(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX)
 }
 
 impl Auth {
@@ -40,14 +92,19 @@ impl Auth {
         if !matches!(caller.method, Method::Password) {
             return Err(AuthError::InvalidCredentials);
         }
+        let tokens = &self.config.tokens;
+        let (kind, ttl) = match tokens.format {
+            TokenFormat::Opaque => (TokenKind::Access, tokens.ttl_seconds),
+            TokenFormat::Jwt => (TokenKind::Refresh, tokens.refresh_ttl_seconds),
+        };
         let minted = token::generate()?;
         let created_at = now();
-        let ttl = i64::try_from(self.config.tokens.ttl_seconds).unwrap_or(i64::MAX);
         let record = TokenRecord {
             id: TokenId(0), // assigned by the store
+            kind,
             user_id: caller.id(),
             created_at,
-            expires_at: created_at.saturating_add(ttl),
+            expires_at: created_at.saturating_add(seconds(ttl)),
         };
         let record = match self.store.insert_token(&minted.digest, record)? {
             Ok(record) => record,
@@ -59,46 +116,100 @@ impl Auth {
             }
         };
         self.store.durable().await?;
-        tracing::info!(user_id = %caller.id(), token_id = record.id.0, "token issued");
+        tracing::info!(user_id = %caller.id(), token_id = record.id.0, kind = ?kind, "token issued");
+        match kind {
+            TokenKind::Access => Ok(IssuedToken {
+                token: minted.secret,
+                expires_at: record.expires_at,
+                issued_at: created_at,
+                id: record.id,
+                refresh: None,
+            }),
+            TokenKind::Refresh => {
+                let (access, expires_at) = self.signer.sign(&caller.user, record.id)?;
+                Ok(IssuedToken {
+                    token: access,
+                    expires_at,
+                    issued_at: created_at,
+                    id: record.id,
+                    refresh: Some((minted.secret, record.expires_at)),
+                })
+            }
+        }
+    }
+
+    /// Trades a refresh token for a new access token and a new refresh
+    /// token; the old one is spent. A spent one presented again is taken as
+    /// theft: its whole session is revoked and the answer is `InvalidToken`.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedToken, AuthError> {
+        let old = token::parse(refresh_token).ok_or(AuthError::InvalidToken)?;
+        let minted = token::generate()?;
+        let expires_at = now().saturating_add(seconds(self.config.tokens.refresh_ttl_seconds));
+        let rotation = self
+            .store
+            .rotate_refresh(&old, &minted.digest, expires_at)?;
+        self.store.durable().await?;
+        let record = match rotation {
+            Rotation::Rotated(record) => record,
+            Rotation::Reused(spent) => {
+                tracing::warn!(
+                    user_id = %spent.user_id,
+                    session = spent.session.0,
+                    "spent refresh token presented again: session revoked as stolen"
+                );
+                return Err(AuthError::InvalidToken);
+            }
+            Rotation::Refused => return Err(AuthError::InvalidToken),
+        };
+        let user = self
+            .store
+            .user(record.user_id)?
+            .filter(|u| !u.disabled)
+            .ok_or(AuthError::InvalidToken)?;
+        let (access, access_expires_at) = self.signer.sign(&user, record.id)?;
+        tracing::info!(user_id = %user.id, session = record.id.0, "session refreshed");
         Ok(IssuedToken {
-            secret: minted.secret,
-            record,
+            token: access,
+            expires_at: access_expires_at,
+            issued_at: record.created_at,
+            id: record.id,
+            refresh: Some((minted.secret, record.expires_at)),
         })
     }
 
-    /// The caller's live tokens, oldest first.
+    /// The caller's live tokens and sessions, oldest first.
     pub fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>, AuthError> {
-        let current = caller.token_digest();
+        let current = caller.session();
         let now = now();
         Ok(self
             .store
             .tokens_of(caller.id())?
             .into_iter()
             .filter(|(_, r)| r.expires_at > now)
-            .map(|(digest, r)| TokenInfo {
+            .map(|(_, r)| TokenInfo {
                 id: r.id,
                 created_at: r.created_at,
                 expires_at: r.expires_at,
-                current: Some(digest) == current,
+                current: Some(r.id) == current,
             })
             .collect())
     }
 
-    /// Revokes the token this request was made with.
+    /// Revokes the token (or session) this request was made with.
     pub async fn revoke_current(&self, caller: &Caller) -> Result<(), AuthError> {
-        let digest = caller.token_digest().ok_or_else(|| {
+        let id = caller.session().ok_or_else(|| {
             AuthError::InvalidRequest(
                 "this revokes the token the request is made with; send that token".into(),
             )
         })?;
-        self.store.revoke_token(&digest)?;
+        self.store.revoke_token_of(caller.id(), id)?;
         self.store.durable().await?;
-        tracing::info!(user_id = %caller.id(), "token revoked");
+        tracing::info!(user_id = %caller.id(), token_id = id.0, "token revoked");
         Ok(())
     }
 
-    /// Revokes one of the caller's tokens by id; someone else's token is
-    /// indistinguishable from a missing one.
+    /// Revokes one of the caller's tokens or sessions by id; someone else's
+    /// is indistinguishable from a missing one.
     pub async fn revoke_token(&self, caller: &Caller, id: TokenId) -> Result<(), AuthError> {
         if !self.store.revoke_token_of(caller.id(), id)? {
             return Err(AuthError::NotFound("no such token"));
@@ -113,7 +224,7 @@ impl Auth {
     pub async fn revoke_other_tokens(&self, caller: &Caller) -> Result<usize, AuthError> {
         let n = self
             .store
-            .revoke_all_tokens(caller.id(), caller.token_digest())?;
+            .revoke_all_tokens(caller.id(), caller.session())?;
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), revoked = n, "other tokens revoked");
         Ok(n)
@@ -132,10 +243,71 @@ impl Auth {
         Ok(n)
     }
 
-    /// Deletes expired tokens. Expired tokens are refused whether or not
-    /// this has run; it only reclaims space.
+    /// RFC 7662: whether `presented` would be accepted now, and about whom.
+    pub fn introspect(&self, presented: &str) -> Result<Introspection, AuthError> {
+        let inactive = Introspection::default();
+        if presented.starts_with(crate::model::TOKEN_PREFIX) {
+            let Some(digest) = token::parse(presented) else {
+                return Ok(inactive);
+            };
+            let Some(record) = self.store.token(&digest)? else {
+                return Ok(inactive);
+            };
+            let Some(user) = self.store.user(record.user_id)?.filter(|u| !u.disabled) else {
+                return Ok(inactive);
+            };
+            if record.expires_at <= now() {
+                return Ok(inactive);
+            }
+            return Ok(Introspection {
+                active: true,
+                sub: Some(user.id.to_string()),
+                username: Some(user.username.as_str().to_owned()),
+                token_type: Some(match record.kind {
+                    TokenKind::Access => "access_token",
+                    TokenKind::Refresh => "refresh_token",
+                }),
+                exp: Some(record.expires_at),
+                iat: Some(record.created_at),
+                sid: Some(record.id.0.to_string()),
+                role: Some(user.role.as_str()),
+                ..inactive
+            });
+        }
+        match self.authenticate_signed(presented) {
+            Ok(caller) => {
+                let verified = self.signer.verify(presented)?;
+                Ok(Introspection {
+                    active: true,
+                    sub: Some(caller.user.id.to_string()),
+                    username: Some(caller.user.username.as_str().to_owned()),
+                    token_type: Some("access_token"),
+                    exp: Some(verified.expires_at),
+                    iat: Some(verified.issued_at),
+                    sid: Some(verified.session.0.to_string()),
+                    role: Some(caller.user.role.as_str()),
+                    iss: Some(self.config.tokens.issuer.clone()),
+                    jti: Some(verified.jti),
+                })
+            }
+            Err(AuthError::InvalidToken) => Ok(inactive),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The public signing keys, as a JWK Set.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.signer.jwks()
+    }
+
+    /// Deletes expired tokens, codes, spent refresh tokens and revoked
+    /// sessions whose access tokens have all expired. Expired things are
+    /// refused whether or not this has run; it only reclaims space.
     pub fn sweep_expired(&self) -> Result<usize, AuthError> {
         let now = now();
-        Ok(self.store.sweep_expired(now)? + self.store.sweep_expired_codes(now)?)
+        let horizon = seconds(self.config.tokens.access_ttl_seconds + jwt::SKEW_SECONDS);
+        Ok(self.store.sweep_expired(now)?
+            + self.store.sweep_expired_codes(now)?
+            + self.store.sweep_sessions(now, horizon)?)
     }
 }

@@ -65,7 +65,7 @@ impl Request {
             .await
     }
 
-    fn body_limits(&self) -> body::Limits {
+    pub(super) fn body_limits(&self) -> body::Limits {
         let config = &self.state.config;
         body::Limits {
             max_bytes: config.limits.max_body_bytes,

@@ -37,7 +37,42 @@ pub(super) fn routes(state: &State) -> Route {
                 _ => method_not_allowed("DELETE"),
             }
         });
-    collection.or(item).unify().or(of_user).unify().boxed()
+    let refresh = warp::path!("api" / "tokens" / "refresh")
+        .and(request(state))
+        .then(|req: Request| async move {
+            match req.method {
+                Method::POST => respond(refresh(req).await),
+                _ => method_not_allowed("POST"),
+            }
+        });
+    let introspect = warp::path!("api" / "tokens" / "introspect")
+        .and(request(state))
+        .then(|req: Request| async move {
+            match req.method {
+                Method::POST => respond(introspect(req).await),
+                _ => method_not_allowed("POST"),
+            }
+        });
+    let jwks = warp::path!(".well-known" / "jwks.json")
+        .and(request(state))
+        .then(|req: Request| async move {
+            match req.method {
+                Method::GET => json(&req.state.auth.jwks()).into_response(),
+                _ => method_not_allowed("GET"),
+            }
+        });
+    collection
+        .or(item)
+        .unify()
+        .or(of_user)
+        .unify()
+        .or(refresh)
+        .unify()
+        .or(introspect)
+        .unify()
+        .or(jwks)
+        .unify()
+        .boxed()
 }
 
 #[derive(Deserialize)]
@@ -55,16 +90,26 @@ struct TokenResponse {
     expires_in: i64,
     expires_at: String,
     id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_expires_at: Option<String>,
 }
 
 impl From<IssuedToken> for TokenResponse {
     fn from(t: IssuedToken) -> Self {
+        let (refresh_token, refresh_expires_at) = match t.refresh {
+            Some((token, at)) => (Some(token), Some(rfc3339(at))),
+            None => (None, None),
+        };
         Self {
-            token: t.secret,
+            token: t.token,
             token_type: "Bearer",
-            expires_in: t.record.expires_at - t.record.created_at,
-            expires_at: rfc3339(t.record.expires_at),
-            id: t.record.id.0,
+            expires_in: (t.expires_at - crate::model::unix_now()).max(0),
+            expires_at: rfc3339(t.expires_at),
+            id: t.id.0,
+            refresh_token,
+            refresh_expires_at,
         }
     }
 }
@@ -168,4 +213,46 @@ async fn revoke_one(id: TokenId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     req.state.auth.revoke_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// POST /api/tokens/refresh: trade `{refresh_token}` (no other credential) for a new access and refresh token; a spent refresh token revokes its session; 401 `invalid_token`.
+async fn refresh(req: Request) -> Result<impl Reply, ApiError> {
+    let state = req.state.clone();
+    let body: RefreshRequest = req.json().await?;
+    let issued = state.auth.refresh(&body.refresh_token).await?;
+    Ok(no_store(json(&TokenResponse::from(issued))))
+}
+
+#[derive(Deserialize)]
+struct IntrospectRequest {
+    token: String,
+    // RFC 7662 lets clients hint the kind; latchkey tells them apart itself.
+    #[serde(default, rename = "token_type_hint")]
+    _hint: Option<String>,
+}
+
+/// POST /api/tokens/introspect: RFC 7662, a form-encoded `token=`; admins only; 200 `{active, ...}`.
+async fn introspect(req: Request) -> Result<impl Reply, ApiError> {
+    let caller = auth::admin(&req).await?;
+    let form = req.body_limits();
+    let bytes = req.body.read(&req.headers, form).await?;
+    let is_form = req
+        .headers
+        .get(warp::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body: IntrospectRequest = serde_urlencoded::from_bytes(&bytes)
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid form body: {e}")))?;
+    let answer = req.state.auth.introspect(&body.token)?;
+    tracing::info!(admin = %caller.id(), active = answer.active, "token introspected");
+    Ok(no_store(json(&answer)))
 }

@@ -64,6 +64,7 @@ mod tests {
     fn record() -> TokenRecord {
         TokenRecord {
             id: TokenId(7),
+            kind: crate::model::TokenKind::Access,
             user_id: UserId(3),
             created_at: 1_700_000_000,
             expires_at: 1_700_003_600,
@@ -167,8 +168,9 @@ mod round_trips {
         }
 
         #[test]
-        fn token_record_round_trips(id: u64, user_id: u64, created_at: i64, expires_at: i64) {
-            let record = TokenRecord { id: TokenId(id), user_id: UserId(user_id), created_at, expires_at };
+        fn token_record_round_trips(id: u64, refresh: bool, user_id: u64, created_at: i64, expires_at: i64) {
+            let kind = if refresh { crate::model::TokenKind::Refresh } else { crate::model::TokenKind::Access };
+            let record = TokenRecord { id: TokenId(id), kind, user_id: UserId(user_id), created_at, expires_at };
             prop_assert_eq!(decode::<TokenRecord>(&encode(&record).unwrap()).unwrap(), record);
         }
 

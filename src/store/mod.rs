@@ -9,18 +9,22 @@ mod check;
 pub mod codec;
 mod codes;
 mod durability;
+mod keys;
 mod tokens;
 mod users;
 
-use crate::model::UnixTime;
+use crate::model::{TokenId, UnixTime};
 use durability::GroupCommit;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Tree};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::{PoisonError, RwLock};
 
 pub use check::CheckReport;
 pub use codec::CodecError;
+pub use tokens::Rotation;
 pub use users::UserUpdate;
 
 /// Why the store could not do what was asked. Every variant is a server-side
@@ -139,6 +143,17 @@ struct Inner {
     /// user id (u64 BE) ++ SHA-256 of the code → empty; finds a user's codes
     /// to replace or delete them with the user.
     codes_by_user: Tree,
+    /// SHA-256 of a rotated-away refresh token → `SpentRefresh`; kept until
+    /// it would have expired, to catch reuse.
+    spent_refresh_by_digest: Tree,
+    /// session id (u64 BE) → revoked at (u64 BE seconds); the sessions whose
+    /// signed access tokens must be refused until they expire.
+    revoked_session_at: Tree,
+    /// key id (UTF-8) → `SigningKey`
+    signing_keys: Tree,
+    /// `revoked_session_at`, mirrored in memory so checking a signed token
+    /// reads no tree.
+    revoked_sessions: RwLock<HashMap<u64, UnixTime>>,
     group_commit: GroupCommit,
 }
 
@@ -188,6 +203,10 @@ impl Store {
                 counters: tree("counters")?,
                 code_by_digest: tree("code_by_digest")?,
                 codes_by_user: tree("codes_by_user")?,
+                spent_refresh_by_digest: tree("spent_refresh_by_digest")?,
+                revoked_sessions: RwLock::new(load_revoked(&tree("revoked_session_at")?)?),
+                revoked_session_at: tree("revoked_session_at")?,
+                signing_keys: tree("signing_keys")?,
                 group_commit,
                 db,
             }),
@@ -212,10 +231,61 @@ impl Store {
             .map_err(StoreError::Durability)
     }
 
+    /// Whether a session was revoked (its signed tokens must be refused).
+    /// Reads memory only.
+    pub fn is_session_revoked(&self, session: TokenId) -> bool {
+        self.inner
+            .revoked_sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&session.0)
+    }
+
+    /// Mirrors sessions just committed as revoked.
+    fn mark_revoked(&self, sessions: &[TokenId], at: UnixTime) {
+        if sessions.is_empty() {
+            return;
+        }
+        let mut set = self
+            .inner
+            .revoked_sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for s in sessions {
+            set.insert(s.0, at);
+        }
+    }
+
+    /// Mirrors revoked-session entries just dropped from the tree.
+    fn forget_revoked(&self, sessions: &[TokenId]) {
+        if sessions.is_empty() {
+            return;
+        }
+        let mut set = self
+            .inner
+            .revoked_sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for s in sessions {
+            set.remove(&s.0);
+        }
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> StoreResult<u64> {
         Ok(self.inner.db.size_on_disk()?)
     }
+}
+
+/// Reads `revoked_session_at` into memory at open.
+fn load_revoked(tree: &Tree) -> StoreResult<HashMap<u64, UnixTime>> {
+    let mut set = HashMap::new();
+    for entry in tree.iter() {
+        let (sid, at) = entry?;
+        let at = i64::try_from(read_u64(&at, "revoked session time")?).unwrap_or(0);
+        set.insert(read_u64(&sid, "revoked session id")?, at);
+    }
+    Ok(set)
 }
 
 /// The big-endian key form of a timestamp; times before 1970 sort as 0.

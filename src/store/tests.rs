@@ -1,7 +1,7 @@
 //! Store behaviour against a real sled directory.
 
 use super::*;
-use crate::model::{Email, SecretDigest, TokenId, TokenRecord, User, UserId, Username};
+use crate::model::{Email, SecretDigest, TokenId, TokenKind, TokenRecord, User, UserId, Username};
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -31,6 +31,7 @@ fn user(store: &Store, name: &str, email: Option<&str>) -> User {
 fn token(store: &Store, user: &User, seed: u8, expires_at: i64) -> (SecretDigest, TokenRecord) {
     let record = TokenRecord {
         id: TokenId(0),
+        kind: TokenKind::Access,
         user_id: user.id,
         created_at: 1_700_000_000,
         expires_at,
@@ -77,6 +78,7 @@ fn a_deleted_user_cannot_gain_a_token() {
     store.delete_user(alice.id).unwrap().unwrap();
     let record = TokenRecord {
         id: TokenId(99),
+        kind: TokenKind::Access,
         user_id: alice.id,
         created_at: 0,
         expires_at: i64::MAX,
@@ -89,12 +91,12 @@ fn a_deleted_user_cannot_gain_a_token() {
 fn email_change_moves_the_index_and_password_change_keeps_one_token() {
     let (_dir, store) = open();
     let mut alice = user(&store, "alice", Some("old@x.io"));
-    let (keep, _) = token(&store, &alice, 1, i64::MAX);
+    let (keep, kept) = token(&store, &alice, 1, i64::MAX);
     let (drop, _) = token(&store, &alice, 2, i64::MAX);
     alice.email = Some(Email::parse("new@x.io").unwrap());
     let update = UserUpdate {
         user: alice.clone(),
-        revoke_tokens_except: Some(Some(keep)),
+        revoke_tokens_except: Some(Some(kept.id)),
         consume_code: None,
     };
     store.update_user(&update).unwrap().unwrap();

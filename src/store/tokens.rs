@@ -4,7 +4,9 @@ use super::users::bump;
 use super::{
     Abort, Conflict, LAST_TOKEN_ID, Store, StoreError, StoreResult, codec, flatten, time_key,
 };
-use crate::model::{SecretDigest, TokenId, TokenRecord, UnixTime, UserId};
+use crate::model::{
+    SecretDigest, SpentRefresh, TokenId, TokenKind, TokenRecord, UnixTime, UserId, unix_now,
+};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 
@@ -34,21 +36,52 @@ fn read_digest(bytes: &[u8]) -> StoreResult<SecretDigest> {
     ))
 }
 
-/// Removes tokens from all three token trees inside a caller's transaction.
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was live: here is its successor's record (same session id).
+    Rotated(TokenRecord),
+    /// It was already spent: its session is now revoked.
+    Reused(SpentRefresh),
+    /// Unknown, expired, or not a refresh token.
+    Refused,
+}
+
+/// The token trees as seen inside one transaction.
+pub(super) struct TokenTrees<'a> {
+    pub(super) by_digest: &'a TransactionalTree,
+    pub(super) by_user: &'a TransactionalTree,
+    pub(super) by_expiry: &'a TransactionalTree,
+    /// `revoked_session_at`; `None` where the sessions' user is being
+    /// deleted, which kills their signed tokens anyway.
+    pub(super) revoked: Option<&'a TransactionalTree>,
+}
+
+/// Removes tokens from the token trees inside a caller's transaction, and
+/// records each removed refresh token's session as revoked at `now` so its
+/// signed access tokens die too. Returns those sessions.
 pub(super) fn remove_tokens(
-    by_digest: &TransactionalTree,
-    by_user: &TransactionalTree,
-    by_expiry: &TransactionalTree,
+    trees: &TokenTrees<'_>,
     tokens: &[(UserTokenKey, SecretDigest)],
-) -> Result<(), ConflictableTransactionError<Abort>> {
+    now: UnixTime,
+) -> Result<Vec<TokenId>, ConflictableTransactionError<Abort>> {
+    let mut sessions = Vec::new();
     for (user_key, digest) in tokens {
-        by_user.remove(user_key.as_slice())?;
-        if let Some(record) = by_digest.remove(digest.0.as_slice())? {
+        trees.by_user.remove(user_key.as_slice())?;
+        if let Some(record) = trees.by_digest.remove(digest.0.as_slice())? {
             let record: TokenRecord = codec::decode(&record)?;
-            by_expiry.remove(expiry_key(record.expires_at, digest).as_slice())?;
+            trees
+                .by_expiry
+                .remove(expiry_key(record.expires_at, digest).as_slice())?;
+            if record.kind == TokenKind::Refresh {
+                if let Some(revoked) = trees.revoked {
+                    revoked.insert(&record.id.0.to_be_bytes(), &time_key(now))?;
+                }
+                sessions.push(record.id);
+            }
         }
     }
-    Ok(())
+    Ok(sessions)
 }
 
 impl Store {
@@ -111,11 +144,11 @@ impl Store {
         Ok(out)
     }
 
-    /// The index keys of a user's tokens, leaving out `keep`.
+    /// The index keys of a user's tokens, leaving out the one with id `keep`.
     pub(super) fn token_keys_of(
         &self,
         user: UserId,
-        keep: Option<SecretDigest>,
+        keep: Option<TokenId>,
     ) -> StoreResult<Vec<(UserTokenKey, SecretDigest)>> {
         let mut out = Vec::new();
         for entry in self.inner.tokens_by_user.scan_prefix(user.to_key()) {
@@ -125,35 +158,64 @@ impl Store {
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("tokens by user key"))?;
             let digest = read_digest(&digest)?;
-            if Some(digest) != keep {
+            let id = TokenId(u64::from_be_bytes([
+                key[8], key[9], key[10], key[11], key[12], key[13], key[14], key[15],
+            ]));
+            if Some(id) != keep {
                 out.push((key, digest));
             }
         }
         Ok(out)
     }
 
-    /// Revokes one token by digest. Returns its record if it existed.
+    /// Revokes one token by digest (a refresh token: its whole session).
+    /// Returns its record if it existed.
     pub fn revoke_token(&self, digest: &SecretDigest) -> StoreResult<Option<TokenRecord>> {
+        self.remove_token(digest, true)
+    }
+
+    /// Removes one token; `revoke` records a refresh token's session as
+    /// revoked (not wanted when it merely expired).
+    fn remove_token(
+        &self,
+        digest: &SecretDigest,
+        revoke: bool,
+    ) -> StoreResult<Option<TokenRecord>> {
         let i = &*self.inner;
+        let now = unix_now();
         let outcome = (
             &i.token_by_digest,
             &i.tokens_by_user,
             &i.token_digest_by_expiry,
+            &i.revoked_session_at,
         )
-            .transaction(|(by_digest, by_user, by_expiry)| {
-                let Some(record) = by_digest.remove(digest.0.as_slice())? else {
+            .transaction(|(by_digest, by_user, by_expiry, revoked)| {
+                let Some(record) = by_digest.get(digest.0.as_slice())? else {
                     return Ok(None);
                 };
                 let record: TokenRecord = codec::decode(&record)?;
-                by_user.remove(user_token_key(record.user_id, record.id).as_slice())?;
-                by_expiry.remove(expiry_key(record.expires_at, digest).as_slice())?;
+                let trees = TokenTrees {
+                    by_digest,
+                    by_user,
+                    by_expiry,
+                    revoked: revoke.then_some(revoked),
+                };
+                let key = user_token_key(record.user_id, record.id);
+                remove_tokens(&trees, &[(key, *digest)], now)?;
                 Ok(Some(record))
             });
-        Ok(flatten(outcome)?.unwrap_or(None))
+        let record = flatten(outcome)?.unwrap_or(None);
+        if let Some(r) = record
+            .as_ref()
+            .filter(|r| revoke && r.kind == TokenKind::Refresh)
+        {
+            self.mark_revoked(&[r.id], now);
+        }
+        Ok(record)
     }
 
-    /// Revokes the token with public id `token` if it belongs to `user`.
-    /// Returns false when the user has no such token.
+    /// Revokes the token (or session) with public id `token` if it belongs
+    /// to `user`. Returns false when the user has no such token.
     pub fn revoke_token_of(&self, user: UserId, token: TokenId) -> StoreResult<bool> {
         let Some(digest) = self.inner.tokens_by_user.get(user_token_key(user, token))? else {
             return Ok(false);
@@ -161,28 +223,108 @@ impl Store {
         Ok(self.revoke_token(&read_digest(&digest)?)?.is_some())
     }
 
-    /// Revokes every token of `user` except `keep`, in one transaction.
-    /// Returns how many were revoked.
-    pub fn revoke_all_tokens(
-        &self,
-        user: UserId,
-        keep: Option<SecretDigest>,
-    ) -> StoreResult<usize> {
+    /// Revokes every token of `user` except the one with id `keep`, in one
+    /// transaction. Returns how many were revoked.
+    pub fn revoke_all_tokens(&self, user: UserId, keep: Option<TokenId>) -> StoreResult<usize> {
         let i = &*self.inner;
         let tokens = self.token_keys_of(user, keep)?;
         if tokens.is_empty() {
             return Ok(0);
         }
+        let now = unix_now();
         let outcome = (
             &i.token_by_digest,
             &i.tokens_by_user,
             &i.token_digest_by_expiry,
+            &i.revoked_session_at,
         )
-            .transaction(|(by_digest, by_user, by_expiry)| {
-                remove_tokens(by_digest, by_user, by_expiry, &tokens)
+            .transaction(|(by_digest, by_user, by_expiry, revoked)| {
+                let trees = TokenTrees {
+                    by_digest,
+                    by_user,
+                    by_expiry,
+                    revoked: Some(revoked),
+                };
+                remove_tokens(&trees, &tokens, now)
             });
-        flatten(outcome)?.map_err(|_| StoreError::Corrupt("token revocation conflict"))?;
+        let sessions =
+            flatten(outcome)?.map_err(|_| StoreError::Corrupt("token revocation conflict"))?;
+        self.mark_revoked(&sessions, now);
         Ok(tokens.len())
+    }
+
+    /// Spends refresh token `old` and stores `new` in its place for the same
+    /// session, in one transaction. A spent token presented again revokes its
+    /// whole session (it was stolen or replayed).
+    pub fn rotate_refresh(
+        &self,
+        old: &SecretDigest,
+        new: &SecretDigest,
+        new_expires_at: UnixTime,
+    ) -> StoreResult<Rotation> {
+        let i = &*self.inner;
+        let now = unix_now();
+        let outcome = (
+            &i.token_by_digest,
+            &i.tokens_by_user,
+            &i.token_digest_by_expiry,
+            &i.revoked_session_at,
+            &i.spent_refresh_by_digest,
+        )
+            .transaction(|(by_digest, by_user, by_expiry, revoked, spent)| {
+                let trees = TokenTrees {
+                    by_digest,
+                    by_user,
+                    by_expiry,
+                    revoked: Some(revoked),
+                };
+                if let Some(current) = by_digest.get(old.0.as_slice())? {
+                    let current: TokenRecord = codec::decode(&current)?;
+                    if current.kind != TokenKind::Refresh || current.expires_at <= now {
+                        return Ok(Rotation::Refused);
+                    }
+                    let key = user_token_key(current.user_id, current.id);
+                    // Not `remove_tokens`: the session lives on, only its
+                    // refresh token changes (the index entry is overwritten).
+                    by_digest.remove(old.0.as_slice())?;
+                    by_expiry.remove(expiry_key(current.expires_at, old).as_slice())?;
+                    let next = TokenRecord {
+                        created_at: now,
+                        expires_at: new_expires_at,
+                        ..current.clone()
+                    };
+                    by_digest.insert(new.0.as_slice(), codec::encode(&next)?)?;
+                    by_user.insert(key.as_slice(), new.0.as_slice())?;
+                    by_expiry.insert(expiry_key(next.expires_at, new).as_slice(), &[])?;
+                    let spent_record = SpentRefresh {
+                        session: current.id,
+                        user_id: current.user_id,
+                        expires_at: current.expires_at,
+                    };
+                    spent.insert(old.0.as_slice(), codec::encode(&spent_record)?)?;
+                    return Ok(Rotation::Rotated(next));
+                }
+                let Some(was) = spent.get(old.0.as_slice())? else {
+                    return Ok(Rotation::Refused);
+                };
+                let was: SpentRefresh = codec::decode(&was)?;
+                let key = user_token_key(was.user_id, was.session);
+                if let Some(live) = by_user.get(key)? {
+                    let live = SecretDigest(
+                        <[u8; 32]>::try_from(live.as_ref())
+                            .map_err(|_| StoreError::Corrupt("tokens by user value"))?,
+                    );
+                    remove_tokens(&trees, &[(key, live)], now)?;
+                }
+                revoked.insert(&was.session.0.to_be_bytes(), &time_key(now))?;
+                Ok(Rotation::Reused(was))
+            });
+        let rotation =
+            flatten(outcome)?.map_err(|_| StoreError::Corrupt("refresh rotation conflict"))?;
+        if let Rotation::Reused(was) = &rotation {
+            self.mark_revoked(&[was.session], now);
+        }
+        Ok(rotation)
     }
 
     /// Deletes tokens that expired at or before `now`. Returns how many.
@@ -193,13 +335,41 @@ impl Store {
         for entry in self.inner.token_digest_by_expiry.range(..end.as_slice()) {
             let (key, _) = entry?;
             let digest = read_digest(key.get(8..).unwrap_or_default())?;
-            if self.revoke_token(&digest)?.is_some() {
+            if self.remove_token(&digest, false)?.is_some() {
                 swept += 1;
             } else {
                 // An expiry entry with no token: remove the stray entry.
                 self.inner.token_digest_by_expiry.remove(key)?;
             }
         }
+        Ok(swept)
+    }
+
+    /// Drops spent refresh tokens past their expiry, and revoked-session
+    /// entries older than `horizon` seconds (by then every access token of
+    /// the session has expired, so there is nothing left to refuse).
+    pub fn sweep_sessions(&self, now: UnixTime, horizon: i64) -> StoreResult<usize> {
+        let i = &*self.inner;
+        let mut swept = 0;
+        for entry in i.spent_refresh_by_digest.iter() {
+            let (digest, value) = entry?;
+            let spent: SpentRefresh = codec::decode(&value)?;
+            if spent.expires_at <= now {
+                i.spent_refresh_by_digest.remove(digest)?;
+                swept += 1;
+            }
+        }
+        let mut forgotten = Vec::new();
+        for entry in i.revoked_session_at.iter() {
+            let (sid, at) = entry?;
+            let at = i64::try_from(super::read_u64(&at, "revoked session time")?).unwrap_or(0);
+            if at.saturating_add(horizon) < now {
+                i.revoked_session_at.remove(&sid)?;
+                forgotten.push(TokenId(super::read_u64(&sid, "revoked session id")?));
+            }
+        }
+        swept += forgotten.len();
+        self.forget_revoked(&forgotten);
         Ok(swept)
     }
 }

@@ -2,12 +2,12 @@
 //! beside them.
 
 use super::codes::{CodeKeys, remove_codes};
-use super::tokens::{UserTokenKey, remove_tokens};
+use super::tokens::{TokenTrees, UserTokenKey, remove_tokens};
 use super::{
     ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
     read_u64,
 };
-use crate::model::{SecretDigest, User, UserId};
+use crate::model::{SecretDigest, TokenId, User, UserId, unix_now};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 
@@ -16,9 +16,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 pub struct UserUpdate {
     /// The record as it should be stored.
     pub user: User,
-    /// Revoke every token of the user except this one (a password change,
-    /// a disable). `None` leaves tokens alone.
-    pub revoke_tokens_except: Option<Option<SecretDigest>>,
+    /// Revoke every token (and session) of the user except the one with
+    /// this id (a password change, a disable). `None` leaves tokens alone.
+    pub revoke_tokens_except: Option<Option<TokenId>>,
     /// Spend this single-use code in the same transaction; if it is already
     /// spent the update fails with `Conflict::Gone`, so a code works once.
     pub consume_code: Option<SecretDigest>,
@@ -153,6 +153,7 @@ impl Store {
         let id = user.id.to_key();
         let value = codec::encode(user)?;
         let new_email = user.email.as_ref().map(|e| e.key());
+        let now = unix_now();
         let revoke: Vec<(UserTokenKey, SecretDigest)> = match update.revoke_tokens_except {
             Some(keep) => self.token_keys_of(user.id, keep)?,
             None => Vec::new(),
@@ -166,9 +167,20 @@ impl Store {
             &i.token_digest_by_expiry,
             &i.code_by_digest,
             &i.codes_by_user,
+            &i.revoked_session_at,
         )
             .transaction(
-                |(users, by_email, counters, by_digest, by_user, by_expiry, codes, user_codes)| {
+                |(
+                    users,
+                    by_email,
+                    counters,
+                    by_digest,
+                    by_user,
+                    by_expiry,
+                    codes,
+                    user_codes,
+                    revoked,
+                )| {
                     let Some(old) = users.get(id)? else {
                         return abort(Ok(Conflict::Gone));
                     };
@@ -197,11 +209,16 @@ impl Store {
                         }
                     }
                     users.insert(&id, value.as_slice())?;
-                    remove_tokens(by_digest, by_user, by_expiry, &revoke)?;
-                    Ok(())
+                    let trees = TokenTrees {
+                        by_digest,
+                        by_user,
+                        by_expiry,
+                        revoked: Some(revoked),
+                    };
+                    remove_tokens(&trees, &revoke, now)
                 },
             );
-        flatten(outcome)
+        Ok(flatten(outcome)?.map(|sessions| self.mark_revoked(&sessions, now)))
     }
 
     /// Deletes a user, its index entries, tokens and codes in one
@@ -212,6 +229,7 @@ impl Store {
         let key = id.to_key();
         let tokens = self.token_keys_of(id, None)?;
         let user_codes = self.code_keys_of(id)?;
+        let now = unix_now();
         let outcome = (
             &i.users,
             &i.user_id_by_name,
@@ -248,7 +266,13 @@ impl Store {
                         by_email.remove(email.key().as_bytes())?;
                     }
                     bump(counters, USER_COUNT, -1)?;
-                    remove_tokens(by_digest, by_user, by_expiry, &tokens)?;
+                    let trees = TokenTrees {
+                        by_digest,
+                        by_user,
+                        by_expiry,
+                        revoked: None,
+                    };
+                    remove_tokens(&trees, &tokens, now)?;
                     remove_codes(codes, codes_by_user, &user_codes)?;
                     Ok(())
                 },

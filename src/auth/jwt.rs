@@ -1,0 +1,209 @@
+//! Signed access tokens: JWS compact, Ed25519 (`alg: EdDSA`), via jwt-simple.
+//!
+//! The keys live in the store and are made on first start. The newest key
+//! signs; a key replaced by `latchkey keys rotate` keeps verifying (and stays
+//! in the JWKS) until every token it signed has expired. Verification accepts
+//! only EdDSA with a known `kid` (so `alg: none`, HS* and algorithm confusion
+//! fail), and checks `exp`, `nbf`, `iss` and `aud` with 60 s of clock skew.
+
+use super::{AuthError, now};
+use crate::config::TokensConfig;
+use crate::model::{SigningKey, TokenId, UnixTime, User};
+use crate::store::Store;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jwt_simple::prelude::{
+    Claims, Duration, Ed25519KeyPair, EdDSAKeyPairLike, EdDSAPublicKeyLike, HashSet, Token,
+    VerificationOptions,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, PoisonError, RwLock};
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`.
+pub const SKEW_SECONDS: u64 = 60;
+
+/// The claims latchkey adds to the registered ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// The session (refresh chain) this token belongs to.
+    pub sid: String,
+    /// The user's role when the token was issued.
+    pub role: String,
+}
+
+/// A verified access token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// `sub`
+    pub user_id: crate::model::UserId,
+    /// `sid`
+    pub session: TokenId,
+    /// `exp`
+    pub expires_at: UnixTime,
+    /// `iat`
+    pub issued_at: UnixTime,
+    /// `jti`
+    pub jti: String,
+}
+
+struct Loaded {
+    record: SigningKey,
+    pair: Ed25519KeyPair,
+}
+
+/// The signing keys and the rules for using them. Cheap to clone.
+#[derive(Clone)]
+pub struct Signer {
+    keys: Arc<RwLock<Vec<Loaded>>>,
+    issuer: String,
+    audience: String,
+    access_ttl: u64,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").finish_non_exhaustive()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> AuthError {
+    AuthError::Internal(format!("signing keys: {e}"))
+}
+
+/// Makes a new key and stores it as the current one, superseding the
+/// previous current key. Returns its `kid`.
+pub fn rotate(store: &Store) -> Result<String, AuthError> {
+    let pair = Ed25519KeyPair::generate();
+    let kid = URL_SAFE_NO_PAD.encode(super::token::random_bytes::<12>()?);
+    let record = SigningKey {
+        kid: kid.clone(),
+        key_pair: pair.to_bytes(),
+        created_at: now(),
+        superseded_at: None,
+    };
+    store.add_signing_key(&record)?;
+    Ok(kid)
+}
+
+impl Signer {
+    /// Loads the keys, making the first one if the store has none.
+    pub fn load(store: &Store, config: &TokensConfig) -> Result<Self, AuthError> {
+        if store.signing_keys()?.is_empty() {
+            let kid = rotate(store)?;
+            tracing::info!(kid, "made the first signing key");
+        }
+        let mut keys = Vec::new();
+        for record in store.signing_keys()? {
+            let pair = Ed25519KeyPair::from_bytes(&record.key_pair)
+                .map_err(internal)?
+                .with_key_id(&record.kid);
+            keys.push(Loaded { record, pair });
+        }
+        // Newest first: the first key signs.
+        keys.sort_by_key(|k| std::cmp::Reverse(k.record.created_at));
+        Ok(Self {
+            keys: Arc::new(RwLock::new(keys)),
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            access_ttl: config.access_ttl_seconds,
+        })
+    }
+
+    /// Whether a key still verifies: current, or replaced less than an
+    /// access lifetime (plus skew) ago.
+    fn usable(&self, key: &SigningKey, at: UnixTime) -> bool {
+        let grace = i64::try_from(self.access_ttl + SKEW_SECONDS).unwrap_or(i64::MAX);
+        key.superseded_at
+            .is_none_or(|when| when.saturating_add(grace) > at)
+    }
+
+    /// Signs an access token for `user` in `session`; returns it and its expiry.
+    pub fn sign(&self, user: &User, session: TokenId) -> Result<(String, UnixTime), AuthError> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let key = keys.first().ok_or_else(|| internal("no signing key"))?;
+        let custom = SessionClaims {
+            sid: session.0.to_string(),
+            role: user.role.as_str().to_owned(),
+        };
+        let jti = URL_SAFE_NO_PAD.encode(super::token::random_bytes::<16>()?);
+        let claims = Claims::with_custom_claims(custom, Duration::from_secs(self.access_ttl))
+            .with_issuer(&self.issuer)
+            .with_audience(&self.audience)
+            .with_subject(user.id)
+            .with_jwt_id(jti);
+        let expires_at = claims
+            .expires_at
+            .map_or(0, |t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
+        let token = key.pair.sign(claims).map_err(internal)?;
+        Ok((token, expires_at))
+    }
+
+    /// Verifies a presented access token's signature and claims. Revocation
+    /// and the user's current state are the caller's to check.
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        let metadata = Token::decode_metadata(token).map_err(|_| AuthError::InvalidToken)?;
+        if metadata.algorithm() != "EdDSA" {
+            return Err(AuthError::InvalidToken);
+        }
+        let kid = metadata.key_id().ok_or(AuthError::InvalidToken)?;
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let at = now();
+        let key = keys
+            .iter()
+            .find(|k| k.record.kid == kid && self.usable(&k.record, at))
+            .ok_or(AuthError::InvalidToken)?;
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
+            allowed_audiences: Some(HashSet::from([self.audience.clone()])),
+            time_tolerance: Some(Duration::from_secs(SKEW_SECONDS)),
+            ..VerificationOptions::default()
+        };
+        let claims = key
+            .pair
+            .public_key()
+            .verify_token::<SessionClaims>(token, Some(options))
+            .map_err(|_| AuthError::InvalidToken)?;
+        let seconds = |t: Option<jwt_simple::prelude::UnixTimeStamp>| {
+            t.and_then(|t| i64::try_from(t.as_secs()).ok())
+        };
+        Ok(Verified {
+            user_id: claims
+                .subject
+                .as_deref()
+                .and_then(|s| s.parse().ok())
+                .map(crate::model::UserId)
+                .ok_or(AuthError::InvalidToken)?,
+            session: claims
+                .custom
+                .sid
+                .parse()
+                .map(TokenId)
+                .map_err(|_| AuthError::InvalidToken)?,
+            // Every token latchkey signs has an expiry; one without is not ours.
+            expires_at: seconds(claims.expires_at).ok_or(AuthError::InvalidToken)?,
+            issued_at: seconds(claims.issued_at).unwrap_or(0),
+            jti: claims.jwt_id.unwrap_or_default(),
+        })
+    }
+
+    /// The public keys that still verify, as a JWK Set.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let at = now();
+        let jwks: Vec<serde_json::Value> = keys
+            .iter()
+            .filter(|k| self.usable(&k.record, at))
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "alg": "EdDSA",
+                    "use": "sig",
+                    "kid": k.record.kid,
+                    "x": URL_SAFE_NO_PAD.encode(k.pair.public_key().to_bytes()),
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": jwks })
+    }
+}
