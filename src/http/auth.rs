@@ -105,7 +105,13 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
     let client = req.client;
     match req.state.auth.authenticate(credentials, client).await {
         Ok(caller) => {
-            tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), ?client, "authentication succeeded");
+            // Token checks succeed on every request; their log would be the
+            // access log again. Password logins are the events worth keeping.
+            if username.is_some() {
+                tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), ?client, "authentication succeeded");
+            } else {
+                tracing::debug!(method, user_id = %caller.id(), ?client, "authentication succeeded");
+            }
             Ok(caller)
         }
         Err(e) => {

@@ -1,0 +1,2 @@
+-- Sends every request with the bearer token from $TOKEN.
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
