@@ -143,3 +143,66 @@ fn a_second_open_of_the_same_directory_fails() {
     let (dir, _store) = open();
     assert!(Store::open(dir.path(), &StoreOptions::default()).is_err());
 }
+
+#[test]
+fn rotating_a_refresh_token_keeps_the_session_and_reuse_revokes_it() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    let record = TokenRecord {
+        id: TokenId(0),
+        kind: TokenKind::Refresh,
+        user_id: alice.id,
+        created_at: 0,
+        expires_at: i64::MAX,
+    };
+    let (first, second, third) = (
+        SecretDigest([1; 32]),
+        SecretDigest([2; 32]),
+        SecretDigest([3; 32]),
+    );
+    let session = store.insert_token(&first, record).unwrap().unwrap().id;
+    let Rotation::Rotated(next) = store.rotate_refresh(&first, &second, i64::MAX).unwrap() else {
+        panic!("a live refresh token rotates");
+    };
+    assert_eq!(next.id, session);
+    assert!(!store.is_session_revoked(session));
+    assert!(store.check().unwrap().is_ok());
+
+    let reuse = store.rotate_refresh(&first, &third, i64::MAX).unwrap();
+    assert!(matches!(reuse, Rotation::Reused(ref s) if s.session == session));
+    assert!(store.is_session_revoked(session));
+    assert!(store.token(&second).unwrap().is_none());
+    assert_eq!(
+        store.rotate_refresh(&second, &third, i64::MAX).unwrap(),
+        Rotation::Refused
+    );
+}
+
+#[test]
+fn revoked_sessions_are_remembered_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = {
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let alice = user(&store, "alice", None);
+        let record = TokenRecord {
+            id: TokenId(0),
+            kind: TokenKind::Refresh,
+            user_id: alice.id,
+            created_at: 0,
+            expires_at: i64::MAX,
+        };
+        let digest = SecretDigest([7; 32]);
+        let session = store.insert_token(&digest, record).unwrap().unwrap().id;
+        store.revoke_token(&digest).unwrap();
+        assert!(store.is_session_revoked(session));
+        store.flush_blocking().unwrap();
+        session
+    };
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    assert!(store.is_session_revoked(session));
+    // Forgotten once every access token of the session must have expired.
+    store
+        .sweep_sessions(crate::model::unix_now() + 10_000, 960)
+        .unwrap();
+    assert!(!store.is_session_revoked(session));
+}

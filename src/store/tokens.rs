@@ -181,6 +181,19 @@ impl Store {
         digest: &SecretDigest,
         revoke: bool,
     ) -> StoreResult<Option<TokenRecord>> {
+        // A digest's owner and id never change, so the keys read here are the
+        // ones the transaction removes.
+        let Some(record) = self.token(digest)? else {
+            return Ok(None);
+        };
+        let key = user_token_key(record.user_id, record.id);
+        self.remove_now(&[(key, *digest)], revoke)?;
+        Ok(Some(record))
+    }
+
+    /// Removes tokens in one transaction, recording removed refresh tokens'
+    /// sessions as revoked (in the tree and its mirror) when `revoke` is set.
+    fn remove_now(&self, tokens: &[(UserTokenKey, SecretDigest)], revoke: bool) -> StoreResult<()> {
         let i = &*self.inner;
         let now = unix_now();
         let outcome = (
@@ -190,28 +203,20 @@ impl Store {
             &i.revoked_session_at,
         )
             .transaction(|(by_digest, by_user, by_expiry, revoked)| {
-                let Some(record) = by_digest.get(digest.0.as_slice())? else {
-                    return Ok(None);
-                };
-                let record: TokenRecord = codec::decode(&record)?;
                 let trees = TokenTrees {
                     by_digest,
                     by_user,
                     by_expiry,
                     revoked: revoke.then_some(revoked),
                 };
-                let key = user_token_key(record.user_id, record.id);
-                remove_tokens(&trees, &[(key, *digest)], now)?;
-                Ok(Some(record))
+                remove_tokens(&trees, tokens, now)
             });
-        let record = flatten(outcome)?.unwrap_or(None);
-        if let Some(r) = record
-            .as_ref()
-            .filter(|r| revoke && r.kind == TokenKind::Refresh)
-        {
-            self.mark_revoked(&[r.id], now);
+        let sessions =
+            flatten(outcome)?.map_err(|_| StoreError::Corrupt("token removal conflict"))?;
+        if revoke {
+            self.mark_revoked(&sessions, now);
         }
-        Ok(record)
+        Ok(())
     }
 
     /// Revokes the token (or session) with public id `token` if it belongs
@@ -226,30 +231,10 @@ impl Store {
     /// Revokes every token of `user` except the one with id `keep`, in one
     /// transaction. Returns how many were revoked.
     pub fn revoke_all_tokens(&self, user: UserId, keep: Option<TokenId>) -> StoreResult<usize> {
-        let i = &*self.inner;
         let tokens = self.token_keys_of(user, keep)?;
-        if tokens.is_empty() {
-            return Ok(0);
+        if !tokens.is_empty() {
+            self.remove_now(&tokens, true)?;
         }
-        let now = unix_now();
-        let outcome = (
-            &i.token_by_digest,
-            &i.tokens_by_user,
-            &i.token_digest_by_expiry,
-            &i.revoked_session_at,
-        )
-            .transaction(|(by_digest, by_user, by_expiry, revoked)| {
-                let trees = TokenTrees {
-                    by_digest,
-                    by_user,
-                    by_expiry,
-                    revoked: Some(revoked),
-                };
-                remove_tokens(&trees, &tokens, now)
-            });
-        let sessions =
-            flatten(outcome)?.map_err(|_| StoreError::Corrupt("token revocation conflict"))?;
-        self.mark_revoked(&sessions, now);
         Ok(tokens.len())
     }
 
