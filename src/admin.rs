@@ -35,6 +35,37 @@ pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), Stri
     Ok(())
 }
 
+/// `latchkey check`: the store's integrity walk, printed; an error (and a
+/// non-zero exit) if it found anything wrong.
+pub fn check(config: Config, json: bool) -> Result<(), String> {
+    let store = crate::open_store(&config).map_err(|e| e.to_string())?;
+    let report = store.check().map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "users": report.users,
+                "tokens": report.tokens,
+                "problems": report.problems,
+            })
+        )
+    } else {
+        let mut text = format!("users: {}\ntokens: {}", report.users, report.tokens);
+        for problem in &report.problems {
+            text.push_str("\nproblem: ");
+            text.push_str(problem);
+        }
+        writeln!(out, "{text}")
+    };
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(format!("check found {} problem(s)", report.problems.len()))
+    }
+}
+
 /// The commands this module runs.
 #[derive(Debug)]
 pub enum AdminCommand {

@@ -41,6 +41,9 @@ pub enum Command {
     /// Manage the keys that sign access tokens (the server must be stopped).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Verify every record decodes and every index entry points at a live
+    /// record; exits non-zero if anything is wrong (the server must be stopped).
+    Check,
 }
 
 /// `latchkey keys ...`

@@ -32,6 +32,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(Command::User(c)) => admin::run(config, AdminCommand::User(c), cli.json),
         Some(Command::Token(c)) => admin::run(config, AdminCommand::Token(c), cli.json),
         Some(Command::Keys(c)) => admin::run(config, AdminCommand::Keys(c), cli.json),
+        Some(Command::Check) => admin::check(config, cli.json),
     }
 }
 
