@@ -98,7 +98,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, JoinHandle<Result<(), ServeError>>), ServeError> {
     let config = Arc::new(config);
-    let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
+    // Bind first: a taken port should fail at once, not after the dummy hash.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -109,6 +109,7 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
     let sweeper = tokio::spawn(sweep_expired_tokens(
         auth.clone(),
         Duration::from_secs(config.tokens.sweep_interval_seconds),

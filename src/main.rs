@@ -51,7 +51,7 @@ fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let store = latchkey::open_store(&config).map_err(|e| e.to_string())?;
-        let (addr, server) = latchkey::serve(config, store, shutdown_signal())
+        let (addr, server) = latchkey::serve(config, store, shutdown_signal()?)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!("listening on http://{addr}");
@@ -64,26 +64,29 @@ fn serve(config: Config) -> Result<(), String> {
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, before
+/// the server starts, so a signal sent the moment "listening on" is logged
+/// already means a clean stop rather than the default (die unflushed).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
+        let install = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+        let mut interrupt = install(SignalKind::interrupt())?;
+        let mut terminate = install(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = interrupt.await;
-            }
-        }
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: finishing in-flight requests");
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+    }
 }

@@ -20,7 +20,7 @@ use sled::{Db, Tree};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 pub use check::CheckReport;
 pub use codec::CodecError;
@@ -154,6 +154,12 @@ struct Inner {
     /// `revoked_session_at`, mirrored in memory so checking a signed token
     /// reads no tree.
     revoked_sessions: RwLock<HashMap<u64, UnixTime>>,
+    /// Held across "list a user's tokens, then remove them in a transaction"
+    /// and across every write that adds or replaces a token. sled
+    /// transactions cannot scan, so without it a token issued (or a refresh
+    /// rotated) between the scan and the commit would survive a password
+    /// change, a disable or a "revoke all". Never held across an fsync.
+    token_writes: Mutex<()>,
     group_commit: GroupCommit,
 }
 
@@ -207,6 +213,7 @@ impl Store {
                 revoked_sessions: RwLock::new(load_revoked(&tree("revoked_session_at")?)?),
                 revoked_session_at: tree("revoked_session_at")?,
                 signing_keys: tree("signing_keys")?,
+                token_writes: Mutex::new(()),
                 group_commit,
                 db,
             }),
@@ -239,6 +246,14 @@ impl Store {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .contains_key(&session.0)
+    }
+
+    /// Serializes token writes with token scans (see `token_writes`).
+    fn token_writes(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .token_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Mirrors sessions just committed as revoked.

@@ -94,6 +94,7 @@ impl Store {
         digest: &SecretDigest,
         record: TokenRecord,
     ) -> StoreResult<Result<TokenRecord, Conflict>> {
+        let _writes = self.token_writes();
         let i = &*self.inner;
         let outcome = (
             &i.users,
@@ -171,11 +172,13 @@ impl Store {
     /// Revokes one token by digest (a refresh token: its whole session).
     /// Returns its record if it existed.
     pub fn revoke_token(&self, digest: &SecretDigest) -> StoreResult<Option<TokenRecord>> {
+        let _writes = self.token_writes();
         self.remove_token(digest, true)
     }
 
     /// Removes one token; `revoke` records a refresh token's session as
-    /// revoked (not wanted when it merely expired).
+    /// revoked (not wanted when it merely expired). Callers hold
+    /// `token_writes`.
     fn remove_token(
         &self,
         digest: &SecretDigest,
@@ -193,6 +196,7 @@ impl Store {
 
     /// Removes tokens in one transaction, recording removed refresh tokens'
     /// sessions as revoked (in the tree and its mirror) when `revoke` is set.
+    /// Callers hold `token_writes`.
     fn remove_now(&self, tokens: &[(UserTokenKey, SecretDigest)], revoke: bool) -> StoreResult<()> {
         let i = &*self.inner;
         let now = unix_now();
@@ -222,15 +226,17 @@ impl Store {
     /// Revokes the token (or session) with public id `token` if it belongs
     /// to `user`. Returns false when the user has no such token.
     pub fn revoke_token_of(&self, user: UserId, token: TokenId) -> StoreResult<bool> {
+        let _writes = self.token_writes();
         let Some(digest) = self.inner.tokens_by_user.get(user_token_key(user, token))? else {
             return Ok(false);
         };
-        Ok(self.revoke_token(&read_digest(&digest)?)?.is_some())
+        Ok(self.remove_token(&read_digest(&digest)?, true)?.is_some())
     }
 
     /// Revokes every token of `user` except the one with id `keep`, in one
     /// transaction. Returns how many were revoked.
     pub fn revoke_all_tokens(&self, user: UserId, keep: Option<TokenId>) -> StoreResult<usize> {
+        let _writes = self.token_writes();
         let tokens = self.token_keys_of(user, keep)?;
         if !tokens.is_empty() {
             self.remove_now(&tokens, true)?;
@@ -247,6 +253,7 @@ impl Store {
         new: &SecretDigest,
         new_expires_at: UnixTime,
     ) -> StoreResult<Rotation> {
+        let _writes = self.token_writes();
         let i = &*self.inner;
         let now = unix_now();
         let outcome = (
@@ -320,7 +327,11 @@ impl Store {
         for entry in self.inner.token_digest_by_expiry.range(..end.as_slice()) {
             let (key, _) = entry?;
             let digest = read_digest(key.get(8..).unwrap_or_default())?;
-            if self.remove_token(&digest, false)?.is_some() {
+            let removed = {
+                let _writes = self.token_writes();
+                self.remove_token(&digest, false)?
+            };
+            if removed.is_some() {
                 swept += 1;
             } else {
                 // An expiry entry with no token: remove the stray entry.

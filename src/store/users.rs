@@ -148,6 +148,7 @@ impl Store {
     /// transaction. Refuses (`Conflict::LastAdmin`) to leave a store that
     /// had an enabled admin without one.
     pub fn update_user(&self, update: &UserUpdate) -> StoreResult<Result<(), Conflict>> {
+        let _writes = self.token_writes();
         let i = &*self.inner;
         let user = &update.user;
         let id = user.id.to_key();
@@ -225,6 +226,7 @@ impl Store {
     /// transaction. `Conflict::Gone` if there was no such user,
     /// `Conflict::LastAdmin` if it is the last enabled admin.
     pub fn delete_user(&self, id: UserId) -> StoreResult<Result<(), Conflict>> {
+        let _writes = self.token_writes();
         let i = &*self.inner;
         let key = id.to_key();
         let tokens = self.token_keys_of(id, None)?;
@@ -277,14 +279,7 @@ impl Store {
                     Ok(())
                 },
             );
-        let outcome = flatten(outcome)?;
-        if outcome.is_ok() {
-            // A token issued between the scan above and the transaction
-            // would survive it; issuing checks the user exists inside its
-            // own transaction, so after this commit no new one can appear.
-            self.revoke_all_tokens(id, None)?;
-        }
-        Ok(outcome)
+        flatten(outcome)
     }
 
     /// Swaps the password hash if it is still `old`: a login's rehash must
