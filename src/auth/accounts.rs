@@ -193,60 +193,92 @@ impl Auth {
         id: UserId,
         patch: UserPatch,
     ) -> Result<User, AuthError> {
-        let mut user = self.target(actor, id)?;
+        let user = self.target(actor, id)?;
         if patch.needs_admin() && !actor.is_admin() {
             return Err(AuthError::Forbidden(
                 "only an admin may change role, disabled or confirmed",
             ));
         }
-        if let Some(email) = patch.email {
-            user.email = email;
-        }
-        if let Some(role) = patch.role {
-            user.role = role;
-        }
-        if let Some(confirmed) = patch.confirmed {
-            user.confirmed = confirmed;
-        }
         let mut revoke_tokens_except = None;
-        if let Some(raw) = patch.password {
-            let password = Password::new_checked(&raw, &self.config.password, &user.username)?;
-            user.password_hash = self.hasher.hash(password).await?;
+        let mut password_hash = None;
+        if let Some(raw) = &patch.password {
+            let password = Password::new_checked(raw, &self.config.password, &user.username)?;
+            password_hash = Some(self.hasher.hash(password).await?);
             let current = match actor {
                 Actor::Caller(c) if c.id() == id => c.session(),
                 _ => None,
             };
             revoke_tokens_except = Some(current);
         }
-        if let Some(disabled) = patch.disabled {
-            user.disabled = disabled;
-            if disabled {
-                revoke_tokens_except = Some(None);
-            }
+        if patch.disabled == Some(true) {
+            revoke_tokens_except = Some(None);
         }
-        self.save(UserUpdate {
-            user,
-            revoke_tokens_except,
-            consume_code: None,
-        })
-        .await
+        let change = |u: &mut User| {
+            if let Some(email) = &patch.email {
+                u.email.clone_from(email);
+            }
+            if let Some(role) = patch.role {
+                u.role = role;
+            }
+            if let Some(confirmed) = patch.confirmed {
+                u.confirmed = confirmed;
+            }
+            if let Some(hash) = &password_hash {
+                u.password_hash.clone_from(hash);
+            }
+            if let Some(disabled) = patch.disabled {
+                u.disabled = disabled;
+            }
+        };
+        self.modify(user, change, revoke_tokens_except, None).await
     }
 
-    /// Writes an update and waits until it is durable.
-    pub(super) async fn save(&self, update: UserUpdate) -> Result<User, AuthError> {
-        match self.store.update_user(&update)? {
-            Ok(()) => {}
-            Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
-            Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
-            Err(Conflict::Gone) if update.consume_code.is_some() => {
-                return Err(AuthError::InvalidCode);
+    /// Applies `change` to `base` and stores the result, revoking tokens and
+    /// spending a code as asked, then waits until it is durable. If the
+    /// stored record changed since `base` was read (an admin's demotion
+    /// landing while the user's own PATCH was in flight), the change is
+    /// re-applied to the fresh record, so neither write is lost.
+    pub(super) async fn modify(
+        &self,
+        mut base: User,
+        change: impl Fn(&mut User),
+        revoke_tokens_except: Option<Option<crate::model::TokenId>>,
+        consume_code: Option<crate::model::SecretDigest>,
+    ) -> Result<User, AuthError> {
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let mut user = base.clone();
+            change(&mut user);
+            let update = UserUpdate {
+                expected: base,
+                user,
+                revoke_tokens_except,
+                consume_code,
+            };
+            match self.store.update_user(&update)? {
+                Ok(()) => {
+                    self.store.durable().await?;
+                    let user = update.user;
+                    tracing::info!(user_id = %user.id, role = user.role.as_str(), disabled = user.disabled, confirmed = user.confirmed, "user updated");
+                    return Ok(user);
+                }
+                Err(Conflict::Stale) => {
+                    base = self
+                        .store
+                        .user(update.expected.id)?
+                        .ok_or(AuthError::NotFound("no such user"))?;
+                }
+                Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
+                Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
+                Err(Conflict::Gone) if consume_code.is_some() => {
+                    return Err(AuthError::InvalidCode);
+                }
+                Err(_) => return Err(AuthError::NotFound("no such user")),
             }
-            Err(_) => return Err(AuthError::NotFound("no such user")),
         }
-        self.store.durable().await?;
-        let user = update.user;
-        tracing::info!(user_id = %user.id, role = user.role.as_str(), disabled = user.disabled, confirmed = user.confirmed, "user updated");
-        Ok(user)
+        Err(AuthError::Internal(format!(
+            "user changed {ATTEMPTS} times while being updated"
+        )))
     }
 
     /// Deletes an account with every token it holds: one's own, or any as

@@ -9,7 +9,7 @@ use super::password::Password;
 use super::{Auth, AuthError, Caller, now, token};
 use crate::delivery::Message;
 use crate::model::{CodeKind, CodeRecord, SecretDigest, User, login_key, rfc3339};
-use crate::store::{Conflict, UserUpdate};
+use crate::store::Conflict;
 
 impl Auth {
     /// Issues a code of `kind` to `user`, stores its digest, and hands the
@@ -67,14 +67,9 @@ impl Auth {
 
     /// Confirms the account a confirmation code was issued to.
     pub async fn confirm(&self, code: &str) -> Result<(), AuthError> {
-        let (digest, mut user) = self.redeemable(code, CodeKind::Confirmation)?;
-        user.confirmed = true;
-        self.save(UserUpdate {
-            user,
-            revoke_tokens_except: None,
-            consume_code: Some(digest),
-        })
-        .await?;
+        let (digest, user) = self.redeemable(code, CodeKind::Confirmation)?;
+        self.modify(user, |u| u.confirmed = true, None, Some(digest))
+            .await?;
         Ok(())
     }
 
@@ -100,15 +95,11 @@ impl Auth {
 
     /// Sets a new password with a reset code, revoking every token.
     pub async fn reset_password(&self, code: &str, password: &str) -> Result<(), AuthError> {
-        let (digest, mut user) = self.redeemable(code, CodeKind::PasswordReset)?;
+        let (digest, user) = self.redeemable(code, CodeKind::PasswordReset)?;
         let password = Password::new_checked(password, &self.config.password, &user.username)?;
-        user.password_hash = self.hasher.hash(password).await?;
-        self.save(UserUpdate {
-            user,
-            revoke_tokens_except: Some(None),
-            consume_code: Some(digest),
-        })
-        .await?;
+        let hash = self.hasher.hash(password).await?;
+        let change = |u: &mut User| u.password_hash.clone_from(&hash);
+        self.modify(user, change, Some(None), Some(digest)).await?;
         Ok(())
     }
 

@@ -70,6 +70,8 @@ pub enum Conflict {
     Gone,
     /// The write would leave no enabled admin.
     LastAdmin,
+    /// The record changed since the caller read it; re-read and retry.
+    Stale,
 }
 
 /// What a transaction closure aborts with: an expected conflict, or a fault.

@@ -93,8 +93,10 @@ fn email_change_moves_the_index_and_password_change_keeps_one_token() {
     let mut alice = user(&store, "alice", Some("old@x.io"));
     let (keep, kept) = token(&store, &alice, 1, i64::MAX);
     let (drop, _) = token(&store, &alice, 2, i64::MAX);
+    let expected = alice.clone();
     alice.email = Some(Email::parse("new@x.io").unwrap());
     let update = UserUpdate {
+        expected,
         user: alice.clone(),
         revoke_tokens_except: Some(Some(kept.id)),
         consume_code: None,
@@ -205,4 +207,29 @@ fn revoked_sessions_are_remembered_across_a_reopen() {
         .sweep_sessions(crate::model::unix_now() + 10_000, 960)
         .unwrap();
     assert!(!store.is_session_revoked(session));
+}
+
+#[test]
+fn an_update_computed_from_a_stale_record_writes_nothing() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    let mut admin = alice.clone();
+    admin.role = crate::model::Role::Admin;
+    let promote = UserUpdate {
+        expected: alice.clone(),
+        user: admin.clone(),
+        revoke_tokens_except: None,
+        consume_code: None,
+    };
+    store.update_user(&promote).unwrap().unwrap();
+    let mut renamed = alice.clone();
+    renamed.email = Some(Email::parse("a@x.io").unwrap());
+    let stale = UserUpdate {
+        expected: alice,
+        user: renamed,
+        revoke_tokens_except: None,
+        consume_code: None,
+    };
+    assert_eq!(store.update_user(&stale).unwrap(), Err(Conflict::Stale));
+    assert_eq!(store.user(admin.id).unwrap(), Some(admin));
 }

@@ -14,6 +14,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 /// A change to an existing user, applied in one transaction.
 #[derive(Debug)]
 pub struct UserUpdate {
+    /// The record the change was computed from. If the stored record is no
+    /// longer this one, nothing is written (`Conflict::Stale`): writing
+    /// `user` would silently undo whatever changed it.
+    pub expected: User,
     /// The record as it should be stored.
     pub user: User,
     /// Revoke every token (and session) of the user except the one with
@@ -186,6 +190,9 @@ impl Store {
                         return abort(Ok(Conflict::Gone));
                     };
                     let old: User = codec::decode(&old)?;
+                    if old != update.expected {
+                        return abort(Ok(Conflict::Stale));
+                    }
                     if let Some(code) = &update.consume_code {
                         let spent = CodeKeys::of(user.id, code);
                         if codes.remove(spent.digest.as_slice())?.is_none() {
