@@ -99,8 +99,15 @@ impl Signer {
                 .with_key_id(&record.kid);
             keys.push(Loaded { record, pair });
         }
-        // Newest first: the first key signs.
-        keys.sort_by_key(|k| std::cmp::Reverse(k.record.created_at));
+        // The current key (never superseded) first: it signs. created_at is in
+        // whole seconds, so it alone cannot order keys made in one second.
+        keys.sort_by_key(|k| {
+            (
+                k.record.superseded_at.is_some(),
+                std::cmp::Reverse(k.record.superseded_at),
+                std::cmp::Reverse(k.record.created_at),
+            )
+        });
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
             issuer: config.issuer.clone(),
