@@ -191,15 +191,16 @@ impl Auth {
             Credentials::Password { username, password } => {
                 let name = login_key(&username);
                 // A locked-out name costs no hash and no bucket token.
-                self.throttle.account_open(&name)?;
+                let attempt = self.throttle.admit(&name)?;
                 self.throttle.password_check_by_ip(client)?;
                 let outcome = self
                     .authenticate_password(&name, Password::presented(&password))
                     .await;
                 match &outcome {
-                    Ok(_) => self.throttle.succeeded(&name),
-                    Err(AuthError::InvalidCredentials) => self.throttle.failed(&name),
-                    Err(_) => {}
+                    Ok(_) => attempt.succeeded(),
+                    Err(AuthError::InvalidCredentials) => attempt.failed(),
+                    // Busy and the like say nothing about the password.
+                    Err(_) => drop(attempt),
                 }
                 outcome
             }

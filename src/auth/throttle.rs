@@ -21,10 +21,56 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Failures recorded against one login name.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Failures {
     count: u32,
     locked_until: Option<Instant>,
+    /// Checks admitted and not yet decided. Counted against the threshold,
+    /// or concurrent guesses would all pass the gate before the first failed.
+    in_flight: u32,
+}
+
+/// An admitted password check. Report its outcome with [`Attempt::failed`]
+/// or [`Attempt::succeeded`]; dropped undecided (an error, a cancelled
+/// request), it frees its place without counting.
+#[must_use]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    name: String,
+    decided: bool,
+}
+
+impl Attempt<'_> {
+    /// Counts a failed check; from the threshold on, locks the name out for
+    /// twice as long as last time, up to the maximum.
+    pub fn failed(mut self) {
+        self.decided = true;
+        let t = self.throttle;
+        let mut accounts = t.accounts();
+        let entry = accounts.get_or_insert_mut(self.name.clone(), Failures::default);
+        entry.in_flight = entry.in_flight.saturating_sub(1);
+        entry.count = entry.count.saturating_add(1);
+        if let Some(over) = entry.count.checked_sub(t.failures_before_lockout) {
+            let lockout = Duration::from_secs(1u64 << over.min(32)).min(t.max_lockout);
+            entry.locked_until = Some(Instant::now() + lockout);
+        }
+    }
+
+    /// A right password clears the name's record.
+    pub fn succeeded(mut self) {
+        self.decided = true;
+        self.throttle.accounts().pop(&self.name);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.decided
+            && let Some(entry) = self.throttle.accounts().peek_mut(&self.name)
+        {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+    }
 }
 
 /// The brute-force state shared by every request.
@@ -105,35 +151,31 @@ impl Throttle {
             })
     }
 
-    /// Refuses while `name` is locked out. Call before hashing.
-    pub fn account_open(&self, name: &str) -> Result<(), AuthError> {
+    /// Admits one password check on `name`, or refuses while the name is
+    /// locked out, or while the checks already running could take it to the
+    /// threshold (after a lockout, one check at a time). Call before hashing.
+    pub fn admit(&self, name: &str) -> Result<Attempt<'_>, AuthError> {
         let now = Instant::now();
-        match self.accounts().peek(name).and_then(|f| f.locked_until) {
-            Some(until) if until > now => Err(AuthError::RateLimited {
-                retry_after: retry_after(until - now),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failed check; from the threshold on, locks the name out for
-    /// twice as long as last time, up to the maximum.
-    pub fn failed(&self, name: &str) {
         let mut accounts = self.accounts();
-        let entry = accounts.get_or_insert_mut(name.to_owned(), || Failures {
-            count: 0,
-            locked_until: None,
-        });
-        entry.count = entry.count.saturating_add(1);
-        if let Some(over) = entry.count.checked_sub(self.failures_before_lockout) {
-            let lockout = Duration::from_secs(1u64 << over.min(32)).min(self.max_lockout);
-            entry.locked_until = Some(Instant::now() + lockout);
+        let entry = accounts.get_or_insert_mut(name.to_owned(), Failures::default);
+        if let Some(until) = entry.locked_until.filter(|until| *until > now) {
+            return Err(AuthError::RateLimited {
+                retry_after: retry_after(until - now),
+            });
         }
-    }
-
-    /// A right password clears the name's record.
-    pub fn succeeded(&self, name: &str) {
-        self.accounts().pop(name);
+        let room = self
+            .failures_before_lockout
+            .saturating_sub(entry.count)
+            .max(1);
+        if entry.in_flight >= room {
+            return Err(AuthError::RateLimited { retry_after: 1 });
+        }
+        entry.in_flight += 1;
+        Ok(Attempt {
+            throttle: self,
+            name: name.to_owned(),
+            decided: false,
+        })
     }
 
     /// Drops idle per-IP state; the account table is bounded by its LRU.
@@ -155,24 +197,41 @@ mod tests {
         }
     }
 
+    fn retry_after_of(t: &Throttle, name: &str) -> Option<u32> {
+        match t.admit(name) {
+            Ok(_) => None,
+            Err(AuthError::RateLimited { retry_after }) => Some(retry_after),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     #[test]
     fn lockout_starts_at_the_threshold_and_doubles() {
         let t = Throttle::new(&config());
-        t.failed("bob");
-        t.failed("bob");
-        assert!(t.account_open("bob").is_ok());
-        t.failed("bob");
-        let Err(AuthError::RateLimited { retry_after }) = t.account_open("bob") else {
-            panic!("third failure should lock out");
-        };
-        assert_eq!(retry_after, 1);
-        t.failed("bob");
-        let Err(AuthError::RateLimited { retry_after }) = t.account_open("bob") else {
-            panic!("still locked");
-        };
-        assert_eq!(retry_after, 2);
-        t.succeeded("bob");
-        assert!(t.account_open("bob").is_ok());
+        t.admit("bob").unwrap().failed();
+        t.admit("bob").unwrap().failed();
+        t.admit("bob").unwrap().failed();
+        assert_eq!(
+            retry_after_of(&t, "bob"),
+            Some(1),
+            "third failure locks out"
+        );
+        t.accounts().peek_mut("bob").unwrap().locked_until = None;
+        t.admit("bob").unwrap().failed();
+        assert_eq!(retry_after_of(&t, "bob"), Some(2));
+        t.accounts().peek_mut("bob").unwrap().locked_until = None;
+        t.admit("bob").unwrap().succeeded();
+        assert_eq!(retry_after_of(&t, "bob"), None);
+    }
+
+    #[test]
+    fn checks_in_flight_count_against_the_threshold() {
+        let t = Throttle::new(&config());
+        let running: Vec<_> = (0..3).map(|_| t.admit("bob").unwrap()).collect();
+        assert_eq!(retry_after_of(&t, "bob"), Some(1));
+        drop(running);
+        // Undecided attempts free their place without counting.
+        assert_eq!(retry_after_of(&t, "bob"), None);
     }
 
     #[test]
@@ -180,12 +239,12 @@ mod tests {
         let t = Throttle::new(&config());
         for name in ["a", "b", "c"] {
             for _ in 0..3 {
-                t.failed(name);
+                t.admit(name).unwrap().failed();
             }
         }
         // "a" was evicted to make room for "c".
-        assert!(t.account_open("a").is_ok());
-        assert!(t.account_open("c").is_err());
+        assert_eq!(retry_after_of(&t, "a"), None);
+        assert!(retry_after_of(&t, "c").is_some());
     }
 
     #[test]
