@@ -96,26 +96,47 @@ pub async fn admin(req: &Request) -> Result<Caller, ApiError> {
     Ok(caller)
 }
 
+/// The client address as logs show it, `-` when unknown.
+pub fn client_for_log(req: &Request) -> String {
+    req.client
+        .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+}
+
+/// Logs the outcome of an attempt that authenticates with something other
+/// than the Authorization header (a refresh token, a single-use code), so
+/// every attempt leaves a line with its outcome and client, never the secret.
+pub fn log_attempt<T>(
+    req: &Request,
+    method: &'static str,
+    outcome: &Result<T, crate::auth::AuthError>,
+) {
+    let client = client_for_log(req);
+    match outcome {
+        Ok(_) => tracing::info!(method, %client, "authentication succeeded"),
+        Err(e) => tracing::info!(method, %client, outcome = %e, "authentication failed"),
+    }
+}
+
 /// Checks credentials that were read from a header or a body.
 pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Caller, ApiError> {
     let (method, username) = match &credentials {
         Credentials::Password { username, .. } => ("password", Some(username.clone())),
         Credentials::Token(_) => ("token", None),
     };
-    let client = req.client;
-    match req.state.auth.authenticate(credentials, client).await {
+    let client = client_for_log(req);
+    match req.state.auth.authenticate(credentials, req.client).await {
         Ok(caller) => {
             // Token checks succeed on every request; their log would be the
             // access log again. Password logins are the events worth keeping.
             if username.is_some() {
-                tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), ?client, "authentication succeeded");
+                tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), %client, "authentication succeeded");
             } else {
-                tracing::debug!(method, user_id = %caller.id(), ?client, "authentication succeeded");
+                tracing::debug!(method, user_id = %caller.id(), %client, "authentication succeeded");
             }
             Ok(caller)
         }
         Err(e) => {
-            tracing::info!(method, username = username.as_deref(), ?client, outcome = %e, "authentication failed");
+            tracing::info!(method, username = username.as_deref(), %client, outcome = %e, "authentication failed");
             Err(e.into())
         }
     }

@@ -222,11 +222,14 @@ struct RefreshRequest {
 }
 
 /// POST /api/tokens/refresh: trade `{refresh_token}` (no other credential) for a new access and refresh token; a spent refresh token revokes its session; 401 `invalid_token`.
-async fn refresh(req: Request) -> Result<impl Reply, ApiError> {
-    let state = req.state.clone();
-    let body: RefreshRequest = req.json().await?;
-    let issued = state.auth.refresh(&body.refresh_token).await?;
-    Ok(no_store(json(&TokenResponse::from(issued))))
+async fn refresh(mut req: Request) -> Result<impl Reply, ApiError> {
+    let body: RefreshRequest = req
+        .optional_json()
+        .await?
+        .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))?;
+    let issued = req.state.auth.refresh(&body.refresh_token).await;
+    auth::log_attempt(&req, "refresh_token", &issued);
+    Ok(no_store(json(&TokenResponse::from(issued?))))
 }
 
 #[derive(Deserialize)]
