@@ -122,7 +122,9 @@ async fn concurrent_registrations_with_one_email_make_one_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_logins_each_get_their_own_token() {
-    let app = Arc::new(TestServer::spawn().await);
+    // Checks in flight on one name count against the lockout threshold, so
+    // raise it: this test is about tokens, not throttling.
+    let app = Arc::new(TestServer::spawn_with(|cfg| cfg.throttle.account_failures = 16).await);
     app.register("alice", PASSWORD).await;
     let responses = all_at_once(&app, 16, |app, _| async move {
         app.post("/api/tokens")
@@ -161,9 +163,10 @@ async fn a_full_hash_pool_answers_503_with_retry_after() {
         })
         .await,
     );
-    let authorization = basic_header("nobody", "some password");
-    let responses = all_at_once(&app, 8, move |app, _| {
-        let authorization = authorization.clone();
+    // One name per request: concurrent checks on one name are capped by
+    // the lockout threshold before they ever reach the pool.
+    let responses = all_at_once(&app, 8, move |app, i| {
+        let authorization = basic_header(&format!("nobody{i}"), "some password");
         async move {
             app.post("/api/tokens")
                 .authorization(&authorization)

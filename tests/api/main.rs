@@ -2,11 +2,20 @@
 //! port over its own temp dir, so tests share nothing and run in any order.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod concurrency;
+mod confirmation;
 mod credentials;
 mod errors;
+mod hostile;
+mod jwt;
 mod lifecycle;
 mod pagination;
+mod password_policy;
+mod refresh;
+mod reset;
 mod support;
+mod throttle;
+mod timing;
 mod tokens;
 mod users;

@@ -476,3 +476,239 @@ impl Resp {
             .collect()
     }
 }
+
+/// The admin [`TestServer::spawn_with_admin`] seeds, as the operator's
+/// `latchkey user add root --admin` would make it.
+pub const ADMIN: &str = "root";
+
+/// The email of [`ADMIN`].
+pub const ADMIN_EMAIL: &str = "root@example.com";
+
+impl TestServer {
+    /// A server whose store already holds the confirmed admin [`ADMIN`]
+    /// (password [`PASSWORD`]): the HTTP API cannot make the first admin,
+    /// so it is written before serving, the way the command line does.
+    pub async fn spawn_with_admin(adjust: impl FnOnce(&mut latchkey::config::Config)) -> Self {
+        use latchkey::auth::{Auth, NewAccount};
+        use latchkey::model::{Email, Role, Username};
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = test_config(&dir);
+        adjust(&mut cfg);
+        let store = latchkey::open_store(&cfg).unwrap();
+        let auth = Auth::new(store.clone(), std::sync::Arc::new(cfg.clone()))
+            .await
+            .unwrap();
+        auth.create_user(NewAccount {
+            username: Username::parse(ADMIN).unwrap(),
+            password: PASSWORD.to_owned(),
+            email: Some(Email::parse(ADMIN_EMAIL).unwrap()),
+            role: Role::Admin,
+            confirmed: true,
+        })
+        .await
+        .unwrap();
+        drop(auth);
+        let (tx, rx) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let (addr, handle) = latchkey::serve(cfg, store, shutdown).await.unwrap();
+        Self {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    /// A token for [`ADMIN`].
+    pub async fn admin_token(&self) -> String {
+        self.token_for(ADMIN, PASSWORD).await
+    }
+
+    /// The user `username` as an admin sees it (looked up by listing).
+    pub async fn user_named(&self, admin_token: &str, username: &str) -> Value {
+        let listed = self
+            .get("/api/users?per_page=100")
+            .bearer(admin_token)
+            .send()
+            .await
+            .assert_status(200)
+            .json();
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == username)
+            .unwrap_or_else(|| panic!("no {username} in {listed}"))
+            .clone()
+    }
+}
+
+/// A webhook receiver on a free port of 127.0.0.1, standing in for the
+/// mailer that `delivery.mode = "webhook"` posts codes to. It records every
+/// POSTed JSON body, failed attempts included.
+pub struct Webhook {
+    /// The URL to put in `delivery.url`.
+    pub url: String,
+    received: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Webhook {
+    /// A receiver that answers every delivery 200.
+    pub async fn start() -> Self {
+        Self::failing_first(0).await
+    }
+
+    /// A receiver that answers the first `failures` deliveries 500, then 200.
+    pub async fn failing_first(failures: usize) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use warp::Filter;
+        let (sent, received) = tokio::sync::mpsc::unbounded_channel();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let route = warp::post()
+            .and(warp::body::json())
+            .map(move |body: Value| {
+                let _ = sent.send(body);
+                if seen.fetch_add(1, Ordering::SeqCst) < failures {
+                    warp::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    warp::http::StatusCode::OK
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = warp::serve(route).incoming(listener).graceful(async move {
+            let _ = stopped.await;
+        });
+        tokio::spawn(server.run());
+        Self {
+            url: format!("http://{addr}/deliver"),
+            received,
+            _stop: stop,
+        }
+    }
+
+    /// The configuration that delivers to this receiver.
+    pub fn configure(&self, cfg: &mut latchkey::config::Config) {
+        cfg.delivery.mode = latchkey::config::DeliveryMode::Webhook;
+        cfg.delivery.url = self.url.clone();
+    }
+
+    /// The next delivery; panics if none arrives within 10 s.
+    pub async fn next(&mut self) -> Value {
+        tokio::time::timeout(Duration::from_secs(10), self.received.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no webhook delivery within 10 s"))
+            .unwrap()
+    }
+
+    /// The code in `message`, which must be of `kind`.
+    #[track_caller]
+    pub fn code_of(message: &Value, kind: &str) -> String {
+        assert_eq!(message["kind"], kind, "{message}");
+        message["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no code in {message}"))
+            .to_owned()
+    }
+
+    /// The code of the next delivery, which must be of `kind`.
+    pub async fn next_code(&mut self, kind: &str) -> String {
+        let message = self.next().await;
+        Self::code_of(&message, kind)
+    }
+
+    /// Asserts nothing is delivered within `quiet`.
+    pub async fn assert_nothing_within(&mut self, quiet: Duration) {
+        if let Ok(Some(message)) = tokio::time::timeout(quiet, self.received.recv()).await {
+            panic!("unexpected webhook delivery: {message}");
+        }
+    }
+}
+
+/// What [`Resp::fingerprint`] compares.
+pub type ResponseFingerprint = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
+
+impl Resp {
+    /// Status, every header but `Date` (sorted) and body: two responses
+    /// with equal fingerprints tell a client nothing apart.
+    pub fn fingerprint(&self) -> ResponseFingerprint {
+        let mut headers: Vec<(String, Vec<u8>)> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| name.as_str() != "date")
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect();
+        headers.sort();
+        (self.status.as_u16(), headers, self.body.clone())
+    }
+}
+
+/// `tokens.format = "jwt"`: a login opens a session, a signed access token
+/// (JWS, EdDSA) plus an opaque refresh token.
+pub fn jwt_mode(cfg: &mut latchkey::config::Config) {
+    cfg.tokens.format = latchkey::config::TokenFormat::Jwt;
+}
+
+/// The header and payload of a compact JWS, decoded. Panics unless it is
+/// three base64url parts whose first two are JSON objects.
+#[track_caller]
+pub fn jws_parts(token: &str) -> (Value, Value) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token:?} is not three dot-separated parts");
+    for part in &parts {
+        assert!(
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{part:?} of {token:?} is not base64url without padding"
+        );
+    }
+    let decode = |part: &str| -> Value {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap_or_else(|e| panic!("{part:?}: {e}"));
+        let value: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{part:?} is not JSON: {e}"));
+        assert!(value.is_object(), "not an object: {value}");
+        value
+    };
+    (decode(parts[0]), decode(parts[1]))
+}
+
+/// The `refresh_token` field of a token response.
+pub fn refresh_secret(issued: &Value) -> String {
+    issued["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh_token in {issued}"))
+        .to_owned()
+}
+
+impl TestServer {
+    /// POST /api/tokens/refresh `{refresh_token}`, with no other credential.
+    pub async fn post_refresh(&self, refresh_token: &str) -> Resp {
+        self.post("/api/tokens/refresh")
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+    }
+
+    /// GET /.well-known/jwks.json, which must answer 200.
+    pub async fn jwks(&self) -> Value {
+        self.get("/.well-known/jwks.json")
+            .send()
+            .await
+            .assert_status(200)
+            .json()
+    }
+}

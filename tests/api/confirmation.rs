@@ -1,0 +1,439 @@
+//! Confirmed accounts: with `accounts.require_confirmation` on, a new
+//! account gets a single-use code by webhook and can do little but manage
+//! its tokens until it redeems it at `POST /api/confirm`.
+
+use crate::support::{
+    PASSWORD, TestServer, Webhook, assert_has_keys, assert_rfc3339_utc, id_of, secret,
+};
+use latchkey::config::Config;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A server that requires confirmation and delivers codes to `hook`.
+async fn confirming(hook: &Webhook, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    TestServer::spawn_with(|cfg| {
+        cfg.accounts.require_confirmation = true;
+        hook.configure(cfg);
+        adjust(cfg);
+    })
+    .await
+}
+
+/// Registers `username` (email `{username}@example.com`) and returns the
+/// user and the confirmation code delivered for it.
+async fn register_unconfirmed(
+    app: &TestServer,
+    hook: &mut Webhook,
+    username: &str,
+) -> (Value, String) {
+    let user = app
+        .register_with_email(username, PASSWORD, &format!("{username}@example.com"))
+        .await;
+    let code = hook.next_code("confirmation").await;
+    (user, code)
+}
+
+/// POSTs `code` to `/api/confirm` with no credentials.
+async fn confirm(app: &TestServer, code: &str) -> crate::support::Resp {
+    app.post("/api/confirm")
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_new_registration_is_unconfirmed_and_its_code_is_posted_to_the_webhook() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    assert_eq!(alice["confirmed"], false, "{alice}");
+    let me = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["confirmed"], false, "{me}");
+
+    let message = hook.next().await;
+    assert_has_keys(
+        &message,
+        &["kind", "user_id", "username", "email", "code", "expires_at"],
+    );
+    assert_eq!(message["kind"], "confirmation");
+    assert_eq!(
+        message["user_id"].as_u64(),
+        Some(id_of(&alice)),
+        "{message}"
+    );
+    assert_eq!(message["username"], "alice");
+    assert_eq!(message["email"], "alice@example.com");
+    assert!(
+        message["code"].as_str().is_some_and(|c| c.len() >= 32),
+        "{message}"
+    );
+    let expires = assert_rfc3339_utc(&message["expires_at"]);
+    let ttl = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        (3500..=3600).contains(&ttl.whole_seconds()),
+        "code expires in {ttl}, not the default hour"
+    );
+    hook.assert_nothing_within(Duration::from_millis(700)).await;
+}
+
+#[tokio::test]
+async fn an_account_without_email_still_gets_its_code_with_a_null_email() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let bob = app.register("bob", PASSWORD).await;
+    let message = hook.next().await;
+    assert_eq!(message["kind"], "confirmation");
+    assert_eq!(message["user_id"].as_u64(), Some(id_of(&bob)));
+    assert_eq!(message["username"], "bob");
+    assert!(message["email"].is_null(), "{message}");
+}
+
+#[tokio::test]
+async fn without_required_confirmation_a_new_account_is_confirmed_and_sent_nothing() {
+    let mut hook = Webhook::start().await;
+    let app = TestServer::spawn_with(|cfg| hook.configure(cfg)).await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    assert_eq!(alice["confirmed"], true, "{alice}");
+    let token = app.token_for("alice", PASSWORD).await;
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    hook.assert_nothing_within(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_unconfirmed_account_may_manage_its_tokens_and_read_itself() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let kept = app.issue_token("alice", PASSWORD).await;
+    let kept = secret(&kept);
+    let by_id = app.issue_token("alice", PASSWORD).await;
+    let other = app.token_for("alice", PASSWORD).await;
+    let current = app.token_for("alice", PASSWORD).await;
+
+    let me = app
+        .get("/api/me")
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["id"], alice["id"]);
+    assert_eq!(me["confirmed"], false);
+    let listed = app
+        .get("/api/tokens")
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 4, "{listed}");
+
+    app.delete(&format!("/api/tokens/{}", id_of(&by_id)))
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/api/tokens")
+        .bearer(&current)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/api/tokens?others=true")
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(204);
+    for dead in [secret(&by_id), current, other] {
+        app.get("/api/me")
+            .bearer(&dead)
+            .send()
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    let listed = app
+        .get("/api/tokens")
+        .bearer(&kept)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+#[tokio::test]
+async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_account() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let (bob, _) = register_unconfirmed(&app, &mut hook, "bob").await;
+    let token = app.token_for("alice", PASSWORD).await;
+    let own = format!("/api/users/{}", id_of(&alice));
+    let other = format!("/api/users/{}", id_of(&bob));
+    let email = json!({ "email": "new@example.com" });
+    let refused = [
+        app.get("/api/resource").bearer(&token).send().await,
+        app.get("/api/resource")
+            .basic("alice", PASSWORD)
+            .send()
+            .await,
+        app.get("/api/admin/resource").bearer(&token).send().await,
+        app.get("/api/users").bearer(&token).send().await,
+        app.get("/api/users").basic("alice", PASSWORD).send().await,
+        app.get(&own).bearer(&token).send().await,
+        app.get(&other).bearer(&token).send().await,
+        app.patch(&own).bearer(&token).json(&email).send().await,
+        app.delete(&own).bearer(&token).send().await,
+    ];
+    for response in refused {
+        let problem = response.assert_problem(403, "unconfirmed_account");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{problem}");
+    }
+    // Nothing was changed or deleted by the refused requests.
+    let me = app
+        .get("/api/me")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn confirming_with_the_code_alone_unlocks_the_account_and_its_tokens() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let token = app.token_for("alice", PASSWORD).await;
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_problem(403, "unconfirmed_account");
+
+    let response = confirm(&app, &code).await.assert_status(204);
+    assert!(response.body.is_empty());
+
+    let resource = app
+        .get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(resource, json!({ "data": "Hello, alice!" }));
+    let me = app
+        .get("/api/me")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["id"], alice["id"]);
+    assert_eq!(me["confirmed"], true, "{me}");
+    app.get("/api/users")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_confirmation_code_confirms_only_its_own_account() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (_, alice_code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    register_unconfirmed(&app, &mut hook, "bob").await;
+    confirm(&app, &alice_code).await.assert_status(204);
+    let bob_token = app.token_for("bob", PASSWORD).await;
+    app.get("/api/resource")
+        .bearer(&bob_token)
+        .send()
+        .await
+        .assert_problem(403, "unconfirmed_account");
+}
+
+#[tokio::test]
+async fn a_confirmation_code_works_once() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    confirm(&app, &code).await.assert_status(204);
+    confirm(&app, &code)
+        .await
+        .assert_problem(400, "invalid_code");
+}
+
+#[tokio::test]
+async fn a_garbage_code_is_400_invalid_code() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let token = app.token_for("alice", PASSWORD).await;
+    // Shaped like a code, but not one that was issued.
+    let unissued = "A".repeat(code.len());
+    let truncated = &code[..code.len() - 1];
+    let too_long = format!("{code}A");
+    for garbage in [
+        "",
+        "garbage",
+        unissued.as_str(),
+        truncated,
+        too_long.as_str(),
+        token.as_str(),
+        &"x".repeat(10_000),
+    ] {
+        confirm(&app, garbage)
+            .await
+            .assert_problem(400, "invalid_code");
+    }
+    // None of that spent or harmed the real code.
+    confirm(&app, &code).await.assert_status(204);
+}
+
+#[tokio::test]
+async fn an_expired_confirmation_code_is_400_invalid_code() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |cfg| cfg.accounts.code_ttl_seconds = 1).await;
+    let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    confirm(&app, &code)
+        .await
+        .assert_problem(400, "invalid_code");
+    let me = app
+        .get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["confirmed"], false, "{me}");
+}
+
+#[tokio::test]
+async fn asking_for_a_new_code_sends_one_that_replaces_the_previous_code() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, first) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let token = app.token_for("alice", PASSWORD).await;
+    let response = app
+        .post(&format!("/api/users/{}/confirmation", id_of(&alice)))
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(202);
+    assert!(response.body.is_empty(), "{}", response.text());
+    let message = hook.next().await;
+    assert_eq!(message["user_id"].as_u64(), Some(id_of(&alice)));
+    let second = Webhook::code_of(&message, "confirmation");
+    assert_ne!(second, first);
+
+    confirm(&app, &first)
+        .await
+        .assert_problem(400, "invalid_code");
+    confirm(&app, &second).await.assert_status(204);
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn asking_for_a_new_code_works_with_a_password_too() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
+    app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(202);
+    let code = hook.next_code("confirmation").await;
+    confirm(&app, &code).await.assert_status(204);
+}
+
+#[tokio::test]
+async fn asking_for_a_code_for_another_account_is_forbidden_and_sends_nothing() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
+    register_unconfirmed(&app, &mut hook, "bob").await;
+    let bob_token = app.token_for("bob", PASSWORD).await;
+    app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
+        .bearer(&bob_token)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    app.post("/api/users/999999/confirmation")
+        .bearer(&bob_token)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+    app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    hook.assert_nothing_within(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_admin_can_confirm_anyone_with_a_patch() {
+    let mut hook = Webhook::start().await;
+    let app = TestServer::spawn_with_admin(|cfg| {
+        cfg.accounts.require_confirmation = true;
+        hook.configure(cfg);
+    })
+    .await;
+    let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let alice_token = app.token_for("alice", PASSWORD).await;
+    let admin = app.admin_token().await;
+    let updated = app
+        .patch(&format!("/api/users/{}", id_of(&alice)))
+        .bearer(&admin)
+        .json(&json!({ "confirmed": true }))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(updated["confirmed"], true, "{updated}");
+    app.get("/api/resource")
+        .bearer(&alice_token)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn the_webhook_is_retried_when_it_fails() {
+    let mut hook = Webhook::failing_first(1).await;
+    let app = confirming(&hook, |_| {}).await;
+    let alice = app.register("alice", PASSWORD).await;
+    let refused = hook.next().await;
+    let refused_at = Instant::now();
+    let accepted = hook.next().await;
+    let gap = refused_at.elapsed();
+    assert_eq!(refused, accepted);
+    assert_eq!(accepted["user_id"].as_u64(), Some(id_of(&alice)));
+    // The backoff starts at 500 ms.
+    assert!(gap >= Duration::from_millis(400), "retried after {gap:?}");
+    // Accepted: no third attempt (it would come 1 s after the second).
+    hook.assert_nothing_within(Duration::from_millis(1500))
+        .await;
+    let code = Webhook::code_of(&accepted, "confirmation");
+    confirm(&app, &code).await.assert_status(204);
+}

@@ -1,0 +1,292 @@
+//! Password reset: `POST /api/password-reset` sends a single-use code by
+//! webhook without saying whether the account exists, and
+//! `POST /api/password-reset/confirm` trades it for a new password.
+
+use crate::support::{
+    PASSWORD, Resp, TestServer, Webhook, assert_has_keys, assert_rfc3339_utc, id_of,
+};
+use latchkey::config::Config;
+use serde_json::json;
+use std::time::Duration;
+
+/// The password the tests reset to.
+const NEW_PASSWORD: &str = "a fresh start at last";
+
+/// A server that delivers codes to `hook`.
+async fn delivering(hook: &Webhook, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    TestServer::spawn_with(|cfg| {
+        hook.configure(cfg);
+        adjust(cfg);
+    })
+    .await
+}
+
+/// Asks for a reset of `username_or_email`.
+async fn request_reset(app: &TestServer, username_or_email: &str) -> Resp {
+    app.post("/api/password-reset")
+        .json(&json!({ "username_or_email": username_or_email }))
+        .send()
+        .await
+}
+
+/// Asks for a reset of `username_or_email` and returns the code delivered.
+async fn reset_code(app: &TestServer, hook: &mut Webhook, username_or_email: &str) -> String {
+    request_reset(app, username_or_email)
+        .await
+        .assert_status(202);
+    hook.next_code("password_reset").await
+}
+
+/// Redeems `code` for `password`, with no credentials.
+async fn reset(app: &TestServer, code: &str, password: &str) -> Resp {
+    app.post("/api/password-reset/confirm")
+        .json(&json!({ "code": code, "password": password }))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_reset_request_is_202_with_identical_responses_for_known_and_unknown_accounts() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+
+    let known = request_reset(&app, "alice").await;
+    let message = hook.next().await;
+    let unknown = request_reset(&app, "nobody").await;
+    let unknown_email = request_reset(&app, "nobody@example.com").await;
+    assert_eq!(known.fingerprint(), unknown.fingerprint());
+    assert_eq!(known.fingerprint(), unknown_email.fingerprint());
+    let known = known.assert_status(202);
+    assert!(
+        known
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{:?}",
+        known.headers
+    );
+    assert!(known.json().is_object(), "{}", known.text());
+
+    assert_has_keys(
+        &message,
+        &["kind", "user_id", "username", "email", "code", "expires_at"],
+    );
+    assert_eq!(message["kind"], "password_reset");
+    assert_eq!(
+        message["user_id"].as_u64(),
+        Some(id_of(&alice)),
+        "{message}"
+    );
+    assert_eq!(message["username"], "alice");
+    assert_eq!(message["email"], "alice@example.com");
+    assert!(message["code"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_rfc3339_utc(&message["expires_at"]);
+    // The unknown accounts got nothing delivered.
+    hook.assert_nothing_within(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_reset_can_be_asked_for_by_email_ignoring_case() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    request_reset(&app, "Alice@Example.com")
+        .await
+        .assert_status(202);
+    let message = hook.next().await;
+    assert_eq!(message["kind"], "password_reset");
+    assert_eq!(message["user_id"].as_u64(), Some(id_of(&alice)));
+    request_reset(&app, "ALICE").await.assert_status(202);
+    assert_eq!(hook.next().await["user_id"].as_u64(), Some(id_of(&alice)));
+}
+
+#[tokio::test]
+async fn resetting_sets_the_new_password_and_kills_every_previous_token() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    app.register("alice", PASSWORD).await;
+    let tokens = [
+        app.token_for("alice", PASSWORD).await,
+        app.token_for("alice", PASSWORD).await,
+    ];
+    let code = reset_code(&app, &mut hook, "alice").await;
+    let response = reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
+    assert!(response.body.is_empty());
+
+    for dead in &tokens {
+        app.get("/api/resource")
+            .bearer(dead)
+            .send()
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    app.post("/api/tokens")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let token = app.token_for("alice", NEW_PASSWORD).await;
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_reset_code_works_once() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    app.register("alice", PASSWORD).await;
+    let code = reset_code(&app, &mut hook, "alice").await;
+    reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
+    let token = app.token_for("alice", NEW_PASSWORD).await;
+    reset(&app, &code, "a second new password")
+        .await
+        .assert_problem(400, "invalid_code");
+    // The refused reuse changed nothing.
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    app.get("/api/me")
+        .basic("alice", NEW_PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_code() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    app.register("alice_liddell", PASSWORD).await;
+    let token = app.token_for("alice_liddell", PASSWORD).await;
+    let code = reset_code(&app, &mut hook, "alice_liddell").await;
+    let too_long = "x".repeat(1025);
+    for bad in [
+        "",
+        "short",
+        "password123",
+        "iloveyou1",
+        "Alice_Liddell",
+        "tab\there inside",
+        too_long.as_str(),
+    ] {
+        let problem = reset(&app, &code, bad)
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
+    }
+    // Nothing changed: the old password and token still work...
+    app.get("/api/resource")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    app.get("/api/me")
+        .basic("alice_liddell", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+    // ...and the code is still good for an acceptable password.
+    reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
+    app.get("/api/me")
+        .basic("alice_liddell", NEW_PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_garbage_reset_code_is_400_invalid_code() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    app.register("alice", PASSWORD).await;
+    let code = reset_code(&app, &mut hook, "alice").await;
+    let unissued = "A".repeat(code.len());
+    for garbage in ["", "garbage", unissued.as_str(), &code[1..]] {
+        reset(&app, garbage, NEW_PASSWORD)
+            .await
+            .assert_problem(400, "invalid_code");
+    }
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn an_expired_reset_code_is_400_invalid_code() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |cfg| cfg.accounts.code_ttl_seconds = 1).await;
+    app.register("alice", PASSWORD).await;
+    let code = reset_code(&app, &mut hook, "alice").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    reset(&app, &code, NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_code");
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_new_reset_code_replaces_the_previous_one() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |_| {}).await;
+    app.register("alice", PASSWORD).await;
+    let first = reset_code(&app, &mut hook, "alice").await;
+    let second = reset_code(&app, &mut hook, "alice").await;
+    assert_ne!(first, second);
+    reset(&app, &first, NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_code");
+    reset(&app, &second, NEW_PASSWORD).await.assert_status(204);
+}
+
+#[tokio::test]
+async fn a_confirmation_code_is_not_a_reset_code_nor_the_reverse() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |cfg| cfg.accounts.require_confirmation = true).await;
+    app.register("alice", PASSWORD).await;
+    let confirmation = hook.next_code("confirmation").await;
+    let for_reset = reset_code(&app, &mut hook, "alice").await;
+
+    reset(&app, &confirmation, NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_code");
+    app.post("/api/confirm")
+        .json(&json!({ "code": for_reset }))
+        .send()
+        .await
+        .assert_problem(400, "invalid_code");
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+
+    // Each still works for its own purpose, and one does not replace the other.
+    app.post("/api/confirm")
+        .json(&json!({ "code": confirmation }))
+        .send()
+        .await
+        .assert_status(204);
+    reset(&app, &for_reset, NEW_PASSWORD)
+        .await
+        .assert_status(204);
+    app.get("/api/me")
+        .basic("alice", NEW_PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}

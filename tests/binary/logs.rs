@@ -1,0 +1,454 @@
+//! The server log: every authentication attempt with its outcome, the
+//! username as given and the client address; never a password, a token, a
+//! code or an `Authorization` header.
+//!
+//! One session exercises every way a secret reaches the server, in opaque
+//! and then jwt mode, with codes delivered by webhook (the one delivery mode
+//! that must keep them out of the log). The captured stderr is then searched
+//! for every secret the session used, at the default level and at debug.
+
+use crate::support::{Server, workspace};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::header::AUTHORIZATION;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const FIRST_PASSWORD: &str = "tangerine wallpaper lantern 41";
+const SECOND_PASSWORD: &str = "saffron harbour violin 77";
+const RESET_PASSWORD: &str = "quiet glacier pumpkin 93";
+const WRONG_PASSWORD: &str = "wrong walrus umbrella 12";
+const MADE_UP_TOKEN: &str = "lk_MadeUpTokenNobodyWasEverIssued0123456789abc";
+const MADE_UP_CODE: &str = "MadeUpCodeNobodyWasEverSent0123456789abcdefg";
+
+/// A tiny HTTP endpoint standing in for a mailer: it answers every request
+/// 200 and keeps the JSON bodies.
+struct Webhook {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Webhook {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, stopping) = (Arc::clone(&received), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                if let Some(body) = answer(stream) {
+                    sink.lock().unwrap().push(body);
+                }
+            }
+        });
+        Self {
+            addr,
+            received,
+            stop,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/deliver", self.addr)
+    }
+
+    /// The first message delivered, waiting for it (delivery runs in the
+    /// background, after the 202).
+    fn first_message(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(message) = self.received.lock().unwrap().first() {
+                return message.clone();
+            }
+            assert!(Instant::now() < deadline, "no webhook delivery arrived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads one request (headers, then a `Content-Length` body), answers 200,
+/// and returns the body as JSON.
+fn answer(mut stream: TcpStream) -> Option<Value> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// Every secret the session sent or received, each with what it is.
+#[derive(Default)]
+struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    fn add(&mut self, what: &str, value: &str) {
+        assert!(!value.is_empty(), "{what} is empty");
+        self.0.push((what.to_owned(), value.to_owned()));
+    }
+
+    /// A Basic header for `user:password`, remembered with its parts.
+    fn basic(&mut self, what: &str, user: &str, password: &str) -> String {
+        let encoded = STANDARD.encode(format!("{user}:{password}"));
+        let header = format!("Basic {encoded}");
+        self.add(&format!("{what} (base64)"), &encoded);
+        self.add(&format!("{what} (header)"), &header);
+        header
+    }
+
+    /// A Bearer header for `token`, remembered.
+    fn bearer(&mut self, what: &str, token: &str) -> String {
+        let header = format!("Bearer {token}");
+        self.add(&format!("{what} (header)"), &header);
+        header
+    }
+
+    /// Fails naming every secret found in `log`, with the line it is on.
+    fn assert_absent_from(&self, log: &str) {
+        let leaks: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|(what, value)| {
+                let line = log.lines().find(|l| l.contains(value.as_str()))?;
+                Some(format!("{what} appears in: {line}"))
+            })
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "secrets in the log:\n{}",
+            leaks.join("\n")
+        );
+    }
+}
+
+/// The status and JSON body (or `Null`) of a response.
+async fn parts(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// A string member of a JSON body.
+fn text(body: &Value, key: &str) -> String {
+    body[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no `{key}` in {body}"))
+        .to_owned()
+}
+
+/// The opaque-token half of the session: registration, logins right and
+/// wrong, each way of presenting a token, a password change, and a reset
+/// by webhook-delivered code.
+async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secrets) {
+    let post = |path: &str| server.client.post(server.url(path));
+    let get = |path: &str| server.client.get(server.url(path));
+
+    secrets.add("first password", FIRST_PASSWORD);
+    let (status, user) = parts(
+        post("/api/users")
+            .json(&json!({
+                "username": "alice",
+                "password": FIRST_PASSWORD,
+                "email": "alice@example.com",
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_u64().unwrap();
+
+    let login = secrets.basic("first login", "alice", FIRST_PASSWORD);
+    let (status, body) = parts(
+        post("/api/tokens")
+            .header(AUTHORIZATION, &login)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = text(&body, "token");
+    secrets.add("opaque token", &token);
+
+    secrets.add("wrong password", WRONG_PASSWORD);
+    let wrong = secrets.basic("wrong login", "Alice", WRONG_PASSWORD);
+    let response = post("/api/tokens")
+        .header(AUTHORIZATION, &wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let (status, body) = parts(
+        post("/api/tokens")
+            .json(&json!({ "username": "alice", "password": FIRST_PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    secrets.add("token from a JSON login", &text(&body, "token"));
+
+    let bearer = secrets.bearer("opaque token", &token);
+    let as_username = secrets.basic("token as Basic username", &token, "unused");
+    for header in [&bearer, &as_username] {
+        let response = get("/api/resource")
+            .header(AUTHORIZATION, header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{header}");
+    }
+    let response = get("/api/tokens")
+        .header(AUTHORIZATION, &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // A made-up token is a presented credential too.
+    secrets.add("made-up token", MADE_UP_TOKEN);
+    let made_up = secrets.bearer("made-up token", MADE_UP_TOKEN);
+    let response = get("/api/resource")
+        .header(AUTHORIZATION, &made_up)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    secrets.add("second password", SECOND_PASSWORD);
+    let (status, body) = parts(
+        server
+            .client
+            .patch(server.url(&format!("/api/users/{id}")))
+            .header(AUTHORIZATION, &bearer)
+            .json(&json!({ "password": SECOND_PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let login = secrets.basic("second login", "alice", SECOND_PASSWORD);
+    let (status, body) = parts(
+        post("/api/tokens")
+            .header(AUTHORIZATION, &login)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    secrets.add("token after the change", &text(&body, "token"));
+
+    let response = post("/api/password-reset")
+        .json(&json!({ "username_or_email": "alice@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    secrets.add("made-up code", MADE_UP_CODE);
+    let response = post("/api/password-reset/confirm")
+        .json(&json!({ "code": MADE_UP_CODE, "password": RESET_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let message = webhook.first_message();
+    assert_eq!(message["kind"], "password_reset", "{message}");
+    assert_eq!(message["username"], "alice", "{message}");
+    let code = text(&message, "code");
+    secrets.add("reset code", &code);
+    secrets.add("reset password", RESET_PASSWORD);
+    let response = post("/api/password-reset/confirm")
+        .json(&json!({ "code": code, "password": RESET_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let login = secrets.basic("login after the reset", "alice", RESET_PASSWORD);
+    let (status, body) = parts(
+        post("/api/tokens")
+            .header(AUTHORIZATION, &login)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    secrets.add("token after the reset", &text(&body, "token"));
+}
+
+/// The jwt half: a signed access token and a refresh token, a refresh, and
+/// both access tokens used.
+async fn jwt_session(server: &Server, secrets: &mut Secrets) {
+    let login = secrets.basic("jwt login", "alice", RESET_PASSWORD);
+    let (status, body) = parts(
+        server
+            .client
+            .post(server.url("/api/tokens"))
+            .header(AUTHORIZATION, &login)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = text(&body, "token");
+    assert_eq!(access.matches('.').count(), 2, "a JWS: {access}");
+    let refresh = text(&body, "refresh_token");
+    secrets.add("access token", &access);
+    secrets.add("refresh token", &refresh);
+
+    let (status, body) = parts(
+        server
+            .client
+            .post(server.url("/api/tokens/refresh"))
+            .json(&json!({ "refresh_token": refresh }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refreshed = text(&body, "token");
+    secrets.add("refreshed access token", &refreshed);
+    secrets.add("second refresh token", &text(&body, "refresh_token"));
+
+    for (what, token) in [("access token", &access), ("refreshed", &refreshed)] {
+        let bearer = secrets.bearer(what, token);
+        for path in ["/api/resource", "/api/tokens"] {
+            let response = server
+                .client
+                .get(server.url(path))
+                .header(AUTHORIZATION, &bearer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{what} on {path}");
+        }
+    }
+
+    // A spent refresh token presented again (taken as theft, and logged as
+    // such) and a made-up one: both refused, neither logged.
+    secrets.add("made-up refresh token", MADE_UP_TOKEN);
+    for presented in [refresh.as_str(), MADE_UP_TOKEN] {
+        let response = server
+            .client
+            .post(server.url("/api/tokens/refresh"))
+            .json(&json!({ "refresh_token": presented }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{presented}");
+    }
+}
+
+/// Runs both halves on one data dir with `rust_log` (or the default level)
+/// and returns the whole log and the secrets used.
+async fn logged_session(data: &Path, rust_log: Option<&str>) -> (String, Secrets) {
+    let webhook = Webhook::start();
+    let url = webhook.url();
+    let mut env = vec![
+        ("LATCHKEY_DELIVERY__MODE", "webhook"),
+        ("LATCHKEY_DELIVERY__URL", url.as_str()),
+    ];
+    if let Some(level) = rust_log {
+        env.push(("RUST_LOG", level));
+    }
+    let mut secrets = Secrets::default();
+
+    let server = Server::start_with(data, &env);
+    opaque_session(&server, &webhook, &mut secrets).await;
+    let mut log = server.stop();
+
+    env.push(("LATCHKEY_TOKENS__FORMAT", "jwt"));
+    let server = Server::start_with(data, &env);
+    jwt_session(&server, &mut secrets).await;
+    log.push_str(&server.stop());
+    (log, secrets)
+}
+
+/// The log keeps what an operator needs: each attempt, its outcome, the
+/// name as typed and where it came from.
+fn assert_attempts_are_logged(log: &str) {
+    let failed = log
+        .lines()
+        .find(|l| l.contains("authentication failed") && l.contains("Alice"));
+    let failed = failed.unwrap_or_else(|| panic!("no failure line for Alice:\n{log}"));
+    assert!(failed.contains("127.0.0.1"), "{failed}");
+    let succeeded = log
+        .lines()
+        .find(|l| l.contains("authentication succeeded") && l.contains("alice"));
+    let succeeded = succeeded.unwrap_or_else(|| panic!("no success line for alice:\n{log}"));
+    assert!(succeeded.contains("127.0.0.1"), "{succeeded}");
+    assert!(succeeded.contains("password"), "{succeeded}");
+    let bad_token = log
+        .lines()
+        .find(|l| l.contains("authentication failed") && l.contains("token"));
+    let bad_token = bad_token.unwrap_or_else(|| panic!("no failure line for a token:\n{log}"));
+    assert!(bad_token.contains("127.0.0.1"), "{bad_token}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_at_the_default_level() {
+    let (_tmp, data) = workspace();
+    let (log, secrets) = logged_session(&data, None).await;
+    secrets.assert_absent_from(&log);
+    assert_attempts_are_logged(&log);
+    assert!(
+        !log.contains(" DEBUG "),
+        "info is the default level:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_at_debug_level() {
+    let (_tmp, data) = workspace();
+    let (log, secrets) = logged_session(&data, Some("debug")).await;
+    assert!(
+        log.contains(" DEBUG "),
+        "RUST_LOG=debug took effect:\n{log}"
+    );
+    secrets.assert_absent_from(&log);
+    assert_attempts_are_logged(&log);
+}

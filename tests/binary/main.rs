@@ -1,0 +1,11 @@
+//! The built `latchkey` binary, driven as a child process: crash and restart
+//! (`crash`), the admin command line on a data dir (`cli`), and what the
+//! server writes to its log (`logs`). Each test gets its own temp dir and a
+//! free port, so tests share nothing and run in any order.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod crash;
+mod logs;
+mod support;
