@@ -228,6 +228,12 @@ impl Auth {
     }
 
     fn authenticate_signed(&self, token: &str) -> Result<Caller, AuthError> {
+        self.signed_caller(token).map(|(caller, _)| caller)
+    }
+
+    /// A signed token's caller and claims: signature and claims valid, its
+    /// session not revoked, its user present and enabled.
+    fn signed_caller(&self, token: &str) -> Result<(Caller, jwt::Verified), AuthError> {
         let verified = self.signer.verify(token)?;
         if self.store.is_session_revoked(verified.session) {
             return Err(AuthError::InvalidToken);
@@ -239,12 +245,13 @@ impl Auth {
             .user(verified.user_id)?
             .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidToken)?;
-        Ok(Caller {
+        let caller = Caller {
             user,
             method: Method::Signed {
                 session: verified.session,
             },
-        })
+        };
+        Ok((caller, verified))
     }
 
     fn authenticate_opaque(&self, token: &str) -> Result<Caller, AuthError> {

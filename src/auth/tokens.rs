@@ -274,22 +274,19 @@ impl Auth {
                 ..inactive
             });
         }
-        match self.authenticate_signed(presented) {
-            Ok(caller) => {
-                let verified = self.signer.verify(presented)?;
-                Ok(Introspection {
-                    active: true,
-                    sub: Some(caller.user.id.to_string()),
-                    username: Some(caller.user.username.as_str().to_owned()),
-                    token_type: Some("access_token"),
-                    exp: Some(verified.expires_at),
-                    iat: Some(verified.issued_at),
-                    sid: Some(verified.session.0.to_string()),
-                    role: Some(caller.user.role.as_str()),
-                    iss: Some(self.config.tokens.issuer.clone()),
-                    jti: Some(verified.jti),
-                })
-            }
+        match self.signed_caller(presented) {
+            Ok((caller, verified)) => Ok(Introspection {
+                active: true,
+                sub: Some(caller.user.id.to_string()),
+                username: Some(caller.user.username.as_str().to_owned()),
+                token_type: Some("access_token"),
+                exp: Some(verified.expires_at),
+                iat: Some(verified.issued_at),
+                sid: Some(verified.session.0.to_string()),
+                role: Some(caller.user.role.as_str()),
+                iss: Some(self.config.tokens.issuer.clone()),
+                jti: Some(verified.jti),
+            }),
             Err(AuthError::InvalidToken) => Ok(inactive),
             Err(e) => Err(e),
         }
