@@ -16,8 +16,11 @@ use jwt_simple::prelude::{
     Claims, Duration, Ed25519KeyPair, EdDSAKeyPairLike, EdDSAPublicKeyLike, HashSet, Token,
     VerificationOptions,
 };
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, PoisonError, RwLock};
+use sha2::{Digest, Sha256};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`.
 pub const SKEW_SECONDS: u64 = 60;
@@ -51,10 +54,19 @@ struct Loaded {
     pair: Ed25519KeyPair,
 }
 
+/// How many verified tokens to remember. An Ed25519 verification costs
+/// about as much as the rest of a request; a client reuses its access token
+/// for many requests, so the second and later checks skip the signature.
+const VERIFIED_CACHE: usize = 4096;
+
 /// The signing keys and the rules for using them. Cheap to clone.
 #[derive(Clone)]
 pub struct Signer {
     keys: Arc<RwLock<Vec<Loaded>>>,
+    /// SHA-256 of a token that verified → its claims. Only the signature and
+    /// claim checks are skipped on a hit: expiry is checked again, and
+    /// revocation and the user's state are the caller's to check every time.
+    verified: Arc<Mutex<LruCache<[u8; 32], Verified>>>,
     issuer: String,
     audience: String,
     access_ttl: u64,
@@ -110,6 +122,9 @@ impl Signer {
         });
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
+            verified: Arc::new(Mutex::new(LruCache::new(
+                NonZeroUsize::new(VERIFIED_CACHE).unwrap_or(NonZeroUsize::MIN),
+            ))),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: config.access_ttl_seconds,
@@ -148,6 +163,30 @@ impl Signer {
     /// Verifies a presented access token's signature and claims. Revocation
     /// and the user's current state are the caller's to check.
     pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let skew = i64::try_from(SKEW_SECONDS).unwrap_or(0);
+        let remembered = self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&fingerprint)
+            .cloned();
+        if let Some(verified) = remembered {
+            return if verified.expires_at.saturating_add(skew) >= now() {
+                Ok(verified)
+            } else {
+                Err(AuthError::InvalidToken)
+            };
+        }
+        let verified = self.verify_signature(token)?;
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(fingerprint, verified.clone());
+        Ok(verified)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Verified, AuthError> {
         let metadata = Token::decode_metadata(token).map_err(|_| AuthError::InvalidToken)?;
         if metadata.algorithm() != "EdDSA" {
             return Err(AuthError::InvalidToken);
