@@ -21,7 +21,8 @@ export LATCHKEY_THROTTLE__IP_BURST=1000 NO_COLOR=1
 export RUST_LOG='warn,latchkey=info,latchkey::http::server=warn'
 
 start() { # start FORMAT: runs the server on a free port, sets $pid and $base
-  (cd "$work" && LATCHKEY_TOKENS__FORMAT="$1" "$OLDPWD/$bin" \
+  # exec: $pid must be the server itself, so stop() can signal it.
+  (cd "$work" && LATCHKEY_TOKENS__FORMAT="$1" exec "$OLDPWD/$bin" \
       --listen 127.0.0.1:0 --data-dir "$work/data" 2>"$work/log") &
   pid=$!
   for _ in $(seq 100); do
@@ -31,7 +32,7 @@ start() { # start FORMAT: runs the server on a free port, sets $pid and $base
   done
   echo "server did not start" >&2; cat "$work/log" >&2; exit 1
 }
-stop() { kill "$pid"; wait "$pid" || true; }
+stop() { kill "$pid"; wait "$pid" || true; : >"$work/log"; }
 token() { curl -sf -X POST -u bench:'bench correct horse' "$base/api/tokens" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
 
