@@ -178,7 +178,10 @@ impl ApiError {
     /// logged here and hidden from the client.
     fn from_fault(cause: &dyn std::fmt::Display, out_of_space: bool) -> Self {
         if out_of_space {
-            tracing::error!(error = %cause, "store out of space; refusing writes");
+            // sled 0.34 keeps its first I/O error until the database is
+            // reopened: after space is freed, writes succeed only after a
+            // restart. Say so where the operator will look.
+            tracing::error!(error = %cause, "store out of space; writes are refused until space is freed and latchkey is restarted");
             Self::Unavailable { retry_after: 30 }
         } else {
             tracing::error!(error = %cause, "request failed");

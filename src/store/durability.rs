@@ -18,11 +18,35 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 /// What the flusher has finished: the highest ticket made durable, and the
-/// highest ticket whose flush failed (so its waiters stop waiting).
+/// highest ticket whose flush failed (so its waiters stop waiting), with
+/// what the failure was, so a full disk still reads as a full disk.
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
     flushed: u64,
     failed: u64,
+    failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    kind: io::ErrorKind,
+    os: Option<i32>,
+}
+
+impl Failure {
+    fn of(e: &io::Error) -> Self {
+        Self {
+            kind: e.kind(),
+            os: e.raw_os_error(),
+        }
+    }
+
+    fn to_error(self) -> io::Error {
+        match self.os {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(self.kind, "flush failed; see the server log"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -83,7 +107,9 @@ impl GroupCommit {
         if done.flushed >= ticket {
             Ok(())
         } else {
-            Err(io::Error::other("flush failed; see the server log"))
+            Err(done
+                .failure
+                .map_or_else(|| io::Error::other("flush failed"), Failure::to_error))
         }
     }
 
@@ -124,7 +150,10 @@ impl Shared {
             let result = self.flush();
             self.progress.send_modify(|p| match &result {
                 Ok(()) => p.flushed = target,
-                Err(_) => p.failed = target,
+                Err(e) => {
+                    p.failed = target;
+                    p.failure = Some(Failure::of(e));
+                }
             });
             if let Err(e) = result {
                 tracing::error!(error = %e, "flush failed; writes waiting on it were refused");
