@@ -8,4 +8,5 @@
 mod cli;
 mod crash;
 mod logs;
+mod reliability;
 mod support;
