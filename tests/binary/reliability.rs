@@ -962,7 +962,10 @@ async fn settled_fds(pid: u32, at_most: usize) -> (u64, usize) {
     }
 }
 
+// Two minutes, and its 5% RSS bound came within 1% of failing on a busy
+// shared machine: run on purpose, not on every CI run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "two-minute soak; run with: cargo test --test binary -- --ignored two_minutes"]
 async fn two_minutes_of_mixed_load_leak_no_memory_or_file_descriptors_and_answer_no_5xx() {
     const CLIENTS: usize = 3;
     const WARM_UP: Duration = Duration::from_secs(20);
