@@ -260,21 +260,23 @@ impl Store {
 
     /// Mirrors sessions just committed as revoked.
     fn mark_revoked(&self, sessions: &[TokenId], at: UnixTime) {
-        if sessions.is_empty() {
-            return;
-        }
-        let mut set = self
-            .inner
-            .revoked_sessions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        for s in sessions {
-            set.insert(s.0, at);
-        }
+        self.update_revoked(sessions, |set, s| {
+            set.insert(s, at);
+        });
     }
 
     /// Mirrors revoked-session entries just dropped from the tree.
     fn forget_revoked(&self, sessions: &[TokenId]) {
+        self.update_revoked(sessions, |set, s| {
+            set.remove(&s);
+        });
+    }
+
+    fn update_revoked(
+        &self,
+        sessions: &[TokenId],
+        apply: impl Fn(&mut HashMap<u64, UnixTime>, u64),
+    ) {
         if sessions.is_empty() {
             return;
         }
@@ -284,7 +286,7 @@ impl Store {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         for s in sessions {
-            set.remove(&s.0);
+            apply(&mut set, s.0);
         }
     }
 
