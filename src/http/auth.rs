@@ -96,10 +96,17 @@ pub async fn admin(req: &Request) -> Result<Caller, ApiError> {
     Ok(caller)
 }
 
-/// The client address as logs show it, `-` when unknown.
-pub fn client_for_log(req: &Request) -> String {
-    req.client
-        .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+/// The client address as logs show it, `-` when unknown. Formatted only if
+/// the event is enabled: token checks run on every request.
+pub struct ClientLog(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for ClientLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// Logs the outcome of an attempt that authenticates with something other
@@ -110,7 +117,7 @@ pub fn log_attempt<T>(
     method: &'static str,
     outcome: &Result<T, crate::auth::AuthError>,
 ) {
-    let client = client_for_log(req);
+    let client = ClientLog(req.client);
     match outcome {
         Ok(_) => tracing::info!(method, %client, "authentication succeeded"),
         Err(e) => tracing::info!(method, %client, outcome = %e, "authentication failed"),
@@ -123,7 +130,7 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
         Credentials::Password { username, .. } => ("password", Some(username.clone())),
         Credentials::Token(_) => ("token", None),
     };
-    let client = client_for_log(req);
+    let client = ClientLog(req.client);
     match req.state.auth.authenticate(credentials, req.client).await {
         Ok(caller) => {
             // Token checks succeed on every request; their log would be the

@@ -64,14 +64,15 @@ pub async fn run<F>(
         let handler = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
             let started = Instant::now();
-            let method = request.method().clone();
-            let path = request.uri().path().to_owned();
+            // Copy what the access log needs only when it is on.
+            let logged = tracing::enabled!(tracing::Level::INFO)
+                .then(|| (request.method().clone(), request.uri().path().to_owned()));
             // FilteredService is a cheap handle; calling a clone keeps the
             // closure `Fn`, as hyper requires.
             let response = service.clone().call(request);
             async move {
                 let response = response.await;
-                if let Ok(r) = &response {
+                if let (Ok(r), Some((method, path))) = (&response, logged) {
                     tracing::info!(
                         %method,
                         path,
