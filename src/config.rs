@@ -30,6 +30,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Brute-force limits.
     pub throttle: ThrottleConfig,
+    /// Log output.
+    pub log: LogConfig,
     /// Account lifecycle: confirmation and single-use codes.
     pub accounts: AccountsConfig,
     /// How confirmation and reset codes reach users.
@@ -99,6 +101,25 @@ impl Default for ThrottleConfig {
             trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`. The level comes from `RUST_LOG` (default `info`).
+    pub format: LogFormat,
 }
 
 /// `[accounts]`
@@ -232,6 +253,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
             throttle: ThrottleConfig::default(),
+            log: LogConfig::default(),
             accounts: AccountsConfig::default(),
             delivery: DeliveryConfig::default(),
         }

@@ -115,8 +115,16 @@ pub async fn serve(
         Duration::from_secs(config.tokens.sweep_interval_seconds),
     ));
     let http_config = config.http.clone();
-    let routes = http::routes(http::State { auth, config });
-    let server = http::server::run(listener, routes, http_config, shutdown);
+    // The store is open and the port bound: from here on, ready until
+    // shutdown begins.
+    let ready = http::server::Readiness::default();
+    ready.set(true);
+    let routes = http::routes(http::State {
+        auth,
+        config,
+        ready: ready.clone(),
+    });
+    let server = http::server::run(listener, routes, http_config, ready, shutdown);
     let handle = tokio::spawn(async move {
         server.await;
         sweeper.abort();

@@ -4,24 +4,12 @@
 use clap::Parser;
 use latchkey::admin::{self, AdminCommand};
 use latchkey::cli::{Cli, Command};
-use latchkey::config::Config;
+use latchkey::config::{Config, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The server logs at info; admin commands print their result on stdout
-    // and keep stderr for warnings and the one-line error.
-    let default_level = match cli.command {
-        None | Some(Command::Serve) => "info",
-        Some(_) => "warn",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -33,12 +21,31 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     let config = Config::load(&cli.config_file(), &cli.overrides()).map_err(|e| e.to_string())?;
+    init_logging(&cli, config.log.format);
     match cli.command {
         None | Some(Command::Serve) => serve(config),
         Some(Command::User(c)) => admin::run(config, AdminCommand::User(c), cli.json),
         Some(Command::Token(c)) => admin::run(config, AdminCommand::Token(c), cli.json),
         Some(Command::Keys(c)) => admin::run(config, AdminCommand::Keys(c), cli.json),
         Some(Command::Check) => admin::check(config, cli.json),
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG`. The server logs at info;
+/// admin commands print their result on stdout and keep stderr for warnings.
+fn init_logging(cli: &Cli, format: LogFormat) {
+    let default_level = match cli.command {
+        None | Some(Command::Serve) => "info",
+        Some(_) => "warn",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
     }
 }
 

@@ -35,6 +35,8 @@ pub struct State {
     pub auth: Auth,
     /// The loaded configuration.
     pub config: Arc<Config>,
+    /// Whether to report ready on `/readyz`.
+    pub ready: server::Readiness,
 }
 
 /// One request, past routing: everything a handler may need.

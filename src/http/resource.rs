@@ -17,6 +17,14 @@ pub(super) fn routes(state: &State) -> Route {
                     _ => method_not_allowed("GET"),
                 }
             });
+    let ready = state.ready.clone();
+    let readyz = warp::path!("readyz")
+        .and(warp::method())
+        .map(move |method| match method {
+            Method::GET if ready.get() => json(&value!({ "status": "ready" })).into_response(),
+            Method::GET => ApiError::Unavailable { retry_after: 1 }.into_response(),
+            _ => method_not_allowed("GET"),
+        });
     let health = warp::path!("healthz")
         .and(warp::method())
         .map(|method| match method {
@@ -31,7 +39,14 @@ pub(super) fn routes(state: &State) -> Route {
                 _ => method_not_allowed("GET"),
             }
         });
-    resource.or(admin).unify().or(health).unify().boxed()
+    resource
+        .or(admin)
+        .unify()
+        .or(health)
+        .unify()
+        .or(readyz)
+        .unify()
+        .boxed()
 }
 
 /// GET /api/resource: the example protected resource, `{"data": "Hello, {username}!"}`.

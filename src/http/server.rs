@@ -13,13 +13,56 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 use warp::Filter;
+use warp::http::HeaderValue;
 use warp::reply::Response;
+
+/// Whether the server takes new work: true once the store is open and the
+/// listener bound, false from the moment shutdown begins. `/readyz` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the server ready or not.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    /// Whether the server is ready.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// An id for one request, echoed as `X-Request-Id` and logged with it. A
+/// client's own id of up to 64 visible ASCII characters is kept; otherwise
+/// one is made from a per-process random prefix and a counter.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+static REQUEST_PREFIX: LazyLock<u32> =
+    LazyLock::new(|| crate::auth::token::random_bytes::<4>().map_or(0, u32::from_be_bytes));
+
+fn request_id(request: &hyper::Request<Incoming>) -> RequestId {
+    let given = request.headers().get(REQUEST_ID).filter(|v| {
+        v.len() <= 64 && !v.is_empty() && v.as_bytes().iter().all(u8::is_ascii_graphic)
+    });
+    if let Some(given) = given {
+        return RequestId(given.clone());
+    }
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let made = format!("{:08x}-{n:x}", *REQUEST_PREFIX);
+    RequestId(HeaderValue::from_str(&made).unwrap_or_else(|_| HeaderValue::from_static("-")))
+}
+
+const REQUEST_ID: &str = "x-request-id";
 
 /// The peer's address, put in each request's extensions for the filters.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +74,7 @@ pub async fn run<F>(
     listener: TcpListener,
     routes: F,
     config: HttpConfig,
+    ready: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
     F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
@@ -63,6 +107,8 @@ pub async fn run<F>(
         let service = service.clone();
         let handler = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
+            let id = request_id(&request);
+            request.extensions_mut().insert(id.clone());
             let started = Instant::now();
             // Copy what the access log needs only when it is on.
             let logged = tracing::enabled!(tracing::Level::INFO)
@@ -71,7 +117,10 @@ pub async fn run<F>(
             // closure `Fn`, as hyper requires.
             let response = service.clone().call(request);
             async move {
-                let response = response.await;
+                let mut response = response.await;
+                if let Ok(r) = &mut response {
+                    r.headers_mut().insert(REQUEST_ID, id.0.clone());
+                }
                 if let (Ok(r), Some((method, path))) = (&response, logged) {
                     tracing::info!(
                         %method,
@@ -79,6 +128,7 @@ pub async fn run<F>(
                         status = r.status().as_u16(),
                         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                         client = %peer.ip(),
+                        request_id = id.0.to_str().unwrap_or("-"),
                         "request"
                     );
                 }
@@ -97,6 +147,7 @@ pub async fn run<F>(
             drop(slot);
         });
     }
+    ready.set(false);
     drop(listener);
     graceful.shutdown().await;
 }

@@ -107,3 +107,39 @@ async fn a_hash_made_with_old_parameters_is_rehashed_at_the_next_login() {
         .await
         .assert_status(200);
 }
+
+#[tokio::test]
+async fn readyz_answers_200_once_the_store_is_open() {
+    let app = TestServer::spawn().await;
+    let ready = app.get("/readyz").send().await.assert_status(200).json();
+    assert_eq!(ready["status"], "ready");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_clients_own_id_is_kept() {
+    let app = TestServer::spawn().await;
+    let first = app.get("/healthz").send().await;
+    let second = app.get("/nope").send().await;
+    let (a, b) = (
+        first.header("x-request-id").unwrap().to_owned(),
+        second.header("x-request-id").unwrap().to_owned(),
+    );
+    assert!(!a.is_empty() && a != b, "{a} {b}");
+
+    let kept = app
+        .get("/healthz")
+        .header("x-request-id", "trace-42.abc")
+        .send()
+        .await;
+    assert_eq!(kept.header("x-request-id"), Some("trace-42.abc"));
+
+    let too_long = "x".repeat(65);
+    let replaced = app
+        .get("/healthz")
+        .header("x-request-id", &too_long)
+        .send()
+        .await;
+    let id = replaced.header("x-request-id").unwrap();
+    assert_ne!(id, too_long);
+    assert!(id.len() <= 64);
+}
