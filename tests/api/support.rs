@@ -638,13 +638,15 @@ impl Webhook {
 pub type ResponseFingerprint = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
 
 impl Resp {
-    /// Status, every header but `Date` (sorted) and body: two responses
-    /// with equal fingerprints tell a client nothing apart.
+    /// Status, every header but `Date` and `X-Request-Id` (sorted) and
+    /// body: two responses with equal fingerprints tell a client nothing
+    /// apart. Both left-out headers differ per request by design, whoever
+    /// the request is about.
     pub fn fingerprint(&self) -> ResponseFingerprint {
         let mut headers: Vec<(String, Vec<u8>)> = self
             .headers
             .iter()
-            .filter(|(name, _)| name.as_str() != "date")
+            .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
             .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
             .collect();
         headers.sort();
