@@ -128,6 +128,8 @@ pub async fn serve(
     let handle = tokio::spawn(async move {
         server.await;
         sweeper.abort();
+        // Wait for the sweep task to be gone: it holds a handle on the store.
+        let _ = sweeper.await;
         tokio::task::spawn_blocking(move || store.flush_blocking())
             .await
             .map_err(|e| ServeError::Flush(StoreError::Durability(std::io::Error::other(e))))?

@@ -80,7 +80,8 @@ pub async fn run<F>(
     F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
 {
     let service = warp::service(routes);
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let max_connections = config.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max_connections));
     let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -150,4 +151,9 @@ pub async fn run<F>(
     ready.set(false);
     drop(listener);
     graceful.shutdown().await;
+    // Every connection task gives its slot back only after dropping its
+    // connection, and with it the service's handles on the store: holding
+    // all slots means none is left, so the data dir can be reopened at once.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
 }
