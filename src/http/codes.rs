@@ -68,15 +68,11 @@ struct ConfirmRequest {
 
 /// POST /api/confirm: confirm an account with its code (the code is the credential); 204, 400 `invalid_code`.
 async fn confirm(mut req: Request) -> Result<impl Reply, ApiError> {
-    let body: ConfirmRequest = required(req.optional_json().await?)?;
+    let body: ConfirmRequest = req.take_json().await?;
     let outcome = req.state.auth.confirm(&body.code).await;
     auth::log_attempt(&req, "confirmation_code", &outcome);
     outcome?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn required<T>(body: Option<T>) -> Result<T, ApiError> {
-    body.ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))
 }
 
 #[derive(Deserialize)]
@@ -108,7 +104,7 @@ struct ResetConfirmRequest {
 
 /// POST /api/password-reset/confirm: set a new password with a reset code, revoking every token; 204, 400 `invalid_code`.
 async fn reset_password(mut req: Request) -> Result<impl Reply, ApiError> {
-    let body: ResetConfirmRequest = required(req.optional_json().await?)?;
+    let body: ResetConfirmRequest = req.take_json().await?;
     let outcome = req
         .state
         .auth

@@ -52,9 +52,17 @@ struct Request {
 
 impl Request {
     /// Reads and decodes a required JSON body.
-    async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, ApiError> {
+    async fn json<T: serde::de::DeserializeOwned>(mut self) -> Result<T, ApiError> {
+        self.take_json().await
+    }
+
+    /// Reads and decodes a required JSON body, keeping the request for the
+    /// handler (to log the outcome against the client, say).
+    async fn take_json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ApiError> {
         let limits = self.body_limits();
-        self.body.require_json(&self.headers, limits).await
+        std::mem::take(&mut self.body)
+            .require_json(&self.headers, limits)
+            .await
     }
 
     /// Reads and decodes a JSON body that may be absent.

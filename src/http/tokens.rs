@@ -223,10 +223,7 @@ struct RefreshRequest {
 
 /// POST /api/tokens/refresh: trade `{refresh_token}` (no other credential) for a new access and refresh token; a spent refresh token revokes its session; 401 `invalid_token`.
 async fn refresh(mut req: Request) -> Result<impl Reply, ApiError> {
-    let body: RefreshRequest = req
-        .optional_json()
-        .await?
-        .ok_or_else(|| ApiError::InvalidRequest("a JSON body is required".into()))?;
+    let body: RefreshRequest = req.take_json().await?;
     let issued = req.state.auth.refresh(&body.refresh_token).await;
     auth::log_attempt(&req, "refresh_token", &issued);
     Ok(no_store(json(&TokenResponse::from(issued?))))
