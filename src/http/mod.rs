@@ -14,6 +14,7 @@ mod resource;
 pub mod server;
 mod tokens;
 mod users;
+mod verify;
 
 use crate::auth::Auth;
 use crate::config::Config;
@@ -96,6 +97,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         .or(codes::routes(&state))
         .unify()
         .or(resource::routes(&state))
+        .unify()
+        .or(verify::routes(&state))
         .unify()
         .boxed();
     let api: Route = if http.cors_allowed_origins.is_empty() {

@@ -19,3 +19,4 @@ mod throttle;
 mod timing;
 mod tokens;
 mod users;
+mod verify;

@@ -1,0 +1,76 @@
+//! Forward-auth: lets a reverse proxy (nginx `auth_request`, Caddy
+//! `forward_auth`, Traefik `forwardAuth`) ask latchkey whether the request it
+//! is about to pass upstream carries valid credentials.
+//!
+//! The proxy copies the original request's headers into its sub-request, so
+//! the credentials are read exactly as for any other endpoint. nginx keeps
+//! the original method in its sub-request, so every method is answered alike:
+//! checking credentials changes nothing.
+
+use super::{Request, Route, State, auth, no_store, request, respond};
+use crate::error::ApiError;
+use crate::model::Role;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::json as value;
+use warp::Filter;
+use warp::http::HeaderValue;
+use warp::reply::{Reply, Response, json};
+
+pub(super) fn routes(state: &State) -> Route {
+    warp::path!("api" / "auth" / "verify")
+        .and(request(state))
+        .then(|req: Request| async move { respond(verify(req).await) })
+        .boxed()
+}
+
+/// Bytes a header value cannot carry as they are, plus `%` so that the
+/// encoding can be undone: a plain ASCII name goes out unchanged.
+const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Any method on /api/auth/verify: 200 with `X-Auth-User`, `X-Auth-User-Id` and `X-Auth-Role` when the request's credentials are valid (and, with `?role=admin`, the caller is an admin: else 403 `insufficient_scope`); 401 otherwise.
+async fn verify(req: Request) -> Result<Response, ApiError> {
+    let required = required_role(req.query.as_deref())?;
+    let caller = auth::caller(&req).await?;
+    if required == Some(Role::Admin) {
+        req.state.auth.require_admin(&caller)?;
+    }
+    let user = &caller.user;
+    let name = utf8_percent_encode(user.username.as_str(), HEADER_UNSAFE).to_string();
+    let mut response = no_store(json(&value!({
+        "id": user.id.0,
+        "username": user.username.as_str(),
+        "role": user.role.as_str(),
+    })));
+    let headers = response.headers_mut();
+    // Percent-encoding leaves only visible ASCII and spaces, which every
+    // header value may hold; the fallback is unreachable but never a panic.
+    headers.insert(
+        "x-auth-user",
+        HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("")),
+    );
+    headers.insert("x-auth-user-id", HeaderValue::from(user.id.0));
+    headers.insert(
+        "x-auth-role",
+        HeaderValue::from_static(user.role.as_str()),
+    );
+    Ok(response.into_response())
+}
+
+/// The role `?role=` asks for; an unknown role is a 400, not a silent pass.
+fn required_role(query: Option<&str>) -> Result<Option<Role>, ApiError> {
+    let mut required = None;
+    for (key, value) in super::query_pairs(query) {
+        if key == "role" {
+            required = Some(match value {
+                "admin" => Role::Admin,
+                "user" => Role::User,
+                _ => {
+                    return Err(ApiError::InvalidRequest(
+                        "role must be user or admin".into(),
+                    ));
+                }
+            });
+        }
+    }
+    Ok(required)
+}

@@ -1,0 +1,145 @@
+//! Forward-auth: `/api/auth/verify` as nginx `auth_request`, Caddy
+//! `forward_auth` and Traefik `forwardAuth` call it.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_valid_token_is_verified_with_the_user_headers_set() {
+    let server = TestServer::spawn().await;
+    let registered = server.register("alice", PASSWORD).await;
+    let token = server.token_for("alice", PASSWORD).await;
+    let resp = server
+        .get("/api/auth/verify")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    assert_eq!(resp.header("x-auth-user"), Some("alice"));
+    assert_eq!(
+        resp.header("x-auth-user-id"),
+        Some(id_of(&registered).to_string().as_str())
+    );
+    assert_eq!(resp.header("x-auth-role"), Some("user"));
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    assert_eq!(resp.json()["username"], "alice");
+}
+
+#[tokio::test]
+async fn every_credential_form_is_verified_and_every_method_is_answered_alike() {
+    let server = TestServer::spawn().await;
+    server.register("bob", PASSWORD).await;
+    let token = server.token_for("bob", PASSWORD).await;
+    // nginx keeps the original method in its auth sub-request.
+    for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = server
+            .request(method.clone(), "/api/auth/verify")
+            .authorization(&format!("Bearer {token}"))
+            .send()
+            .await
+            .assert_status(200);
+        assert_eq!(resp.header("x-auth-user"), Some("bob"), "{method}");
+    }
+    server
+        .get("/api/auth/verify")
+        .basic("bob", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+    server
+        .get("/api/auth/verify")
+        .basic(&token, "")
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn missing_wrong_and_revoked_credentials_are_refused_with_401() {
+    let server = TestServer::spawn().await;
+    server.register("carol", PASSWORD).await;
+    let token = server.token_for("carol", PASSWORD).await;
+    let problem = server
+        .get("/api/auth/verify")
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    assert!(problem["detail"].is_string());
+    let wrong = server
+        .get("/api/auth/verify")
+        .basic("carol", "not her password")
+        .send()
+        .await;
+    assert!(wrong.header("x-auth-user").is_none());
+    wrong.assert_problem(401, "invalid_credentials");
+    server
+        .delete("/api/tokens")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(204);
+    let revoked = server.get("/api/auth/verify").bearer(&token).send().await;
+    assert!(
+        revoked
+            .header_all("www-authenticate")
+            .iter()
+            .any(|c| c.starts_with("Bearer")),
+        "a 401 carries the challenge the proxy passes on: {:?}",
+        revoked.headers
+    );
+    revoked.assert_problem(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn role_admin_is_403_insufficient_scope_for_a_user_and_200_for_an_admin() {
+    let server = TestServer::spawn_with_admin(|_| {}).await;
+    let user_token = server.register_and_issue_token("dave").await;
+    server
+        .get("/api/auth/verify?role=admin")
+        .bearer(&user_token)
+        .send()
+        .await
+        .assert_problem(403, "insufficient_scope");
+    server
+        .get("/api/auth/verify?role=user")
+        .bearer(&user_token)
+        .send()
+        .await
+        .assert_status(200);
+    let admin_token = server.token_for(ADMIN, PASSWORD).await;
+    let resp = server
+        .get("/api/auth/verify?role=admin")
+        .bearer(&admin_token)
+        .send()
+        .await
+        .assert_status(200);
+    assert_eq!(resp.header("x-auth-role"), Some("admin"));
+    assert_eq!(resp.header("x-auth-user"), Some(ADMIN));
+}
+
+#[tokio::test]
+async fn an_unknown_role_is_a_400_not_a_silent_pass() {
+    let server = TestServer::spawn().await;
+    let token = server.register_and_issue_token("erin").await;
+    server
+        .get("/api/auth/verify?role=root")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_non_ascii_username_is_percent_encoded_in_x_auth_user() {
+    let server = TestServer::spawn().await;
+    server.register("zoë 100%", PASSWORD).await;
+    let token = server.token_for("zoë 100%", PASSWORD).await;
+    let resp = server
+        .get("/api/auth/verify")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
+    assert_eq!(resp.header("x-auth-user"), Some("zo%C3%AB 100%25"));
+    assert_eq!(resp.json()["username"], "zoë 100%");
+}
