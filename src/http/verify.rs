@@ -49,10 +49,7 @@ async fn verify(req: Request) -> Result<Response, ApiError> {
         HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("")),
     );
     headers.insert("x-auth-user-id", HeaderValue::from(user.id.0));
-    headers.insert(
-        "x-auth-role",
-        HeaderValue::from_static(user.role.as_str()),
-    );
+    headers.insert("x-auth-role", HeaderValue::from_static(user.role.as_str()));
     Ok(response.into_response())
 }
 

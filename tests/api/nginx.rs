@@ -1,0 +1,294 @@
+//! A real nginx with `auth_request` in front of a small upstream, guarded by
+//! latchkey's `/api/auth/verify`: the configuration the README shows.
+//!
+//! `.ci/run` installs nginx; off CI a missing nginx skips these tests, on CI
+//! (`CI=true`) it fails them.
+
+use crate::support::*;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The nginx configuration under test; the README's snippet is its
+/// `location` blocks.
+const NGINX_CONF: &str = r#"
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {
+        listen 127.0.0.1:{port};
+
+        location = /_latchkey {
+            internal;
+            proxy_pass http://{latchkey}/api/auth/verify;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+        location = /_latchkey_admin {
+            internal;
+            proxy_pass http://{latchkey}/api/auth/verify?role=admin;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+
+        location / {
+            auth_request /_latchkey;
+            auth_request_set $auth_user $upstream_http_x_auth_user;
+            auth_request_set $auth_user_id $upstream_http_x_auth_user_id;
+            auth_request_set $auth_role $upstream_http_x_auth_role;
+            proxy_set_header X-Auth-User $auth_user;
+            proxy_set_header X-Auth-User-Id $auth_user_id;
+            proxy_set_header X-Auth-Role $auth_role;
+            proxy_pass http://{upstream};
+        }
+        location /admin/ {
+            auth_request /_latchkey_admin;
+            auth_request_set $auth_user $upstream_http_x_auth_user;
+            proxy_set_header X-Auth-User $auth_user;
+            proxy_pass http://{upstream};
+        }
+    }
+}
+"#;
+
+/// nginx, stopped when dropped.
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+}
+
+fn nginx_binary(test: &str) -> Option<PathBuf> {
+    let found = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but nginx is not installed: apt-get install nginx"
+        );
+        eprintln!("SKIPPED {test}: nginx is not installed (it is required when CI=true)");
+    }
+    found
+}
+
+async fn start_nginx(
+    binary: &Path,
+    dir: &Path,
+    latchkey: SocketAddr,
+    upstream: SocketAddr,
+) -> Nginx {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = NGINX_CONF
+        .replace("{dir}", &dir.display().to_string())
+        .replace("{port}", &port.to_string())
+        .replace("{latchkey}", &latchkey.to_string())
+        .replace("{upstream}", &upstream.to_string());
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(binary)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let nginx = Nginx {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        dir: dir.to_path_buf(),
+    };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(nginx.addr).await.is_ok() {
+            return nginx;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nginx did not start; its log:\n{}", nginx.error_log());
+}
+
+/// An upstream app that answers every request with the auth headers it was
+/// given, one per line, and counts the requests that reach it.
+async fn start_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let head = String::from_utf8_lossy(&head).to_lowercase();
+                let body: String = head
+                    .lines()
+                    .filter(|l| l.starts_with("x-auth-"))
+                    .map(|l| format!("{}\n", l.trim()))
+                    .collect();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request_passes_a_token_holder_through_with_user_headers_and_refuses_the_rest() {
+    let Some(binary) = nginx_binary("nginx_auth_request") else {
+        return;
+    };
+    let server = TestServer::spawn_with_admin(|_| {}).await;
+    let registered = server.register("alice", PASSWORD).await;
+    let token = server.token_for("alice", PASSWORD).await;
+    let (upstream, hits) = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = start_nginx(&binary, dir.path(), server.addr, upstream).await;
+    let client = reqwest::Client::new();
+
+    // A token holder reaches the app, which learns who they are; a header
+    // the client forged is overwritten.
+    let resp = client
+        .get(nginx.url("/app/page"))
+        .bearer_auth(&token)
+        .header("x-auth-user", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "nginx log:\n{}", nginx.error_log());
+    let seen = resp.text().await.unwrap();
+    assert!(seen.contains("x-auth-user: alice\n"), "{seen}");
+    assert!(!seen.contains("mallory"), "{seen}");
+    assert!(
+        seen.contains(&format!("x-auth-user-id: {}\n", id_of(&registered))),
+        "{seen}"
+    );
+    assert!(seen.contains("x-auth-role: user\n"), "{seen}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // No credentials, a wrong token, a POST without credentials: refused
+    // at the proxy, and the app never sees them.
+    let none = client.get(nginx.url("/app/page")).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let wrong = client
+        .get(nginx.url("/app/page"))
+        .bearer_auth("lk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let post = client
+        .post(nginx.url("/app/form"))
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 401);
+    // A POST with a token passes: the sub-request keeps the method.
+    let post = client
+        .post(nginx.url("/app/form"))
+        .bearer_auth(&token)
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    // The admin area needs the admin role.
+    let user_in_admin = client
+        .get(nginx.url("/admin/panel"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user_in_admin.status(), 403);
+    let admin_token = server.token_for(ADMIN, PASSWORD).await;
+    let admin = client
+        .get(nginx.url("/admin/panel"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    assert!(
+        admin
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("x-auth-user: {ADMIN}\n"))
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    // Revocation counts at the proxy on the very next request.
+    server
+        .delete("/api/tokens")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(204);
+    let revoked = client
+        .get(nginx.url("/app/page"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 401);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    drop(nginx);
+}
