@@ -10,6 +10,7 @@
 mod auth;
 mod body;
 mod codes;
+mod openapi;
 mod resource;
 pub mod server;
 mod tokens;
@@ -99,6 +100,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         .or(resource::routes(&state))
         .unify()
         .or(verify::routes(&state))
+        .unify()
+        .or(openapi::routes())
         .unify()
         .boxed();
     let api: Route = if http.cors_allowed_origins.is_empty() {

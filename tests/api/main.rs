@@ -11,6 +11,7 @@ mod hostile;
 mod jwt;
 mod lifecycle;
 mod nginx;
+mod openapi;
 mod pagination;
 mod password_policy;
 mod refresh;
