@@ -96,6 +96,14 @@ impl Body {
         if !is_json(headers) {
             return Err(ApiError::UnsupportedMediaType);
         }
+        // serde's derived structs also accept a JSON array of their fields
+        // in order; every body latchkey takes is an object, so only an
+        // object is one.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::InvalidRequest(
+                "the JSON body must be an object".into(),
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))

@@ -578,3 +578,40 @@ async fn without_basic_challenge_401s_carry_only_the_bearer_challenge() {
         response.assert_problem(401, code);
     }
 }
+
+#[tokio::test]
+async fn a_json_array_of_fields_in_place_of_an_object_is_refused() {
+    let server = TestServer::spawn().await;
+    let token = server.register_and_issue_token("arrays").await;
+    let me = server.get("/api/me").bearer(&token).send().await.json();
+    // serde alone would read `[null, null]` as a struct's fields in order.
+    let path = format!("/api/users/{}", id_of(&me));
+    for body in ["[null, null]", " [\"x\", \"y\"]", "\"text\"", "null"] {
+        let problem = server
+            .patch(&path)
+            .bearer(&token)
+            .body_as("application/json", body)
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("object"),
+            "{body}"
+        );
+    }
+    server
+        .post("/api/users")
+        .body_as(
+            "application/json",
+            r#"["someone", "correct horse battery"]"#,
+        )
+        .send()
+        .await
+        .assert_problem(400, "invalid_request");
+    server
+        .get("/api/users/2")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+}
