@@ -234,8 +234,11 @@ fn an_update_computed_from_a_stale_record_writes_nothing() {
     assert_eq!(store.user(admin.id).unwrap(), Some(admin));
 }
 
+/// A tree's name and its key/value pairs, in key order.
+type TreeContents = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Every tree's entries, by tree name: what a backup must carry over.
-fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn contents(store: &Store) -> Vec<TreeContents> {
     let db = &store.inner.db;
     let mut names = db.tree_names();
     names.sort();
@@ -379,7 +382,7 @@ fn backups_taken_while_threads_write_are_consistent_cuts() {
                     };
                     store.revoke_token(&issue(1)).unwrap();
                     issue(2);
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         store.delete_user(someone.id).unwrap().unwrap();
                     }
                     n += 1;

@@ -44,7 +44,7 @@ async fn write_until(
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<(String, Instant)>>>,
 ) {
-    let mut n = 0;
+    let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let name = format!("w{writer}-{n}");
@@ -58,7 +58,7 @@ async fn write_until(
         assert_eq!(response.status(), 201, "registering {name}");
         acked.lock().unwrap().push((name.clone(), Instant::now()));
         let token = server.issue_token(&name).await;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             let revoked = server
                 .client
                 .delete(server.url("/api/tokens"))
