@@ -1,5 +1,5 @@
 //! The command line: `latchkey [serve]`, and admin commands that work on the
-//! data dir directly (`user ...`, `token ...`).
+//! data dir directly (`user ...`, `token ...`, `check`, `backup`, `restore`).
 
 use crate::config::{ConfigFile, Overrides};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -44,6 +44,18 @@ pub enum Command {
     /// Verify every record decodes and every index entry points at a live
     /// record; exits non-zero if anything is wrong (the server must be stopped).
     Check,
+    /// Write a consistent backup of the data dir to FILE (the server must be
+    /// stopped; a running server takes one with `POST /api/admin/backup`).
+    Backup {
+        /// Where to write the backup; replaced only once it is complete.
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty or missing data dir, then run the
+    /// integrity check on it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 /// `latchkey keys ...`

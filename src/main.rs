@@ -28,6 +28,8 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Token(c)) => admin::run(config, AdminCommand::Token(c), cli.json),
         Some(Command::Keys(c)) => admin::run(config, AdminCommand::Keys(c), cli.json),
         Some(Command::Check) => admin::check(config, cli.json),
+        Some(Command::Backup { file }) => admin::backup(config, &file, cli.json),
+        Some(Command::Restore { file }) => admin::restore(config, &file, cli.json),
     }
 }
 

@@ -3,6 +3,7 @@
 //! results to responses.
 
 mod accounts;
+mod backup;
 mod codes;
 pub mod jwt;
 pub mod password;
@@ -10,6 +11,7 @@ mod throttle;
 pub mod token;
 mod tokens;
 
+pub use crate::store::Snapshot;
 pub use accounts::{Actor, NewAccount, Page, UserPatch};
 pub use tokens::{Introspection, IssuedToken, TokenInfo};
 

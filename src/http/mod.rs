@@ -7,6 +7,7 @@
 //! so nothing falls through from one resource to another, and a method a
 //! path does not take gets 405 with an accurate `Allow`.
 
+mod admin;
 mod auth;
 mod body;
 mod codes;
@@ -102,6 +103,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         .or(verify::routes(&state))
         .unify()
         .or(openapi::routes())
+        .unify()
+        .or(admin::routes(&state))
         .unify()
         .boxed();
     let api: Route = if http.cors_allowed_origins.is_empty() {

@@ -53,6 +53,7 @@ impl Store {
         let value = codec::encode(record)?;
         let keys = CodeKeys::of(record.user_id, digest);
         let earlier = self.code_keys_of(record.user_id)?;
+        let _gate = self.writing();
         let outcome = (&i.users, &i.code_by_digest, &i.codes_by_user).transaction(
             |(users, codes, codes_by_user)| {
                 if users.get(record.user_id.to_key())?.is_none() {
@@ -116,6 +117,7 @@ impl Store {
         if expired.is_empty() {
             return Ok(0);
         }
+        let _gate = self.writing();
         let outcome = (&i.code_by_digest, &i.codes_by_user)
             .transaction(|(codes, codes_by_user)| remove_codes(codes, codes_by_user, &expired));
         flatten(outcome)?.map_err(|_| StoreError::Corrupt("code sweep conflict"))?;

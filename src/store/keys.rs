@@ -18,6 +18,7 @@ impl Store {
     /// superseded at the new key's creation time, in one transaction.
     pub fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
         let others = self.signing_keys()?;
+        let gate = self.writing();
         let outcome = self.inner.signing_keys.transaction(|keys| {
             for other in others.iter().filter(|k| k.superseded_at.is_none()) {
                 let superseded = SigningKey {
@@ -29,6 +30,8 @@ impl Store {
             keys.insert(key.kid.as_bytes(), codec::encode(key)?)?;
             Ok(())
         });
+        // Not held across the fsync: a backup need not wait for it.
+        drop(gate);
         flatten(outcome)?.map_err(|_| super::StoreError::Corrupt("signing key conflict"))?;
         self.flush_blocking()
     }

@@ -5,6 +5,7 @@
 //! never leaves an index entry pointing at nothing. Transaction closures only
 //! read and write trees: they may run more than once.
 
+mod backup;
 mod check;
 pub mod codec;
 mod codes;
@@ -18,10 +19,11 @@ use durability::GroupCommit;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Tree};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
+pub use backup::{BackupError, Restored, Snapshot};
 pub use check::CheckReport;
 pub use codec::CodecError;
 pub use tokens::Rotation;
@@ -40,6 +42,9 @@ pub enum StoreError {
     /// Making a write durable failed (flush or fsync).
     #[error("making writes durable: {0}")]
     Durability(#[source] std::io::Error),
+    /// Spooling a backup to a temporary file failed.
+    #[error("spooling a backup: {0}")]
+    Spool(#[source] std::io::Error),
     /// An index holds a value of the wrong shape.
     #[error("corrupt index: {0}")]
     Corrupt(&'static str),
@@ -50,7 +55,7 @@ impl StoreError {
     /// space is freed, so it deserves a 503 rather than a 500.
     pub fn is_out_of_space(&self) -> bool {
         let io = match self {
-            Self::Sled(sled::Error::Io(e)) | Self::Durability(e) => e,
+            Self::Sled(sled::Error::Io(e)) | Self::Durability(e) | Self::Spool(e) => e,
             _ => return false,
         };
         // ENOSPC and EDQUOT: std has no stable ErrorKind for quota yet.
@@ -162,6 +167,16 @@ struct Inner {
     /// rotated) between the scan and the commit would survive a password
     /// change, a disable or a "revoke all". Never held across an fsync.
     token_writes: Mutex<()>,
+    /// Every write to a tree holds this shared for the length of its
+    /// transaction (or single-tree write); a backup holds it exclusively
+    /// while it copies the trees, so no transaction is ever half in a
+    /// backup. Reads never touch it. Taken innermost, after `token_writes`,
+    /// and never twice on one thread: a waiting backup blocks new shared
+    /// holders, so a nested shared lock could deadlock.
+    write_gate: RwLock<()>,
+    /// The data dir: backups spool into it, since it is the one place
+    /// latchkey may write (systemd's `StateDirectory`).
+    dir: PathBuf,
     group_commit: GroupCommit,
 }
 
@@ -216,6 +231,8 @@ impl Store {
                 revoked_session_at: tree("revoked_session_at")?,
                 signing_keys: tree("signing_keys")?,
                 token_writes: Mutex::new(()),
+                write_gate: RwLock::new(()),
+                dir: dir.to_path_buf(),
                 group_commit,
                 db,
             }),
@@ -255,6 +272,15 @@ impl Store {
         self.inner
             .token_writes
             .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds off a backup's copy for the length of one write; see
+    /// `write_gate`. Hold it across the transaction only, never an fsync.
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.inner
+            .write_gate
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -233,3 +233,175 @@ fn an_update_computed_from_a_stale_record_writes_nothing() {
     assert_eq!(store.update_user(&stale).unwrap(), Err(Conflict::Stale));
     assert_eq!(store.user(admin.id).unwrap(), Some(admin));
 }
+
+/// A tree's name and its key/value pairs, in key order.
+type TreeContents = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Every tree's entries, by tree name: what a backup must carry over.
+fn contents(store: &Store) -> Vec<TreeContents> {
+    let db = &store.inner.db;
+    let mut names = db.tree_names();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let tree = db.open_tree(&name).unwrap();
+            let entries = tree
+                .iter()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect();
+            (name.to_vec(), entries)
+        })
+        .collect()
+}
+
+fn backup_bytes(store: &Store) -> Vec<u8> {
+    let mut snapshot = store.snapshot().unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut snapshot, &mut bytes).unwrap();
+    assert_eq!(bytes.len() as u64, snapshot.len());
+    bytes
+}
+
+#[test]
+fn a_restored_backup_holds_every_tree_byte_for_byte_and_its_revoked_sessions() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", Some("a@x.io"));
+    token(&store, &alice, 1, i64::MAX);
+    let refresh = TokenRecord {
+        id: TokenId(0),
+        kind: TokenKind::Refresh,
+        user_id: alice.id,
+        created_at: 1_700_000_000,
+        expires_at: i64::MAX,
+    };
+    let session = store
+        .insert_token(&SecretDigest([2; 32]), refresh)
+        .unwrap()
+        .unwrap()
+        .id;
+    store.revoke_token(&SecretDigest([2; 32])).unwrap();
+    let bytes = backup_bytes(&store);
+    assert!(bytes.starts_with(b"LATCHKEY-BACKUP"));
+
+    let into = tempfile::tempdir().unwrap();
+    let target = into.path().join("restored");
+    let restored = Store::restore(&bytes[..], &target, &StoreOptions::default()).unwrap();
+    assert_eq!((restored.users, restored.tokens), (1, 1));
+    let copy = Store::open(&target, &StoreOptions::default()).unwrap();
+    assert_eq!(contents(&copy), contents(&store));
+    assert!(copy.is_session_revoked(session));
+    let names: Vec<_> = std::fs::read_dir(into.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "nothing but the restored dir: {names:?}");
+}
+
+#[test]
+fn a_damaged_or_truncated_backup_is_refused_and_leaves_nothing_behind() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    token(&store, &alice, 1, i64::MAX);
+    let bytes = backup_bytes(&store);
+    let into = tempfile::tempdir().unwrap();
+    let target = into.path().join("restored");
+    let mut damaged = Vec::new();
+    for at in [
+        0,
+        16,
+        40,
+        bytes.len() / 2,
+        bytes.len() - 40,
+        bytes.len() - 1,
+    ] {
+        let mut copy = bytes.clone();
+        copy[at] ^= 0x5a;
+        damaged.push((format!("byte {at} flipped"), copy));
+    }
+    for len in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+        damaged.push((format!("cut at {len}"), bytes[..len].to_vec()));
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    damaged.push(("a byte appended".into(), longer));
+    for (what, copy) in damaged {
+        let refused = Store::restore(&copy[..], &target, &StoreOptions::default());
+        assert!(
+            matches!(refused, Err(BackupError::Invalid(_))),
+            "{what}: {refused:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(into.path()).unwrap().collect();
+        assert!(left.is_empty(), "{what}: left behind {left:?}");
+    }
+}
+
+#[test]
+fn restore_refuses_a_dir_that_is_not_empty() {
+    let (_dir, store) = open();
+    let bytes = backup_bytes(&store);
+    let into = tempfile::tempdir().unwrap();
+    std::fs::write(into.path().join("keep.txt"), "mine").unwrap();
+    let refused = Store::restore(&bytes[..], into.path(), &StoreOptions::default());
+    assert!(
+        matches!(refused, Err(BackupError::NotEmpty(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.path().join("keep.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn backups_taken_while_threads_write_are_consistent_cuts() {
+    let (_dir, store) = open();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3u8)
+        .map(|w| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let someone = user(&store, &format!("w{w}-{n}"), None);
+                    // Distinct digests: a digest names one token.
+                    let issue = |k: u8| {
+                        let mut digest = [k; 32];
+                        digest[..4].copy_from_slice(&n.to_be_bytes());
+                        digest[4] = w;
+                        let record = TokenRecord {
+                            id: TokenId(0),
+                            kind: TokenKind::Access,
+                            user_id: someone.id,
+                            created_at: 1_700_000_000,
+                            expires_at: i64::MAX,
+                        };
+                        let digest = SecretDigest(digest);
+                        store.insert_token(&digest, record).unwrap().unwrap();
+                        digest
+                    };
+                    store.revoke_token(&issue(1)).unwrap();
+                    issue(2);
+                    if n.is_multiple_of(3) {
+                        store.delete_user(someone.id).unwrap().unwrap();
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for round in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let bytes = backup_bytes(&store);
+        let into = tempfile::tempdir().unwrap();
+        let target = into.path().join("restored");
+        // `restore` runs the integrity walk and refuses a store that fails it.
+        let restored = Store::restore(&bytes[..], &target, &StoreOptions::default())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(restored.users > 0, "round {round}: {restored:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+}

@@ -96,6 +96,7 @@ impl Store {
     ) -> StoreResult<Result<TokenRecord, Conflict>> {
         let _writes = self.token_writes();
         let i = &*self.inner;
+        let _gate = self.writing();
         let outcome = (
             &i.users,
             &i.counters,
@@ -200,6 +201,7 @@ impl Store {
     fn remove_now(&self, tokens: &[(UserTokenKey, SecretDigest)], revoke: bool) -> StoreResult<()> {
         let i = &*self.inner;
         let now = unix_now();
+        let _gate = self.writing();
         let outcome = (
             &i.token_by_digest,
             &i.tokens_by_user,
@@ -256,6 +258,7 @@ impl Store {
         let _writes = self.token_writes();
         let i = &*self.inner;
         let now = unix_now();
+        let _gate = self.writing();
         let outcome = (
             &i.token_by_digest,
             &i.tokens_by_user,
@@ -335,6 +338,7 @@ impl Store {
                 swept += 1;
             } else {
                 // An expiry entry with no token: remove the stray entry.
+                let _gate = self.writing();
                 self.inner.token_digest_by_expiry.remove(key)?;
             }
         }
@@ -351,6 +355,7 @@ impl Store {
             let (digest, value) = entry?;
             let spent: SpentRefresh = codec::decode(&value)?;
             if spent.expires_at <= now {
+                let _gate = self.writing();
                 i.spent_refresh_by_digest.remove(digest)?;
                 swept += 1;
             }
@@ -360,6 +365,7 @@ impl Store {
             let (sid, at) = entry?;
             let at = i64::try_from(super::read_u64(&at, "revoked session time")?).unwrap_or(0);
             if at.saturating_add(horizon) < now {
+                let _gate = self.writing();
                 i.revoked_session_at.remove(&sid)?;
                 forgotten.push(TokenId(super::read_u64(&sid, "revoked session id")?));
             }

@@ -59,6 +59,7 @@ impl Store {
         let i = &*self.inner;
         let name_key = user.username.key();
         let email_key = user.email.as_ref().map(|e| e.key());
+        let _gate = self.writing();
         let outcome = (
             &i.users,
             &i.user_id_by_name,
@@ -163,6 +164,7 @@ impl Store {
             Some(keep) => self.token_keys_of(user.id, keep)?,
             None => Vec::new(),
         };
+        let _gate = self.writing();
         let outcome = (
             &i.users,
             &i.user_id_by_email,
@@ -239,6 +241,7 @@ impl Store {
         let tokens = self.token_keys_of(id, None)?;
         let user_codes = self.code_keys_of(id)?;
         let now = unix_now();
+        let _gate = self.writing();
         let outcome = (
             &i.users,
             &i.user_id_by_name,
@@ -299,6 +302,7 @@ impl Store {
         new: &str,
     ) -> StoreResult<Option<User>> {
         let key = id.to_key();
+        let _gate = self.writing();
         let outcome = self.inner.users.transaction(|users| {
             let Some(current) = users.get(key)? else {
                 return Ok(None);

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod backup;
 mod concurrency;
 mod confirmation;
 mod credentials;
