@@ -17,5 +17,6 @@ mod reset;
 mod support;
 mod throttle;
 mod timing;
+mod tls;
 mod tokens;
 mod users;
