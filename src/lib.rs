@@ -133,8 +133,9 @@ pub async fn serve(
             None
         }
     };
-    let reloader = reload_on_hangup(tls.clone())?;
     let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
+    // Before the sweeper: a failure here must leave no task behind.
+    let reloader = reload_on_hangup(tls.clone())?;
     let sweeper = tokio::spawn(sweep_expired_tokens(
         auth.clone(),
         Duration::from_secs(config.tokens.sweep_interval_seconds),
