@@ -41,6 +41,9 @@ pub enum Command {
     /// Manage the keys that sign access tokens (the server must be stopped).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// HTTPS certificates.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Verify every record decodes and every index entry points at a live
     /// record; exits non-zero if anything is wrong (the server must be stopped).
     Check,
@@ -55,6 +58,26 @@ pub enum Command {
     Restore {
         /// The backup file.
         file: PathBuf,
+    },
+}
+
+/// `latchkey tls ...`
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Write a self-signed certificate (cert.pem) and its key (key.pem,
+    /// mode 0600), valid for one year, and print the [tls] lines for
+    /// config.toml. The server need not be stopped.
+    SelfSigned {
+        /// A DNS name or IP address the certificate is for; repeat the flag
+        /// for more. Only the names given go in.
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+        /// Directory to write into, created if missing [default: the data dir].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace an existing cert.pem or key.pem.
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -36,6 +36,27 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// How confirmation and reset codes reach users.
     pub delivery: DeliveryConfig,
+    /// HTTPS: the certificate and key to serve with.
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: both paths set serves HTTPS, both empty plain HTTP. Relative
+/// paths resolve against the working directory, as `data_dir` does.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the first certificate.
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// The certificate and key paths when HTTPS is on; `None` for plain HTTP.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        let set = |p: &PathBuf| !p.as_os_str().is_empty();
+        (set(&self.cert) && set(&self.key)).then_some((self.cert.as_path(), self.key.as_path()))
+    }
 }
 
 /// `[http]`
@@ -256,6 +277,7 @@ impl Default for Config {
             log: LogConfig::default(),
             accounts: AccountsConfig::default(),
             delivery: DeliveryConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -410,6 +432,18 @@ impl Config {
         if self.delivery.max_attempts == 0 {
             return fail("delivery.max_attempts must be at least 1");
         }
+        match (
+            self.tls.cert.as_os_str().is_empty(),
+            self.tls.key.as_os_str().is_empty(),
+        ) {
+            (false, true) => {
+                return fail("tls.key is missing: set both tls.cert and tls.key, or neither");
+            }
+            (true, false) => {
+                return fail("tls.cert is missing: set both tls.cert and tls.key, or neither");
+            }
+            _ => {}
+        }
         Ok(())
     }
 
@@ -458,6 +492,27 @@ mod tests {
             .extract::<Config>()
             .unwrap_err();
         assert!(err.to_string().contains("ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_or_neither() {
+        let mut c = Config::default();
+        assert_eq!(c.tls.files(), None);
+        c.tls.cert = "cert.pem".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("tls.key is missing"), "{err}");
+        c.tls = TlsConfig {
+            key: "key.pem".into(),
+            ..TlsConfig::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("tls.cert is missing"), "{err}");
+        c.tls.cert = "cert.pem".into();
+        c.validate().unwrap();
+        assert_eq!(
+            c.tls.files(),
+            Some((Path::new("cert.pem"), Path::new("key.pem")))
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! ```
 //!
 //! `config` is read by every layer; `cli` and `main` only wire things up.
+//! `tls` loads and reloads the certificate `http::server` accepts with.
 
 pub mod admin;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod model;
 pub mod store;
+pub mod tls;
 
 use auth::{Auth, AuthError};
 use config::Config;
@@ -30,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Store, StoreError, StoreOptions};
+use tls::{Tls, TlsError};
 use tokio::task::JoinHandle;
 
 /// Why the server could not start or stop cleanly.
@@ -60,6 +63,12 @@ pub enum ServeError {
         /// Why.
         source: StoreError,
     },
+    /// The `[tls]` certificate or key cannot be used.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(#[from] TlsError),
+    /// The SIGHUP handler could not be installed.
+    #[error("cannot handle SIGHUP: {0}")]
+    Signal(std::io::Error),
     /// Building the use cases failed (the scrypt parameters, the RNG).
     #[error("cannot start: {0}")]
     Auth(#[from] AuthError),
@@ -92,6 +101,9 @@ pub fn open_store(config: &Config) -> Result<Store, ServeError> {
 /// port when the configured one is 0) and a handle that resolves once
 /// `shutdown` has fired, in-flight requests have finished and the store is
 /// flushed.
+///
+/// With `[tls]` set it serves HTTPS only, and SIGHUP reloads the certificate
+/// files; without, SIGHUP is logged and ignored.
 pub async fn serve(
     config: Config,
     store: Store,
@@ -109,7 +121,21 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let tls = match config.tls.files() {
+        Some((cert, key)) => Some(Arc::new(Tls::load(cert, key)?)),
+        None => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    %addr,
+                    "serving plain HTTP on a non-loopback address: Basic credentials and tokens travel in clear; set [tls] cert and key, or keep latchkey behind a TLS-terminating proxy"
+                );
+            }
+            None
+        }
+    };
     let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
+    // Before the sweeper: a failure here must leave no task behind.
+    let reloader = reload_on_hangup(tls.clone())?;
     let sweeper = tokio::spawn(sweep_expired_tokens(
         auth.clone(),
         Duration::from_secs(config.tokens.sweep_interval_seconds),
@@ -124,9 +150,12 @@ pub async fn serve(
         config,
         ready: ready.clone(),
     });
-    let server = http::server::run(listener, routes, http_config, ready, shutdown);
+    let acceptor = tls.as_deref().map(Tls::acceptor);
+    let server = http::server::run(listener, acceptor, routes, http_config, ready, shutdown);
     let handle = tokio::spawn(async move {
         server.await;
+        // The SIGHUP listener lives exactly as long as the server.
+        reloader.abort();
         sweeper.abort();
         // Wait for the sweep task to be gone: it holds a handle on the store.
         let _ = sweeper.await;
@@ -136,6 +165,38 @@ pub async fn serve(
             .map_err(ServeError::Flush)
     });
     Ok((addr, handle))
+}
+
+/// Starts the SIGHUP listener: reload the certificate files, or, without
+/// TLS, log the signal and carry on. Installed before the server answers,
+/// so a SIGHUP from then on never kills the process.
+#[cfg(unix)]
+fn reload_on_hangup(tls: Option<Arc<Tls>>) -> Result<JoinHandle<()>, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    Ok(tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: TLS is off, nothing to reload");
+                continue;
+            };
+            let tls = Arc::clone(tls);
+            match tokio::task::spawn_blocking(move || tls.reload()).await {
+                Ok(Ok(())) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    error = %e,
+                    "SIGHUP: TLS certificate reload failed; still serving the previous certificate"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
+            }
+        }
+    }))
+}
+
+/// No SIGHUP off Unix: nothing to listen for.
+#[cfg(not(unix))]
+fn reload_on_hangup(_tls: Option<Arc<Tls>>) -> Result<JoinHandle<()>, ServeError> {
+    Ok(tokio::spawn(async {}))
 }
 
 /// Deletes expired tokens every `every`. Expired tokens are refused at once

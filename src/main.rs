@@ -30,6 +30,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Check) => admin::check(config, cli.json),
         Some(Command::Backup { file }) => admin::backup(config, &file, cli.json),
         Some(Command::Restore { file }) => admin::restore(config, &file, cli.json),
+        Some(Command::Tls(c)) => admin::tls(&config, c, cli.json),
     }
 }
 
@@ -67,12 +68,17 @@ fn serve(config: Config) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let scheme = if config.tls.files().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     runtime.block_on(async {
         let store = latchkey::open_store(&config).map_err(|e| e.to_string())?;
         let (addr, server) = latchkey::serve(config, store, shutdown_signal()?)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!("listening on http://{addr}");
+        tracing::info!("listening on {scheme}://{addr}");
         server
             .await
             .map_err(|e| format!("server task failed: {e}"))?

@@ -5,23 +5,31 @@
 //! headers (slow clients are cut off), the peer address for throttling and
 //! logs, and one log line per request (method, path, status, time; never
 //! headers or the query string, which may hold secrets).
+//!
+//! With TLS, each connection is a TLS stream once its handshake is done;
+//! the handshake must finish within the header deadline, so a stalled one
+//! gives its connection slot back. Everything above the stream is the same
+//! for both.
 
 use crate::config::HttpConfig;
+use crate::error::ApiError;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use warp::Filter;
 use warp::http::HeaderValue;
-use warp::reply::Response;
+use warp::reply::{Reply, Response};
 
 /// Whether the server takes new work: true once the store is open and the
 /// listener bound, false from the moment shutdown begins. `/readyz` reports it.
@@ -69,9 +77,11 @@ const REQUEST_ID: &str = "x-request-id";
 pub struct PeerAddr(pub SocketAddr);
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then waits for
-/// in-flight requests to finish.
+/// in-flight requests to finish. With an `acceptor`, every connection must
+/// be TLS.
 pub async fn run<F>(
     listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
     routes: F,
     config: HttpConfig,
     ready: Readiness,
@@ -136,17 +146,13 @@ pub async fn run<F>(
                 response
             }
         });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), handler);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, client = %peer.ip(), "connection ended with an error");
-            }
-            drop(slot);
-        });
+        let connection = Connection {
+            peer,
+            header_timeout,
+            watcher: graceful.watcher(),
+            _slot: slot,
+        };
+        tokio::spawn(connection.serve(stream, acceptor.clone(), handler));
     }
     ready.set(false);
     drop(listener);
@@ -156,4 +162,102 @@ pub async fn run<F>(
     // all slots means none is left, so the data dir can be reopened at once.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
+}
+
+/// One accepted connection and what it holds until it ends.
+struct Connection {
+    peer: SocketAddr,
+    header_timeout: Duration,
+    watcher: Watcher,
+    // Given back when the connection is dropped, whatever way it ends, and
+    // after the handler: see the end of `run`.
+    _slot: OwnedSemaphorePermit,
+}
+
+/// What the first bytes of a connection to the TLS port turned out to be.
+enum Handshake {
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    PlainHttp(TcpStream),
+}
+
+impl Connection {
+    /// Serves `handler` on `stream`, after a TLS handshake if there is an
+    /// `acceptor`.
+    async fn serve<S>(self, stream: TcpStream, acceptor: Option<TlsAcceptor>, handler: S)
+    where
+        S: hyper::service::Service<
+                hyper::Request<Incoming>,
+                Response = Response,
+                Error = Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let Some(acceptor) = acceptor else {
+            return self.http(stream, handler).await;
+        };
+        // The handshake counts against the header deadline: a client that
+        // stalls mid-handshake is cut off like one that stalls mid-headers.
+        match tokio::time::timeout(self.header_timeout, handshake(acceptor, stream)).await {
+            Ok(Ok(Handshake::Tls(stream))) => self.http(*stream, handler).await,
+            Ok(Ok(Handshake::PlainHttp(stream))) => {
+                drop(handler);
+                self.http(stream, hyper::service::service_fn(https_required))
+                    .await;
+            }
+            Ok(Err(e)) => {
+                drop(handler);
+                tracing::debug!(error = %e, client = %self.peer.ip(), "TLS handshake failed");
+            }
+            Err(_) => {
+                drop(handler);
+                tracing::debug!(client = %self.peer.ip(), "TLS handshake timed out");
+            }
+        }
+    }
+
+    /// Serves HTTP/1.1 on `io` until the client or shutdown ends it.
+    async fn http<I, S>(self, io: I, handler: S)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::Service<
+                hyper::Request<Incoming>,
+                Response = Response,
+                Error = Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            .serve_connection(TokioIo::new(io), handler);
+        if let Err(e) = self.watcher.watch(connection).await {
+            tracing::debug!(error = %e, client = %self.peer.ip(), "connection ended with an error");
+        }
+    }
+}
+
+/// Tells a TLS handshake from a plain HTTP request by the first byte: a TLS
+/// record starts with 0x16, an HTTP request with a method's letter.
+async fn handshake(acceptor: TlsAcceptor, stream: TcpStream) -> std::io::Result<Handshake> {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 1 && first[0].is_ascii_alphabetic() {
+        return Ok(Handshake::PlainHttp(stream));
+    }
+    Ok(Handshake::Tls(Box::new(acceptor.accept(stream).await?)))
+}
+
+/// The answer to plain HTTP on the TLS port: a problem+json 400 that says
+/// what to do, then the connection closes. Nothing of the request is read
+/// or logged: it may carry credentials sent in clear.
+async fn https_required(_request: hyper::Request<Incoming>) -> Result<Response, Infallible> {
+    let mut response =
+        ApiError::InvalidRequest("this port speaks HTTPS only; use an https:// URL".into())
+            .into_response();
+    response.headers_mut().insert(
+        warp::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    Ok(response)
 }

@@ -20,6 +20,7 @@ mod reset;
 mod support;
 mod throttle;
 mod timing;
+mod tls;
 mod tokens;
 mod users;
 mod verify;

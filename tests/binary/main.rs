@@ -1,7 +1,8 @@
 //! The built `latchkey` binary, driven as a child process: crash and restart
-//! (`crash`), the admin command line on a data dir (`cli`), and what the
-//! server writes to its log (`logs`). Each test gets its own temp dir and a
-//! free port, so tests share nothing and run in any order.
+//! (`crash`), the admin command line on a data dir (`cli`), what the server
+//! writes to its log (`logs`), and HTTPS with certificate reload (`tls`).
+//! Each test gets its own temp dir and a free port, so tests share nothing
+//! and run in any order.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,3 +12,4 @@ mod crash;
 mod logs;
 mod reliability;
 mod support;
+mod tls;

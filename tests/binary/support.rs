@@ -158,12 +158,17 @@ impl Server {
     /// As [`Server::start`], with extra environment variables (configuration
     /// as `LATCHKEY_SECTION__KEY`, or `RUST_LOG`).
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_on("127.0.0.1:0", data_dir, env)
+    }
+
+    /// As [`Server::start_with`], listening on `listen`.
+    pub fn start_on(listen: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let cwd = data_dir.parent().unwrap();
         let mut cmd = latchkey(cwd);
         cheap_hashing(&mut cmd)
             .envs(env.iter().copied())
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(data_dir);
         let mut child = ChildGuard(cmd.spawn().unwrap());
@@ -282,7 +287,7 @@ impl Server {
     }
 }
 
-/// Waits for the `listening on http://ADDR` log line and returns ADDR.
+/// Waits for the `listening on http(s)://ADDR` log line and returns ADDR.
 fn wait_for_listening(
     lines: &Receiver<String>,
     stderr: &Captured,
@@ -312,11 +317,12 @@ fn wait_for_listening(
     }
 }
 
-/// The address in a `listening on http://127.0.0.1:PORT` line. Takes only
+/// The address in a `listening on http(s)://127.0.0.1:PORT` line. Takes only
 /// the characters an IPv4 socket address can have, so colour codes or
 /// trailing fields do not matter.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let (_, rest) = line.split_once("listening on http://")?;
+    let (_, rest) = line.split_once("listening on http")?;
+    let rest = rest.strip_prefix("s").unwrap_or(rest).strip_prefix("://")?;
     let addr: String = rest
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
