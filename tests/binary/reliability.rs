@@ -120,6 +120,10 @@ struct Account {
     /// Acknowledged deleted, or found absent after its registration was lost.
     gone: bool,
     tokens: Vec<Token>,
+    /// Tokens a lost issue may have left in the store, which nobody holds:
+    /// they count in `latchkey check` until a password change or a delete
+    /// revokes them.
+    unknown_tokens: u64,
     in_flight: Option<InFlight>,
 }
 
@@ -136,14 +140,15 @@ impl Account {
     /// this account right after a kill.
     fn bounds(&self) -> ((u64, u64), (u64, u64)) {
         let valid = self.valid_tokens().count() as u64;
+        let most = valid + self.unknown_tokens;
         match &self.in_flight {
             _ if self.gone => ((0, 0), (0, 0)),
-            None => ((1, 1), (valid, valid)),
+            None => ((1, 1), (valid, most)),
             Some(InFlight::Register) => ((0, 1), (0, 0)),
-            Some(InFlight::Delete) => ((0, 1), (0, valid)),
-            Some(InFlight::ChangePassword { .. }) => ((1, 1), (1, valid)),
-            Some(InFlight::Revoke { .. }) => ((1, 1), (valid - 1, valid)),
-            Some(InFlight::Issue) => ((1, 1), (valid, valid + 1)),
+            Some(InFlight::Delete) => ((0, 1), (0, most)),
+            Some(InFlight::ChangePassword { .. }) => ((1, 1), (1, most)),
+            Some(InFlight::Revoke { .. }) => ((1, 1), (valid - 1, most)),
+            Some(InFlight::Issue) => ((1, 1), (valid, most + 1)),
         }
     }
 }
@@ -229,6 +234,7 @@ impl Driver {
             password,
             gone: false,
             tokens: Vec::new(),
+            unknown_tokens: 0,
             in_flight: Some(InFlight::Register),
         };
         let answer = send(request).await;
@@ -323,6 +329,7 @@ impl Driver {
 /// A new password revokes every token but the one the change was made with.
 fn apply_password_change(account: &mut Account, new: String, used: usize) {
     account.password = new;
+    account.unknown_tokens = 0;
     for (i, t) in account.tokens.iter_mut().enumerate() {
         if i != used {
             t.state = TokenState::Revoked;
@@ -332,6 +339,7 @@ fn apply_password_change(account: &mut Account, new: String, used: usize) {
 
 fn apply_delete(account: &mut Account) {
     account.gone = true;
+    account.unknown_tokens = 0;
     for t in &mut account.tokens {
         t.state = TokenState::Revoked;
     }
@@ -420,8 +428,9 @@ async fn verify(server: &Server, account: &mut Account) {
                 account.tokens[token].state = TokenState::Revoked;
             }
         }
-        // A token may have been issued that nobody knows: harmless.
-        Some(InFlight::Issue) => {}
+        // A token may have been issued that nobody knows: harmless, but it
+        // counts in `check` from now on.
+        Some(InFlight::Issue) => account.unknown_tokens += 1,
     }
     let works = password_works(server, &name, &account.password).await;
     if works == account.gone {
