@@ -36,6 +36,40 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// How confirmation and reset codes reach users.
     pub delivery: DeliveryConfig,
+    /// Prometheus metrics at `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Whether `GET /metrics` serves Prometheus metrics; off, it is a 404.
+    pub enabled: bool,
+    /// Empty: `/metrics` is served on the main listener. An address such as
+    /// `127.0.0.1:9100`: a separate listener that serves only `/metrics`, and
+    /// the main listener answers 404 there.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The separate listener's address, if one is configured.
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            ConfigError::Invalid(
+                "metrics.listen must be empty or an address such as 127.0.0.1:9100".to_owned(),
+            )
+        })
+    }
+
+    /// Whether `/metrics` is served on the main listener.
+    pub fn on_main_listener(&self) -> bool {
+        self.enabled && self.listen.trim().is_empty()
+    }
 }
 
 /// `[http]`
@@ -256,6 +290,7 @@ impl Default for Config {
             log: LogConfig::default(),
             accounts: AccountsConfig::default(),
             delivery: DeliveryConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -410,6 +445,7 @@ impl Config {
         if self.delivery.max_attempts == 0 {
             return fail("delivery.max_attempts must be at least 1");
         }
+        self.metrics.listen_addr()?;
         Ok(())
     }
 
@@ -458,6 +494,20 @@ mod tests {
             .extract::<Config>()
             .unwrap_err();
         assert!(err.to_string().contains("ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn metrics_listen_is_empty_or_an_address() {
+        let mut c = Config::default();
+        assert_eq!(c.metrics.listen_addr().unwrap(), None);
+        c.metrics.listen = "127.0.0.1:9100".into();
+        assert_eq!(
+            c.metrics.listen_addr().unwrap(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        c.metrics.listen = "localhost".into();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("metrics.listen"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod auth;
 mod body;
 mod codes;
+pub mod metrics;
 mod resource;
 pub mod server;
 mod tokens;
@@ -98,6 +99,10 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         .or(resource::routes(&state))
         .unify()
         .boxed();
+    let api: Route = match metrics::routes(&state) {
+        Some(scrape) => api.or(scrape).unify().boxed(),
+        None => api,
+    };
     let api: Route = if http.cors_allowed_origins.is_empty() {
         api
     } else {

@@ -10,6 +10,7 @@ mod errors;
 mod hostile;
 mod jwt;
 mod lifecycle;
+mod metrics;
 mod pagination;
 mod password_policy;
 mod refresh;
