@@ -15,7 +15,7 @@
 use metrics::{Counter, Gauge, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Requests served, by route template, method and status.
 pub const HTTP_REQUESTS: &str = "latchkey_http_requests_total";
@@ -248,8 +248,8 @@ pub fn observe(method: &str, path: &str) -> Option<Observed> {
     })
 }
 
-/// Counts a finished request and its latency.
-pub fn record_request(observed: Option<Observed>, status: u16, elapsed: Duration) {
+/// Counts a finished request and its latency since `started`.
+pub fn record_request(observed: Option<Observed>, status: u16, started: Instant) {
     let (Some(o), Some(exporter)) = (observed, EXPORTER.get()) else {
         return;
     };
@@ -257,8 +257,10 @@ pub fn record_request(observed: Option<Observed>, status: u16, elapsed: Duration
     let (route, method) = (label(&ROUTES, o.route), label(&METHODS, o.method));
     let by_method = o.route * METHODS.len() + o.method;
     if let Some(slot) = exporter.durations.get(by_method) {
-        slot.get_or_init(|| metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method))
-            .record(elapsed.as_secs_f64());
+        slot.get_or_init(
+            || metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method),
+        )
+        .record(started.elapsed().as_secs_f64());
     }
     if let Some(slot) = exporter.requests.get(by_method * STATUSES.len() + status) {
         let code = STATUSES.get(status).map_or("other", |(_, label)| *label);

@@ -89,16 +89,17 @@ pub fn serve(
         return (Box::pin(shutdown), None);
     };
     let shutdown = shutdown.boxed().shared();
-    let routes = scrape_route(state)
-        .recover(handle_rejection)
-        .unify()
-        .map(|mut response: Response| {
-            response.headers_mut().insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            response
-        });
+    let routes =
+        scrape_route(state)
+            .recover(handle_rejection)
+            .unify()
+            .map(|mut response: Response| {
+                response.headers_mut().insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                response
+            });
     // Its own readiness, so the scrape listener closing does not touch the
     // main one's `/readyz`.
     let server = super::server::run(

@@ -122,7 +122,7 @@ pub async fn run<F>(
                 let mut response = response.await;
                 if let Ok(r) = &mut response {
                     r.headers_mut().insert(REQUEST_ID, id.0.clone());
-                    crate::metrics::record_request(observed, r.status().as_u16(), started.elapsed());
+                    crate::metrics::record_request(observed, r.status().as_u16(), started);
                 }
                 if let (Ok(r), Some((method, path))) = (&response, logged) {
                     tracing::info!(

@@ -26,7 +26,8 @@ fn parse(text: &str) -> Vec<Sample> {
     let is_name = |s: &str| {
         !s.is_empty()
             && !s.starts_with(|c: char| c.is_ascii_digit())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
     };
     let mut samples = Vec::new();
     for line in text.lines() {
@@ -122,16 +123,28 @@ async fn enabled_metrics_are_prometheus_text_on_the_main_listener() {
     );
     let text = resp.text();
     let samples = parse(&text);
-    assert!(text.contains("# TYPE latchkey_http_requests_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE latchkey_http_requests_total counter"),
+        "{text}"
+    );
     assert!(
         text.contains("# TYPE latchkey_http_request_duration_seconds histogram"),
         "{text}"
     );
     assert!(total(&samples, "latchkey_users", &[]) >= 1.0, "{text}");
-    assert!(total(&samples, "latchkey_store_size_bytes", &[]) > 0.0, "{text}");
-    assert!(total(&samples, "latchkey_hash_pool_size", &[]) >= 1.0, "{text}");
+    assert!(
+        total(&samples, "latchkey_store_size_bytes", &[]) > 0.0,
+        "{text}"
+    );
+    assert!(
+        total(&samples, "latchkey_hash_pool_size", &[]) >= 1.0,
+        "{text}"
+    );
     for gauge in ["latchkey_hash_pool_in_use", "latchkey_hash_pool_queued"] {
-        assert!(samples.iter().any(|s| s.name == gauge), "no {gauge} in {text}");
+        assert!(
+            samples.iter().any(|s| s.name == gauge),
+            "no {gauge} in {text}"
+        );
     }
     app.post("/metrics")
         .send()
@@ -160,13 +173,29 @@ async fn a_registration_logins_and_a_revocation_raise_their_counters() {
         total(&after, name, labels) - total(&before, name, labels)
     };
     let requests = "latchkey_http_requests_total";
-    let registered = [("route", "/api/users"), ("method", "POST"), ("status", "201")];
+    let registered = [
+        ("route", "/api/users"),
+        ("method", "POST"),
+        ("status", "201"),
+    ];
     assert!(rose(requests, &registered) >= 1.0);
-    let issued = [("route", "/api/tokens"), ("method", "POST"), ("status", "200")];
+    let issued = [
+        ("route", "/api/tokens"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
     assert!(rose(requests, &issued) >= 1.0);
-    let refused = [("route", "/api/tokens"), ("method", "POST"), ("status", "401")];
+    let refused = [
+        ("route", "/api/tokens"),
+        ("method", "POST"),
+        ("status", "401"),
+    ];
     assert!(rose(requests, &refused) >= 1.0);
-    let revoked = [("route", "/api/tokens"), ("method", "DELETE"), ("status", "204")];
+    let revoked = [
+        ("route", "/api/tokens"),
+        ("method", "DELETE"),
+        ("status", "204"),
+    ];
     assert!(rose(requests, &revoked) >= 1.0);
     let duration = "latchkey_http_request_duration_seconds_count";
     assert!(rose(duration, &[("route", "/api/tokens"), ("method", "POST")]) >= 2.0);
@@ -193,7 +222,11 @@ async fn the_route_label_is_the_path_template_never_the_path() {
     let resp = app.get("/metrics").send().await.assert_status(200);
     let text = resp.text();
     let after = parse(&text);
-    let labels = [("route", "/api/users/{id}"), ("method", "GET"), ("status", "404")];
+    let labels = [
+        ("route", "/api/users/{id}"),
+        ("method", "GET"),
+        ("status", "404"),
+    ];
     let rose = total(&after, "latchkey_http_requests_total", &labels)
         - total(&before, "latchkey_http_requests_total", &labels);
     assert!(rose >= 1.0, "{text}");
@@ -271,7 +304,10 @@ async fn a_separate_metrics_listener_serves_only_metrics_and_closes_at_shutdown(
         .await
         .unwrap();
     assert_eq!(scrape.status(), 200);
-    let content_type = scrape.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = scrape.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(content_type.starts_with("text/plain; version=0.0.4"));
     let text = scrape.text().await.unwrap();
     assert!(!parse(&text).is_empty(), "{text}");
@@ -289,6 +325,20 @@ async fn a_separate_metrics_listener_serves_only_metrics_and_closes_at_shutdown(
     app.shutdown().await;
     // The port is free again: the listener closed with the server.
     std::net::TcpListener::bind(metrics_addr).unwrap();
+}
+
+#[tokio::test]
+async fn disabled_metrics_open_no_listener_of_their_own() {
+    let metrics_addr = free_addr();
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.metrics.listen = metrics_addr.to_string();
+    })
+    .await;
+    std::net::TcpListener::bind(metrics_addr).unwrap();
+    app.get("/metrics")
+        .send()
+        .await
+        .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
