@@ -73,7 +73,8 @@ pub async fn bind(config: &MetricsConfig) -> Result<Option<TcpListener>, ServeEr
     let bind_error = |source| ServeError::Bind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
-    tracing::info!("metrics listening on http://{bound}/metrics");
+    // Not "listening on": that line names the main address, and scripts wait for it.
+    tracing::info!("serving metrics at http://{bound}/metrics");
     Ok(Some(listener))
 }
 

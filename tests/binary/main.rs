@@ -8,5 +8,6 @@
 mod cli;
 mod crash;
 mod logs;
+mod metrics;
 mod reliability;
 mod support;
