@@ -38,6 +38,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// HTTPS: the certificate and key to serve with.
     pub tls: TlsConfig,
+    /// Prometheus metrics at `/metrics`.
+    pub metrics: MetricsConfig,
 }
 
 /// `[tls]`: both paths set serves HTTPS, both empty plain HTTP. Relative
@@ -56,6 +58,38 @@ impl TlsConfig {
     pub fn files(&self) -> Option<(&Path, &Path)> {
         let set = |p: &PathBuf| !p.as_os_str().is_empty();
         (set(&self.cert) && set(&self.key)).then_some((self.cert.as_path(), self.key.as_path()))
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Whether `GET /metrics` serves Prometheus metrics; off, it is a 404.
+    pub enabled: bool,
+    /// Empty: `/metrics` is served on the main listener. An address such as
+    /// `127.0.0.1:9100`: a separate listener that serves only `/metrics`, and
+    /// the main listener answers 404 there.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The separate listener's address, if one is configured.
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            ConfigError::Invalid(
+                "metrics.listen must be empty or an address such as 127.0.0.1:9100".to_owned(),
+            )
+        })
+    }
+
+    /// Whether `/metrics` is served on the main listener.
+    pub fn on_main_listener(&self) -> bool {
+        self.enabled && self.listen.trim().is_empty()
     }
 }
 
@@ -278,6 +312,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             delivery: DeliveryConfig::default(),
             tls: TlsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -444,6 +479,7 @@ impl Config {
             }
             _ => {}
         }
+        self.metrics.listen_addr()?;
         Ok(())
     }
 
@@ -513,6 +549,20 @@ mod tests {
             c.tls.files(),
             Some((Path::new("cert.pem"), Path::new("key.pem")))
         );
+    }
+
+    #[test]
+    fn metrics_listen_is_empty_or_an_address() {
+        let mut c = Config::default();
+        assert_eq!(c.metrics.listen_addr().unwrap(), None);
+        c.metrics.listen = "127.0.0.1:9100".into();
+        assert_eq!(
+            c.metrics.listen_addr().unwrap(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        c.metrics.listen = "localhost".into();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("metrics.listen"), "{err}");
     }
 
     #[test]

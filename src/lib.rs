@@ -21,6 +21,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod store;
 pub mod tls;
@@ -75,6 +76,9 @@ pub enum ServeError {
     /// The final flush at shutdown failed.
     #[error("flushing the store at shutdown: {0}")]
     Flush(StoreError),
+    /// The metrics recorder could not be installed.
+    #[error("{0}")]
+    Metrics(String),
 }
 
 /// Opens the store in the configured data dir, creating it if needed.
@@ -133,6 +137,7 @@ pub async fn serve(
             None
         }
     };
+    let metrics_listener = http::metrics::bind(&config.metrics).await?;
     let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
     // Before the sweeper: a failure here must leave no task behind.
     let reloader = reload_on_hangup(tls.clone())?;
@@ -145,17 +150,29 @@ pub async fn serve(
     // shutdown begins.
     let ready = http::server::Readiness::default();
     ready.set(true);
-    let routes = http::routes(http::State {
+    let state = http::State {
         auth,
         config,
         ready: ready.clone(),
-    });
+    };
     let acceptor = tls.as_deref().map(Tls::acceptor);
-    let server = http::server::run(listener, acceptor, routes, http_config, ready, shutdown);
+    let (shutdown, metrics_server) = http::metrics::serve(metrics_listener, &state, shutdown);
+    let server = http::server::run(
+        listener,
+        acceptor,
+        http::routes(state),
+        http_config,
+        ready,
+        shutdown,
+    );
     let handle = tokio::spawn(async move {
         server.await;
         // The SIGHUP listener lives exactly as long as the server.
         reloader.abort();
+        if let Some(metrics_server) = metrics_server {
+            // Its connections hold the store too.
+            let _ = metrics_server.await;
+        }
         sweeper.abort();
         // Wait for the sweep task to be gone: it holds a handle on the store.
         let _ = sweeper.await;

@@ -17,6 +17,7 @@ pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
 use crate::config::Config;
 use crate::delivery::Delivery;
+use crate::metrics::Login;
 use crate::model::{TokenId, TokenKind, TokenRecord, User, UserId, login_key};
 use crate::store::{Store, StoreError};
 use password::{Hasher, Password, Verified};
@@ -191,22 +192,40 @@ impl Auth {
         match credentials {
             Credentials::Token(token) => self.authenticate_token(&token),
             Credentials::Password { username, password } => {
-                let name = login_key(&username);
-                // A locked-out name costs no hash and no bucket token.
-                let attempt = self.throttle.admit(&name)?;
-                self.throttle.password_check_by_ip(client)?;
-                let outcome = self
-                    .authenticate_password(&name, Password::presented(&password))
-                    .await;
-                match &outcome {
-                    Ok(_) => attempt.succeeded(),
-                    Err(AuthError::InvalidCredentials) => attempt.failed(),
-                    // Busy and the like say nothing about the password.
-                    Err(_) => drop(attempt),
-                }
+                let outcome = self.check_password(&username, &password, client).await;
+                crate::metrics::login(match &outcome {
+                    Ok(_) => Login::Success,
+                    Err(AuthError::InvalidCredentials) => Login::Failure,
+                    Err(AuthError::RateLimited { .. }) => Login::Throttled,
+                    Err(AuthError::Busy) => Login::Busy,
+                    Err(_) => Login::Error,
+                });
                 outcome
             }
         }
+    }
+
+    /// One password check, throttled per name and per client.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Caller, AuthError> {
+        let name = login_key(username);
+        // A locked-out name costs no hash and no bucket token.
+        let attempt = self.throttle.admit(&name)?;
+        self.throttle.password_check_by_ip(client)?;
+        let outcome = self
+            .authenticate_password(&name, Password::presented(password))
+            .await;
+        match &outcome {
+            Ok(_) => attempt.succeeded(),
+            Err(AuthError::InvalidCredentials) => attempt.failed(),
+            // Busy and the like say nothing about the password.
+            Err(_) => drop(attempt),
+        }
+        outcome
     }
 
     /// Takes one registration from the client's bucket.
@@ -342,6 +361,11 @@ impl Auth {
     /// The store, for maintenance outside requests (the sweep).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store's size and user count, for a metrics scrape. Blocking.
+    pub fn store_stats(&self) -> Result<crate::store::StoreStats, AuthError> {
+        Ok(self.store.stats()?)
     }
 }
 

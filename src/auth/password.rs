@@ -134,6 +134,7 @@ impl Hasher {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        crate::metrics::hash_pool_size(slots);
         let mut hasher = Self {
             params,
             slots: Arc::new(Semaphore::new(slots)),
@@ -196,14 +197,19 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
+        // Dropped however the wait ends, a cancelled request included.
+        let queued = crate::metrics::hash_queued();
         let slot =
             tokio::time::timeout(self.queue_timeout, Arc::clone(&self.slots).acquire_owned())
                 .await
                 .map_err(|_| AuthError::Busy)?
                 .map_err(|_| AuthError::Internal("hash pool closed".into()))?;
+        drop(queued);
+        let in_use = crate::metrics::hash_in_use();
         tokio::task::spawn_blocking(move || {
             let result = work();
             drop(slot);
+            drop(in_use);
             result
         })
         .await

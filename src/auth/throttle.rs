@@ -11,6 +11,7 @@
 
 use super::AuthError;
 use crate::config::ThrottleConfig;
+use crate::metrics::Refusal;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use lru::LruCache;
@@ -129,26 +130,33 @@ impl Throttle {
 
     /// Takes one password check from the client's bucket.
     pub fn password_check_by_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        Self::take(&self.logins_by_ip, &self.clock, ip)
+        Self::take(&self.logins_by_ip, &self.clock, ip, Refusal::Ip)
     }
 
     /// Takes one registration from the client's bucket.
     pub fn registration_by_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        Self::take(&self.registrations_by_ip, &self.clock, ip)
+        Self::take(
+            &self.registrations_by_ip,
+            &self.clock,
+            ip,
+            Refusal::Registration,
+        )
     }
 
     fn take(
         limiter: &DefaultKeyedRateLimiter<IpAddr>,
         clock: &DefaultClock,
         ip: Option<IpAddr>,
+        kind: Refusal,
     ) -> Result<(), AuthError> {
         // No peer address means an in-process caller, not a network client.
         let Some(ip) = ip else { return Ok(()) };
-        limiter
-            .check_key(&ip)
-            .map_err(|not_until| AuthError::RateLimited {
+        limiter.check_key(&ip).map_err(|not_until| {
+            crate::metrics::throttle_refusal(kind);
+            AuthError::RateLimited {
                 retry_after: retry_after(not_until.wait_time_from(clock.now())),
-            })
+            }
+        })
     }
 
     /// Admits one password check on `name`, or refuses while the name is
@@ -159,6 +167,7 @@ impl Throttle {
         let mut accounts = self.accounts();
         let entry = accounts.get_or_insert_mut(name.to_owned(), Failures::default);
         if let Some(until) = entry.locked_until.filter(|until| *until > now) {
+            crate::metrics::throttle_refusal(Refusal::Account);
             return Err(AuthError::RateLimited {
                 retry_after: retry_after(until - now),
             });
@@ -168,6 +177,7 @@ impl Throttle {
             .saturating_sub(entry.count)
             .max(1);
         if entry.in_flight >= room {
+            crate::metrics::throttle_refusal(Refusal::Account);
             return Err(AuthError::RateLimited { retry_after: 1 });
         }
         entry.in_flight += 1;

@@ -8,6 +8,7 @@
 
 use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, token};
 use crate::config::TokenFormat;
+use crate::metrics::Issued;
 use crate::model::{TokenId, TokenKind, TokenRecord, UnixTime, UserId};
 use crate::store::{Conflict, Rotation};
 
@@ -117,6 +118,10 @@ impl Auth {
         };
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), token_id = record.id.0, kind = ?kind, "token issued");
+        crate::metrics::token_issued(match kind {
+            TokenKind::Access => Issued::Opaque,
+            TokenKind::Refresh => Issued::Jwt,
+        });
         match kind {
             TokenKind::Access => Ok(IssuedToken {
                 token: minted.secret,
@@ -168,6 +173,7 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         let (access, access_expires_at) = self.signer.sign(&user, record.id)?;
         tracing::info!(user_id = %user.id, session = record.id.0, "session refreshed");
+        crate::metrics::token_issued(Issued::Refresh);
         Ok(IssuedToken {
             token: access,
             expires_at: access_expires_at,
@@ -303,7 +309,9 @@ impl Auth {
     pub fn sweep_expired(&self) -> Result<usize, AuthError> {
         let now = now();
         let horizon = seconds(self.config.tokens.access_ttl_seconds + jwt::SKEW_SECONDS);
-        Ok(self.store.sweep_expired(now)?
+        let tokens = self.store.sweep_expired(now)?;
+        crate::metrics::tokens_expired(tokens);
+        Ok(tokens
             + self.store.sweep_expired_codes(now)?
             + self.store.sweep_sessions(now, horizon)?)
     }

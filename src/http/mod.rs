@@ -12,6 +12,7 @@ mod auth;
 mod body;
 mod codes;
 mod openapi;
+pub mod metrics;
 mod resource;
 pub mod server;
 mod tokens;
@@ -107,6 +108,10 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         .or(admin::routes(&state))
         .unify()
         .boxed();
+    let api: Route = match metrics::routes(&state) {
+        Some(scrape) => api.or(scrape).unify().boxed(),
+        None => api,
+    };
     let api: Route = if http.cors_allowed_origins.is_empty() {
         api
     } else {

@@ -121,6 +121,7 @@ pub async fn run<F>(
             let id = request_id(&request);
             request.extensions_mut().insert(id.clone());
             let started = Instant::now();
+            let observed = crate::metrics::observe(request.method().as_str(), request.uri().path());
             // Copy what the access log needs only when it is on.
             let logged = tracing::enabled!(tracing::Level::INFO)
                 .then(|| (request.method().clone(), request.uri().path().to_owned()));
@@ -131,6 +132,7 @@ pub async fn run<F>(
                 let mut response = response.await;
                 if let Ok(r) = &mut response {
                     r.headers_mut().insert(REQUEST_ID, id.0.clone());
+                    crate::metrics::record_request(observed, r.status().as_u16(), started);
                 }
                 if let (Ok(r), Some((method, path))) = (&response, logged) {
                     tracing::info!(

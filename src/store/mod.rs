@@ -320,6 +320,24 @@ impl Store {
     pub fn size_on_disk(&self) -> StoreResult<u64> {
         Ok(self.inner.db.size_on_disk()?)
     }
+
+    /// The figures a metrics scrape reports. Blocking: sled sizes its
+    /// files with a directory walk.
+    pub fn stats(&self) -> StoreResult<StoreStats> {
+        Ok(StoreStats {
+            size_on_disk: self.size_on_disk()?,
+            users: self.user_count()?,
+        })
+    }
+}
+
+/// What [`Store::stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Bytes on disk.
+    pub size_on_disk: u64,
+    /// Registered users, from the counter kept beside them.
+    pub users: u64,
 }
 
 /// Reads `revoked_session_at` into memory at open.

@@ -221,6 +221,7 @@ impl Store {
             flatten(outcome)?.map_err(|_| StoreError::Corrupt("token removal conflict"))?;
         if revoke {
             self.mark_revoked(&sessions, now);
+            crate::metrics::tokens_revoked(tokens.len());
         }
         Ok(())
     }
@@ -318,6 +319,7 @@ impl Store {
             flatten(outcome)?.map_err(|_| StoreError::Corrupt("refresh rotation conflict"))?;
         if let Rotation::Reused(was) = &rotation {
             self.mark_revoked(&[was.session], now);
+            crate::metrics::tokens_revoked(1);
         }
         Ok(rotation)
     }

@@ -228,7 +228,10 @@ impl Store {
                     remove_tokens(&trees, &revoke, now)
                 },
             );
-        Ok(flatten(outcome)?.map(|sessions| self.mark_revoked(&sessions, now)))
+        Ok(flatten(outcome)?.map(|sessions| {
+            self.mark_revoked(&sessions, now);
+            crate::metrics::tokens_revoked(revoke.len());
+        }))
     }
 
     /// Deletes a user, its index entries, tokens and codes in one
@@ -289,7 +292,11 @@ impl Store {
                     Ok(())
                 },
             );
-        flatten(outcome)
+        let outcome = flatten(outcome)?;
+        if outcome.is_ok() {
+            crate::metrics::tokens_revoked(tokens.len());
+        }
+        Ok(outcome)
     }
 
     /// Swaps the password hash if it is still `old`: a login's rehash must

@@ -13,6 +13,7 @@ mod jwt;
 mod lifecycle;
 mod nginx;
 mod openapi;
+mod metrics;
 mod pagination;
 mod password_policy;
 mod refresh;

@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod crash;
 mod logs;
+mod metrics;
 mod reliability;
 mod support;
 mod tls;

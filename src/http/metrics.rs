@@ -1,0 +1,117 @@
+//! `GET /metrics`: the Prometheus scrape, on the main listener or on a
+//! listener of its own (`[metrics] listen`) that serves nothing else.
+
+use super::{Request, Route, State, handle_rejection, method_not_allowed, request, respond};
+use crate::ServeError;
+use crate::auth::AuthError;
+use crate::config::MetricsConfig;
+use crate::error::ApiError;
+use futures_util::FutureExt;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use warp::Filter;
+use warp::http::{HeaderValue, Method, header};
+use warp::reply::{Reply, Response};
+
+/// The Prometheus text exposition format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A shutdown signal that can be handed to more than one server.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The `/metrics` route on the main listener: only when metrics are on and
+/// have no listener of their own. Otherwise `/metrics` is an unknown path.
+pub(super) fn routes(state: &State) -> Option<Route> {
+    state
+        .config
+        .metrics
+        .on_main_listener()
+        .then(|| scrape_route(state))
+}
+
+fn scrape_route(state: &State) -> Route {
+    warp::path!("metrics")
+        .and(request(state))
+        .then(|req: Request| async move {
+            match req.method {
+                Method::GET => respond(scrape(req).await),
+                _ => method_not_allowed("GET"),
+            }
+        })
+        .boxed()
+}
+
+/// GET /metrics: reads the store's gauges off the executor, then renders.
+async fn scrape(req: Request) -> Result<impl Reply, ApiError> {
+    let auth = req.state.auth.clone();
+    let stats = tokio::task::spawn_blocking(move || auth.store_stats())
+        .await
+        .map_err(|e| AuthError::Internal(format!("metrics scrape task: {e}")))??;
+    crate::metrics::store_stats(stats.size_on_disk, stats.users);
+    let text = crate::metrics::render()
+        .ok_or_else(|| AuthError::Internal("metrics are on but not installed".into()))?;
+    let mut response = Response::new(text.into());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(response)
+}
+
+/// Installs the recorder when metrics are on, and binds their own listener
+/// when one is configured. Call before anything is recorded: what happens
+/// before the recorder is installed is not counted.
+pub async fn bind(config: &MetricsConfig) -> Result<Option<TcpListener>, ServeError> {
+    if !config.enabled {
+        return Ok(None);
+    }
+    crate::metrics::install().map_err(|e| ServeError::Metrics(e.to_string()))?;
+    let Ok(Some(addr)) = config.listen_addr() else {
+        return Ok(None);
+    };
+    let bind_error = |source| ServeError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    // Not "listening on": that line names the main address, and scripts wait for it.
+    tracing::info!("serving metrics at http://{bound}/metrics");
+    Ok(Some(listener))
+}
+
+/// Serves `/metrics` alone on `listener`, if there is one, until `shutdown`.
+/// Returns the shutdown signal for the main listener, and the metrics
+/// server's task, which ends once its connections are closed.
+pub fn serve(
+    listener: Option<TcpListener>,
+    state: &State,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (Shutdown, Option<JoinHandle<()>>) {
+    let Some(listener) = listener else {
+        return (Box::pin(shutdown), None);
+    };
+    let shutdown = shutdown.boxed().shared();
+    let routes =
+        scrape_route(state)
+            .recover(handle_rejection)
+            .unify()
+            .map(|mut response: Response| {
+                response.headers_mut().insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                response
+            });
+    // Its own readiness, so the scrape listener closing does not touch the
+    // main one's `/readyz`. Plain HTTP even when the main listener has TLS:
+    // it is meant for loopback or a private interface, where Prometheus
+    // scrapes without certificates.
+    let server = super::server::run(
+        listener,
+        None,
+        routes,
+        state.config.http.clone(),
+        super::server::Readiness::default(),
+        shutdown.clone(),
+    );
+    (Box::pin(shutdown), Some(tokio::spawn(server)))
+}

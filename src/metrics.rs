@@ -1,0 +1,529 @@
+//! Prometheus metrics: the recorder, what latchkey counts, and the text the
+//! scrape gets.
+//!
+//! Recording goes through the `metrics` facade, whose recorder is
+//! process-global. [`install`] puts `metrics-exporter-prometheus`'s recorder
+//! there once per process, when `[metrics] enabled` is on. Until then every
+//! function here returns at once after one atomic load: nothing is built,
+//! allocated or hashed, so a server with metrics off pays nothing on its
+//! request path. Labels are `&'static str` from fixed tables, and the
+//! per-request counters and histograms are looked up once per label set and
+//! then kept, so a request costs a few atomic operations.
+//!
+//! This module is a leaf: the layers call into it, it calls none of them.
+
+use metrics::{Counter, Gauge, Histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Requests served, by route template, method and status.
+pub const HTTP_REQUESTS: &str = "latchkey_http_requests_total";
+/// Time from the request's headers to its response, by route and method.
+pub const HTTP_DURATION: &str = "latchkey_http_request_duration_seconds";
+/// Password checks, by outcome.
+pub const LOGINS: &str = "latchkey_logins_total";
+/// Tokens issued, by kind.
+pub const TOKENS_ISSUED: &str = "latchkey_tokens_issued_total";
+/// Tokens and sessions ended before their expiry.
+pub const TOKENS_REVOKED: &str = "latchkey_tokens_revoked_total";
+/// Expired tokens deleted by the sweep.
+pub const TOKENS_EXPIRED: &str = "latchkey_tokens_expired_total";
+/// Attempts refused by the brute-force limits, by kind.
+pub const THROTTLE_REFUSALS: &str = "latchkey_throttle_refusals_total";
+/// Hashing slots in the scrypt pool.
+pub const HASH_POOL_SIZE: &str = "latchkey_hash_pool_size";
+/// Hashing slots taken.
+pub const HASH_POOL_IN_USE: &str = "latchkey_hash_pool_in_use";
+/// Requests waiting for a hashing slot.
+pub const HASH_POOL_QUEUED: &str = "latchkey_hash_pool_queued";
+/// Bytes the store occupies on disk, read at scrape time.
+pub const STORE_SIZE: &str = "latchkey_store_size_bytes";
+/// Registered users, read at scrape time.
+pub const USERS: &str = "latchkey_users";
+
+/// Latency buckets, in seconds: token checks take well under a millisecond,
+/// password checks tens to hundreds of milliseconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How often histogram samples are folded into their buckets between
+/// scrapes, so they do not pile up when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Every route template latchkey serves, and `other` for any other path,
+/// so the label's values are bounded whatever clients send. Never the raw
+/// path: ids would explode the number of series, and a path is the
+/// client's text.
+const ROUTES: [&str; 19] = [
+    "/api/users",
+    "/api/users/{id}",
+    "/api/users/{id}/confirmation",
+    "/api/users/{id}/tokens",
+    "/api/me",
+    "/api/confirm",
+    "/api/password-reset",
+    "/api/password-reset/confirm",
+    "/api/tokens",
+    "/api/tokens/{id}",
+    "/api/tokens/refresh",
+    "/api/tokens/introspect",
+    "/api/resource",
+    "/api/admin/resource",
+    "/.well-known/jwks.json",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "other",
+];
+const OTHER_ROUTE: usize = ROUTES.len() - 1;
+
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+];
+
+/// The statuses latchkey sends, each its own label; anything else goes by
+/// its class.
+const STATUSES: [(u16, &str); 27] = [
+    (200, "200"),
+    (201, "201"),
+    (202, "202"),
+    (204, "204"),
+    (301, "301"),
+    (302, "302"),
+    (304, "304"),
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (408, "408"),
+    (409, "409"),
+    (413, "413"),
+    (415, "415"),
+    (422, "422"),
+    (429, "429"),
+    (500, "500"),
+    (502, "502"),
+    (503, "503"),
+    (504, "504"),
+    (100, "1xx"),
+    (200, "2xx"),
+    (300, "3xx"),
+    (400, "4xx"),
+    (500, "5xx"),
+];
+/// Where the class labels start in `STATUSES`.
+const STATUS_CLASSES: usize = STATUSES.len() - 5;
+
+/// The installed recorder and the per-request series, looked up once each.
+struct Exporter {
+    handle: PrometheusHandle,
+    /// `[route][method][status]`, flattened.
+    requests: Box<[OnceLock<Counter>]>,
+    /// `[route][method]`, flattened.
+    durations: Box<[OnceLock<Histogram>]>,
+}
+
+static EXPORTER: OnceLock<Exporter> = OnceLock::new();
+/// Serializes installs: the facade takes one recorder per process.
+static INSTALLING: Mutex<()> = Mutex::new(());
+
+/// The recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot install the metrics recorder: {0}")]
+pub struct InstallError(String);
+
+/// Installs the Prometheus recorder for this process; later calls do
+/// nothing. Servers in one process (tests) share it, so counters there
+/// count every server's work.
+pub fn install() -> Result<(), InstallError> {
+    let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
+    if EXPORTER.get().is_some() {
+        return Ok(());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), DURATION_BUCKETS)
+        .map_err(|e| InstallError(e.to_string()))?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| InstallError(e.to_string()))?;
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| InstallError(e.to_string()))?;
+    describe();
+    let routes_by_method = ROUTES.len() * METHODS.len();
+    // Only fails if installed meanwhile, which the lock rules out.
+    let _ = EXPORTER.set(Exporter {
+        handle,
+        requests: slots(routes_by_method * STATUSES.len()),
+        durations: slots(routes_by_method),
+    });
+    Ok(())
+}
+
+fn slots<T>(n: usize) -> Box<[OnceLock<T>]> {
+    (0..n).map(|_| OnceLock::new()).collect()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests served, by route template, method and status."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time from a request's headers to its response, by route template and method."
+    );
+    describe_counter!(
+        LOGINS,
+        "Password checks, by outcome: success, failure (unknown user, wrong password or disabled account), throttled, busy (hash pool full), error."
+    );
+    describe_counter!(
+        TOKENS_ISSUED,
+        "Tokens issued, by kind: opaque, jwt (a new session), refresh (a session refreshed)."
+    );
+    describe_counter!(
+        TOKENS_REVOKED,
+        "Tokens and sessions ended before their expiry: revocations, password changes, disables, account deletions, reused refresh tokens."
+    );
+    describe_counter!(TOKENS_EXPIRED, "Expired tokens deleted by the sweep.");
+    describe_counter!(
+        THROTTLE_REFUSALS,
+        "Attempts refused by the brute-force limits, by kind: account (lockout), ip (password checks), registration (per IP)."
+    );
+    describe_gauge!(HASH_POOL_SIZE, "Hashing slots in the scrypt pool.");
+    describe_gauge!(HASH_POOL_IN_USE, "Hashing slots taken.");
+    describe_gauge!(HASH_POOL_QUEUED, "Requests waiting for a hashing slot.");
+    describe_gauge!(
+        STORE_SIZE,
+        Unit::Bytes,
+        "Bytes the store occupies on disk, read at scrape time."
+    );
+    describe_gauge!(USERS, "Registered users, read at scrape time.");
+}
+
+/// Whether the recorder is installed.
+pub fn enabled() -> bool {
+    EXPORTER.get().is_some()
+}
+
+/// The Prometheus text exposition (format 0.0.4) of every metric, or `None`
+/// when metrics are off.
+pub fn render() -> Option<Vec<u8>> {
+    let exporter = EXPORTER.get()?;
+    let mut text = Vec::with_capacity(16 * 1024);
+    exporter.handle.render_to_write(&mut text).ok()?;
+    Some(text)
+}
+
+/// What the request metrics need from a request, taken before it is
+/// served: indexes into the label tables, so nothing is allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed {
+    route: usize,
+    method: usize,
+}
+
+/// Notes a request's route and method; `None` (at the cost of one atomic
+/// load) when metrics are off.
+pub fn observe(method: &str, path: &str) -> Option<Observed> {
+    EXPORTER.get()?;
+    Some(Observed {
+        route: route_index(path),
+        method: METHODS
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(METHODS.len() - 1),
+    })
+}
+
+/// Counts a finished request and its latency since `started`.
+pub fn record_request(observed: Option<Observed>, status: u16, started: Instant) {
+    let (Some(o), Some(exporter)) = (observed, EXPORTER.get()) else {
+        return;
+    };
+    let status = status_index(status);
+    let (route, method) = (label(&ROUTES, o.route), label(&METHODS, o.method));
+    let by_method = o.route * METHODS.len() + o.method;
+    if let Some(slot) = exporter.durations.get(by_method) {
+        slot.get_or_init(
+            || metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method),
+        )
+        .record(started.elapsed().as_secs_f64());
+    }
+    if let Some(slot) = exporter.requests.get(by_method * STATUSES.len() + status) {
+        let code = STATUSES.get(status).map_or("other", |(_, label)| *label);
+        slot.get_or_init(|| {
+            metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => code)
+        })
+        .increment(1);
+    }
+}
+
+fn label(table: &[&'static str], i: usize) -> &'static str {
+    table.get(i).copied().unwrap_or("other")
+}
+
+/// The route template a path belongs to, mirroring the router: an `{id}`
+/// is whatever parses as the router's `u64`.
+fn route_index(path: &str) -> usize {
+    let Some(rest) = path.strip_prefix('/') else {
+        return OTHER_ROUTE;
+    };
+    let mut parts = [""; 4];
+    let mut n = 0;
+    for part in rest.split('/') {
+        let Some(slot) = parts.get_mut(n) else {
+            return OTHER_ROUTE;
+        };
+        *slot = part;
+        n += 1;
+    }
+    let id = |s: &str| s.parse::<u64>().is_ok();
+    let template = match parts.get(..n).unwrap_or_default() {
+        ["api", "users"] => "/api/users",
+        ["api", "users", i] if id(i) => "/api/users/{id}",
+        ["api", "users", i, "confirmation"] if id(i) => "/api/users/{id}/confirmation",
+        ["api", "users", i, "tokens"] if id(i) => "/api/users/{id}/tokens",
+        ["api", "me"] => "/api/me",
+        ["api", "confirm"] => "/api/confirm",
+        ["api", "password-reset"] => "/api/password-reset",
+        ["api", "password-reset", "confirm"] => "/api/password-reset/confirm",
+        ["api", "tokens"] => "/api/tokens",
+        ["api", "tokens", "refresh"] => "/api/tokens/refresh",
+        ["api", "tokens", "introspect"] => "/api/tokens/introspect",
+        ["api", "tokens", i] if id(i) => "/api/tokens/{id}",
+        ["api", "resource"] => "/api/resource",
+        ["api", "admin", "resource"] => "/api/admin/resource",
+        [".well-known", "jwks.json"] => "/.well-known/jwks.json",
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        ["metrics"] => "/metrics",
+        _ => return OTHER_ROUTE,
+    };
+    ROUTES
+        .iter()
+        .position(|r| *r == template)
+        .unwrap_or(OTHER_ROUTE)
+}
+
+fn status_index(status: u16) -> usize {
+    if let Some(i) = STATUSES
+        .get(..STATUS_CLASSES)
+        .and_then(|exact| exact.iter().position(|(code, _)| *code == status))
+    {
+        return i;
+    }
+    let class = usize::from(status / 100).clamp(1, 5);
+    STATUS_CLASSES + class - 1
+}
+
+/// How a password check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// The right password of an enabled account.
+    Success,
+    /// An unknown user, a wrong password or a disabled account: one label,
+    /// as they are one answer, since `/metrics` is not authenticated.
+    Failure,
+    /// Refused by a lockout or the client's bucket, without hashing.
+    Throttled,
+    /// The hash pool stayed full past the queue timeout.
+    Busy,
+    /// The server's fault (the store, say).
+    Error,
+}
+
+/// Counts a password check.
+pub fn login(outcome: Login) {
+    if !enabled() {
+        return;
+    }
+    let outcome = match outcome {
+        Login::Success => "success",
+        Login::Failure => "failure",
+        Login::Throttled => "throttled",
+        Login::Busy => "busy",
+        Login::Error => "error",
+    };
+    metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+/// Which brute-force limit refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A locked-out login name.
+    Account,
+    /// The client's password-check bucket was empty.
+    Ip,
+    /// The client's registration bucket was empty.
+    Registration,
+}
+
+/// Counts an attempt a brute-force limit refused.
+pub fn throttle_refusal(kind: Refusal) {
+    if !enabled() {
+        return;
+    }
+    let kind = match kind {
+        Refusal::Account => "account",
+        Refusal::Ip => "ip",
+        Refusal::Registration => "registration",
+    };
+    metrics::counter!(THROTTLE_REFUSALS, "kind" => kind).increment(1);
+}
+
+/// What kind of token was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issued {
+    /// An opaque bearer token.
+    Opaque,
+    /// A new session: a signed access token and a refresh token.
+    Jwt,
+    /// A session refreshed: a new access token and a new refresh token.
+    Refresh,
+}
+
+/// Counts an issued token.
+pub fn token_issued(kind: Issued) {
+    if !enabled() {
+        return;
+    }
+    let kind = match kind {
+        Issued::Opaque => "opaque",
+        Issued::Jwt => "jwt",
+        Issued::Refresh => "refresh",
+    };
+    metrics::counter!(TOKENS_ISSUED, "kind" => kind).increment(1);
+}
+
+/// Counts `n` tokens or sessions ended before their expiry.
+pub fn tokens_revoked(n: usize) {
+    if n > 0 && enabled() {
+        metrics::counter!(TOKENS_REVOKED).increment(n as u64);
+    }
+}
+
+/// Counts `n` expired tokens the sweep deleted.
+pub fn tokens_expired(n: usize) {
+    if n > 0 && enabled() {
+        metrics::counter!(TOKENS_EXPIRED).increment(n as u64);
+    }
+}
+
+/// Sets the size of the hash pool.
+pub fn hash_pool_size(slots: usize) {
+    if enabled() {
+        metrics::gauge!(HASH_POOL_SIZE).set(slots as f64);
+    }
+}
+
+/// Raises a gauge while alive, lowers it again when dropped, however the
+/// holder ends (a timeout, a cancelled request).
+#[derive(Debug)]
+#[must_use = "the gauge drops back when this is dropped"]
+pub struct Raised(Option<Gauge>);
+
+impl Raised {
+    fn on(name: &'static str) -> Self {
+        if !enabled() {
+            return Self(None);
+        }
+        let gauge = metrics::gauge!(name);
+        gauge.increment(1.0);
+        Self(Some(gauge))
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        if let Some(gauge) = &self.0 {
+            gauge.decrement(1.0);
+        }
+    }
+}
+
+/// One request waiting for a hashing slot, until dropped.
+pub fn hash_queued() -> Raised {
+    Raised::on(HASH_POOL_QUEUED)
+}
+
+/// One hashing slot taken, until dropped.
+pub fn hash_in_use() -> Raised {
+    Raised::on(HASH_POOL_IN_USE)
+}
+
+/// Sets the store gauges, read at scrape time.
+pub fn store_stats(size_on_disk: u64, users: u64) {
+    if enabled() {
+        metrics::gauge!(STORE_SIZE).set(size_on_disk as f64);
+        metrics::gauge!(USERS).set(users as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str) -> &'static str {
+        label(&ROUTES, route_index(path))
+    }
+
+    #[test]
+    fn paths_map_to_their_route_templates() {
+        assert_eq!(route("/api/users"), "/api/users");
+        assert_eq!(route("/api/users/42"), "/api/users/{id}");
+        assert_eq!(route("/api/users/42/tokens"), "/api/users/{id}/tokens");
+        assert_eq!(
+            route("/api/users/7/confirmation"),
+            "/api/users/{id}/confirmation"
+        );
+        assert_eq!(route("/api/tokens/9"), "/api/tokens/{id}");
+        assert_eq!(route("/api/tokens/refresh"), "/api/tokens/refresh");
+        assert_eq!(route("/api/tokens/introspect"), "/api/tokens/introspect");
+        assert_eq!(route("/.well-known/jwks.json"), "/.well-known/jwks.json");
+        assert_eq!(route("/metrics"), "/metrics");
+    }
+
+    #[test]
+    fn every_template_is_reachable_and_unknown_paths_are_other() {
+        for template in ROUTES.iter().filter(|r| **r != "other") {
+            let path = template.replace("{id}", "1");
+            assert_eq!(route(&path), *template);
+        }
+        for path in [
+            "",
+            "/",
+            "/api/users/",
+            "/api/users/alice",
+            "/api/users/1/2/3/4",
+            "/api/users/99999999999999999999999",
+            "/wp-login.php",
+            "/api/tokens/lk_secret",
+        ] {
+            assert_eq!(route(path), "other", "{path}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_bounded_labels() {
+        let code = |s| STATUSES[status_index(s)].1;
+        assert_eq!(code(200), "200");
+        assert_eq!(code(429), "429");
+        assert_eq!(code(418), "4xx");
+        assert_eq!(code(507), "5xx");
+        assert_eq!(code(0), "1xx");
+        assert_eq!(code(999), "5xx");
+    }
+}
