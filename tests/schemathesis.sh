@@ -28,6 +28,8 @@ export LATCHKEY_PASSWORD__SCRYPT_LOG_N=4
 export LATCHKEY_THROTTLE__IP_PER_MINUTE=1000000
 export LATCHKEY_THROTTLE__IP_BURST=1000000
 export LATCHKEY_THROTTLE__ACCOUNT_FAILURES=1000000
+# Every documented route live, /metrics included.
+export LATCHKEY_METRICS__ENABLED=true
 
 echo "$password" | "$bin" --data-dir "$dir/data" user add root --admin >/dev/null
 "$bin" --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>"$dir/server.log" &

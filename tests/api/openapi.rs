@@ -59,7 +59,8 @@ async fn the_served_document_is_the_one_in_the_repository_and_is_openapi_3_1() {
 
 #[tokio::test]
 async fn every_documented_operation_is_routed_and_undocumented_methods_get_a_matching_allow() {
-    let server = TestServer::spawn_with_admin(|_| {}).await;
+    // Metrics on, on the main listener: every documented route is live.
+    let server = TestServer::spawn_with_admin(|c| c.metrics.enabled = true).await;
     let token = server.token_for(ADMIN, PASSWORD).await;
     for (path, documented) in operations(&document()) {
         let concrete = path.replace("{id}", "1");
