@@ -10,6 +10,7 @@ pub mod codec;
 mod codes;
 mod durability;
 mod keys;
+mod seed;
 mod tokens;
 mod users;
 
@@ -24,6 +25,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 pub use check::CheckReport;
 pub use codec::CodecError;
+pub use seed::{SeedReport, SeedUser};
 pub use tokens::Rotation;
 pub use users::UserUpdate;
 
