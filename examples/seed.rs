@@ -96,7 +96,9 @@ fn main() -> Result<(), String> {
     let store = Store::open(
         &dir,
         &StoreOptions {
-            cache_capacity_bytes: config.storage.cache_capacity_mb * 1024 * 1024,
+            // A cache larger than the server's: random-key inserts into
+            // trees bigger than the cache would re-read pages from disk.
+            cache_capacity_bytes: 1024 * 1024 * 1024,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -128,7 +130,19 @@ fn main() -> Result<(), String> {
     let seeded = start.elapsed();
     drop(store);
 
-    let db = sled::open(&dir).map_err(|e| e.to_string())?;
+    // sled's own threads may hold the directory lock a moment after the
+    // store is dropped.
+    let mut attempts = 0;
+    let db = loop {
+        match sled::open(&dir) {
+            Ok(db) => break db,
+            Err(_) if attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
     let mut raw = 0u64;
     for name in db.tree_names() {
         let tree = db.open_tree(&name).map_err(|e| e.to_string())?;
