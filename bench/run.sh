@@ -323,7 +323,7 @@ want 1 || want 5 || want 7 && note "memory: RSS right after start, 1k-user store
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 {
   echo "latchkey bench, $started, $(nproc) x $cpu, $(uname -m)"
-  echo "git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench examples || echo '+dirty'); load average at start $load"
+  echo "git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples benches bench/run.sh bench/*.lua || echo '+dirty'); load average at start $load"
   echo "reproduce: bash bench/run.sh ${cases[*]}"
   echo "settings: token cases wrk -t2 -c64 -d10s; hash-bound wrk -t2 -c8 -d15s; revocations -t1 -c1 / -t2 -c64 -d5s; p50/p99 in ms, RSS/peak in MiB after the case"
   printf '%-24s %10s %9s %9s %7s %8s %8s  %s\n' case 'req/s' p50 p99 non2xx RSS peak 'ratio, target'
