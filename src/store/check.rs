@@ -4,6 +4,7 @@
 use super::tokens::{expiry_key, user_token_key};
 use super::{Store, StoreResult, USER_COUNT, codec, read_u64};
 use crate::model::{SecretDigest, TokenRecord, User, UserId};
+use std::collections::HashSet;
 
 /// What the walk found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,16 +32,21 @@ impl Store {
         let mut report = CheckReport::default();
         let mut problem = |p: String| report.problems.push(p);
 
-        let mut users = Vec::new();
+        // Ids only, in a set: the walk must stay linear on a million users.
+        let mut users = HashSet::new();
         for entry in i.users.iter() {
             let (key, value) = entry?;
-            match codec::decode::<User>(&value) {
-                Ok(user) if UserId::from_key(&key) == Some(user.id) => users.push(user),
-                Ok(user) => problem(format!("user {} stored under a foreign key", user.id)),
-                Err(e) => problem(format!("user record {key:?} does not decode: {e}")),
-            }
-        }
-        for user in &users {
+            let user = match codec::decode::<User>(&value) {
+                Ok(user) if UserId::from_key(&key) == Some(user.id) => user,
+                Ok(user) => {
+                    problem(format!("user {} stored under a foreign key", user.id));
+                    continue;
+                }
+                Err(e) => {
+                    problem(format!("user record {key:?} does not decode: {e}"));
+                    continue;
+                }
+            };
             let by_name = i.user_id_by_name.get(user.username.key().as_bytes())?;
             if by_name.as_deref() != Some(&user.id.to_key()[..]) {
                 problem(format!("user {} is missing from user_id_by_name", user.id));
@@ -51,6 +57,7 @@ impl Store {
                     problem(format!("user {} is missing from user_id_by_email", user.id));
                 }
             }
+            users.insert(user.id);
         }
         for (tree, name) in [
             (&i.user_id_by_name, "user_id_by_name"),
@@ -58,7 +65,7 @@ impl Store {
         ] {
             for entry in tree.iter() {
                 let (key, id) = entry?;
-                let live = UserId::from_key(&id).map(|id| users.iter().any(|u| u.id == id));
+                let live = UserId::from_key(&id).map(|id| users.contains(&id));
                 if live != Some(true) {
                     problem(format!("{name} entry {key:?} points at no user"));
                 }
@@ -79,7 +86,11 @@ impl Store {
         Ok(report)
     }
 
-    fn check_tokens(&self, users: &[User], problems: &mut Vec<String>) -> StoreResult<u64> {
+    fn check_tokens(
+        &self,
+        users: &HashSet<UserId>,
+        problems: &mut Vec<String>,
+    ) -> StoreResult<u64> {
         let i = &*self.inner;
         let mut tokens = 0;
         for entry in i.token_by_digest.iter() {
@@ -92,7 +103,7 @@ impl Store {
                     continue;
                 }
             };
-            if !users.iter().any(|u| u.id == record.user_id) {
+            if !users.contains(&record.user_id) {
                 problems.push(format!("token {} belongs to no user", record.id.0));
             }
             let user_key = user_token_key(record.user_id, record.id);

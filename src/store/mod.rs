@@ -11,6 +11,7 @@ pub mod codec;
 mod codes;
 mod durability;
 mod keys;
+mod seed;
 mod tokens;
 mod users;
 
@@ -26,6 +27,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 pub use backup::{BackupError, Restored, Snapshot};
 pub use check::CheckReport;
 pub use codec::CodecError;
+pub use seed::{SeedReport, SeedUser};
 pub use tokens::Rotation;
 pub use users::UserUpdate;
 

@@ -405,3 +405,54 @@ fn backups_taken_while_threads_write_are_consistent_cuts() {
         w.join().unwrap();
     }
 }
+
+#[test]
+fn bulk_seeded_users_and_tokens_pass_check_and_continue_the_id_sequences() {
+    let (_dir, store) = open();
+    let first = user(&store, "first", None);
+    let seeds = (0..25u8).map(|n| seed::SeedUser {
+        user: new_user(
+            &format!("seeded{n}"),
+            (n % 2 == 0).then_some(format!("s{n}@y.io")).as_deref(),
+        ),
+        tokens: vec![(SecretDigest([n; 32]), 1_800_000_000)],
+    });
+    let report = store.seed_bulk(seeds, 10).unwrap();
+    assert_eq!((report.users, report.tokens), (25, 25));
+    assert_eq!(store.user_count().unwrap(), 26);
+    let check = store.check().unwrap();
+    assert!(check.is_ok(), "{:?}", check.problems);
+    assert_eq!((check.users, check.tokens), (26, 25));
+    let record = store.token(&SecretDigest([3; 32])).unwrap().unwrap();
+    assert_eq!(
+        store
+            .user(record.user_id)
+            .unwrap()
+            .unwrap()
+            .username
+            .as_str(),
+        "seeded3"
+    );
+    // Ids go on after the seeded ones, and seeded names stay taken.
+    assert_eq!(user(&store, "after", None).id, UserId(first.id.0 + 26));
+    let (_, next) = token(&store, &first, 200, 1_800_000_000);
+    assert_eq!(next.id, TokenId(26));
+    let clash = store.insert_user(new_user("SEEDED7", None)).unwrap();
+    assert_eq!(clash, Err(Conflict::UsernameTaken));
+}
+
+#[test]
+fn bulk_seeding_a_taken_name_is_refused() {
+    let (_dir, store) = open();
+    user(&store, "alice", None);
+    let seeds = [seed::SeedUser {
+        user: new_user("Alice", None),
+        tokens: Vec::new(),
+    }];
+    assert!(store.seed_bulk(seeds, 10).is_err());
+    let seeds = ["bob", "BOB"].map(|name| seed::SeedUser {
+        user: new_user(name, None),
+        tokens: Vec::new(),
+    });
+    assert!(store.seed_bulk(seeds, 10).is_err());
+}

@@ -1,2 +1,0 @@
--- Sends every request with the bearer token from $TOKEN.
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
