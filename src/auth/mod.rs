@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::metrics::Login;
 use crate::model::{TokenId, TokenKind, TokenRecord, User, UserId, login_key};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreResult};
 use password::{Hasher, Password, Verified};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -164,6 +164,21 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Runs a store write on the blocking pool. A sled write can wait on its
+    /// log buffers while the flusher writes them, and token writes queue on
+    /// one lock; on the executor, a waiting write stalls every request that
+    /// shares its worker thread, including the ones whose flush has landed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| AuthError::Internal(format!("store write task failed: {e}")))?
+            .map_err(AuthError::from)
+    }
+
     /// Builds the use cases; computes the dummy hash (one scrypt run).
     pub async fn new(store: Store, config: Arc<Config>) -> Result<Self, AuthError> {
         let hasher = Hasher::new(&config.password).await?;

@@ -107,7 +107,8 @@ impl Auth {
             created_at,
             expires_at: created_at.saturating_add(seconds(ttl)),
         };
-        let record = match self.store.insert_token(&minted.digest, record)? {
+        let digest = minted.digest;
+        let record = match self.write(move |s| s.insert_token(&digest, record)).await? {
             Ok(record) => record,
             Err(Conflict::Gone) => return Err(AuthError::InvalidCredentials),
             Err(other) => {
@@ -150,9 +151,10 @@ impl Auth {
         let old = token::parse(refresh_token).ok_or(AuthError::InvalidToken)?;
         let minted = token::generate()?;
         let expires_at = now().saturating_add(seconds(self.config.tokens.refresh_ttl_seconds));
+        let new = minted.digest;
         let rotation = self
-            .store
-            .rotate_refresh(&old, &minted.digest, expires_at)?;
+            .write(move |s| s.rotate_refresh(&old, &new, expires_at))
+            .await?;
         self.store.durable().await?;
         let record = match rotation {
             Rotation::Rotated(record) => record,
@@ -208,7 +210,8 @@ impl Auth {
                 "this revokes the token the request is made with; send that token".into(),
             )
         })?;
-        self.store.revoke_token_of(caller.id(), id)?;
+        let user = caller.id();
+        self.write(move |s| s.revoke_token_of(user, id)).await?;
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), token_id = id.0, "token revoked");
         Ok(())
@@ -217,7 +220,8 @@ impl Auth {
     /// Revokes one of the caller's tokens or sessions by id; someone else's
     /// is indistinguishable from a missing one.
     pub async fn revoke_token(&self, caller: &Caller, id: TokenId) -> Result<(), AuthError> {
-        if !self.store.revoke_token_of(caller.id(), id)? {
+        let user = caller.id();
+        if !self.write(move |s| s.revoke_token_of(user, id)).await? {
             return Err(AuthError::NotFound("no such token"));
         }
         self.store.durable().await?;
@@ -228,9 +232,8 @@ impl Auth {
     /// Revokes every token of the caller except the one this request used
     /// ("log out everywhere else"). Returns how many.
     pub async fn revoke_other_tokens(&self, caller: &Caller) -> Result<usize, AuthError> {
-        let n = self
-            .store
-            .revoke_all_tokens(caller.id(), caller.session())?;
+        let (user, keep) = (caller.id(), caller.session());
+        let n = self.write(move |s| s.revoke_all_tokens(user, keep)).await?;
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), revoked = n, "other tokens revoked");
         Ok(n)
@@ -243,7 +246,7 @@ impl Auth {
         id: UserId,
     ) -> Result<usize, AuthError> {
         self.target(actor, id)?;
-        let n = self.store.revoke_all_tokens(id, None)?;
+        let n = self.write(move |s| s.revoke_all_tokens(id, None)).await?;
         self.store.durable().await?;
         tracing::info!(user_id = %id, revoked = n, "all tokens revoked");
         Ok(n)
