@@ -94,14 +94,16 @@ type Route = BoxedFilter<(Response,)>;
 /// All routes, with rejection handling and security headers.
 pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let http = state.config.http.clone();
-    let api: Route = users::routes(&state)
+    // Token checks first: protected resources and the forward-auth check
+    // run on every request an app serves, and warp tries routes in order.
+    let api: Route = resource::routes(&state)
+        .or(verify::routes(&state))
+        .unify()
+        .or(users::routes(&state))
+        .unify()
         .or(tokens::routes(&state))
         .unify()
         .or(codes::routes(&state))
-        .unify()
-        .or(resource::routes(&state))
-        .unify()
-        .or(verify::routes(&state))
         .unify()
         .or(openapi::routes())
         .unify()
