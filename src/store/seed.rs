@@ -4,7 +4,6 @@
 use super::tokens::{expiry_key, user_token_key};
 use super::{
     ADMIN_COUNT, LAST_TOKEN_ID, LAST_USER_ID, Store, StoreError, StoreResult, USER_COUNT, codec,
-    read_u64,
 };
 use crate::model::{SecretDigest, TokenId, TokenRecord, User, UserId};
 use sled::{Batch, Tree};
@@ -37,8 +36,10 @@ struct Pending {
     by_digest: Batch,
     by_user: Batch,
     by_expiry: Batch,
-    /// Name and email keys taken in this batch: not yet visible in the trees.
-    taken: HashSet<String>,
+    /// Name keys taken in this batch: not yet visible in the tree.
+    names: HashSet<String>,
+    /// Email keys taken in this batch.
+    emails: HashSet<String>,
     len: usize,
 }
 
@@ -58,23 +59,18 @@ impl Store {
         batch_size: usize,
     ) -> StoreResult<SeedReport> {
         let i = &*self.inner;
-        let counter = |key: &[u8]| -> StoreResult<u64> {
-            i.counters
-                .get(key)?
-                .map_or(Ok(0), |v| read_u64(&v, "counter"))
-        };
-        let mut last_user = counter(LAST_USER_ID)?;
-        let mut last_token = counter(LAST_TOKEN_ID)?;
-        let mut user_count = counter(USER_COUNT)?;
-        let mut admin_count = counter(ADMIN_COUNT)?;
+        let mut last_user = self.counter(LAST_USER_ID)?;
+        let mut last_token = self.counter(LAST_TOKEN_ID)?;
+        let mut user_count = self.counter(USER_COUNT)?;
+        let mut admin_count = self.counter(ADMIN_COUNT)?;
         let mut report = SeedReport::default();
         let mut pending = Pending::default();
         for seed in users {
             let name = seed.user.username.key();
             let email = seed.user.email.as_ref().map(|e| e.key());
-            self.claim(&i.user_id_by_name, &mut pending.taken, name.clone())?;
+            claim(&i.user_id_by_name, &mut pending.names, &name)?;
             if let Some(email) = &email {
-                self.claim(&i.user_id_by_email, &mut pending.taken, format!("@{email}"))?;
+                claim(&i.user_id_by_email, &mut pending.emails, email)?;
             }
             last_user += 1;
             let user = User {
@@ -122,15 +118,6 @@ impl Store {
         Ok(report)
     }
 
-    /// Refuses a name (or `@email`) key already in `index` or in this batch.
-    fn claim(&self, index: &Tree, taken: &mut HashSet<String>, key: String) -> StoreResult<()> {
-        let stored = key.strip_prefix('@').unwrap_or(&key);
-        if index.contains_key(stored.as_bytes())? || !taken.insert(key) {
-            return Err(StoreError::Corrupt("seed: a name or email is taken twice"));
-        }
-        Ok(())
-    }
-
     /// Records first, then the indexes that point at them.
     fn apply(&self, pending: Pending) -> StoreResult<()> {
         let i = &*self.inner;
@@ -161,4 +148,12 @@ impl Store {
         }
         Ok(self.inner.counters.apply_batch(batch)?)
     }
+}
+
+/// Refuses a key already in `index` or taken earlier in this batch.
+fn claim(index: &Tree, taken: &mut HashSet<String>, key: &str) -> StoreResult<()> {
+    if index.contains_key(key.as_bytes())? || !taken.insert(key.to_owned()) {
+        return Err(StoreError::Corrupt("seed: a name or email is taken twice"));
+    }
+    Ok(())
 }

@@ -442,17 +442,39 @@ fn bulk_seeded_users_and_tokens_pass_check_and_continue_the_id_sequences() {
 }
 
 #[test]
-fn bulk_seeding_a_taken_name_is_refused() {
+fn bulk_seeding_a_taken_name_or_email_is_refused_and_names_and_emails_do_not_collide() {
     let (_dir, store) = open();
-    user(&store, "alice", None);
-    let seeds = [seed::SeedUser {
-        user: new_user("Alice", None),
+    user(&store, "alice", Some("alice@example.com"));
+    let seed_of = |name: &str, email: Option<&str>| seed::SeedUser {
+        user: new_user(name, email),
         tokens: Vec::new(),
-    }];
-    assert!(store.seed_bulk(seeds, 10).is_err());
-    let seeds = ["bob", "BOB"].map(|name| seed::SeedUser {
-        user: new_user(name, None),
-        tokens: Vec::new(),
-    });
-    assert!(store.seed_bulk(seeds, 10).is_err());
+    };
+    let refused = |seeds: Vec<seed::SeedUser>| {
+        let outcome = store.seed_bulk(seeds, 10);
+        assert!(
+            matches!(outcome, Err(StoreError::Corrupt(_))),
+            "{:?}",
+            outcome.map(|r| r.users)
+        );
+    };
+    refused(vec![seed_of("Alice", None)]);
+    refused(vec![seed_of("bob", None), seed_of("BOB", None)]);
+    refused(vec![seed_of("carol", Some("ALICE@example.com"))]);
+    refused(vec![
+        seed_of("dave", Some("d@example.com")),
+        seed_of("erin", Some("D@example.com")),
+    ]);
+    // A name may start with '@' and look like an email, even one in the
+    // same batch: names and emails are separate keys.
+    let report = store
+        .seed_bulk(
+            vec![
+                seed_of("@alice", None),
+                seed_of("@g@example.com", None),
+                seed_of("grace", Some("g@example.com")),
+            ],
+            10,
+        )
+        .unwrap();
+    assert_eq!(report.users, 3);
 }

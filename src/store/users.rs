@@ -121,10 +121,7 @@ impl Store {
 
     /// How many users exist, read from the counter kept beside them.
     pub fn user_count(&self) -> StoreResult<u64> {
-        match self.inner.counters.get(USER_COUNT)? {
-            Some(v) => read_u64(&v, "user count"),
-            None => Ok(0),
-        }
+        self.counter(USER_COUNT)
     }
 
     /// Users in id order, skipping `offset` and returning at most `limit`.
@@ -142,8 +139,13 @@ impl Store {
 
     /// How many enabled admins exist.
     pub fn admin_count(&self) -> StoreResult<u64> {
-        match self.inner.counters.get(ADMIN_COUNT)? {
-            Some(v) => read_u64(&v, "admin count"),
+        self.counter(ADMIN_COUNT)
+    }
+
+    /// One value of the `counters` tree; 0 before its first write.
+    pub(super) fn counter(&self, key: &[u8]) -> StoreResult<u64> {
+        match self.inner.counters.get(key)? {
+            Some(v) => read_u64(&v, "counter"),
             None => Ok(0),
         }
     }
