@@ -136,7 +136,7 @@ impl Auth {
             disabled: false,
             confirmed: account.confirmed,
         };
-        let user = match self.store.insert_user(user)? {
+        let user = match self.write(move |s| s.insert_user(user)).await? {
             Ok(user) => user,
             Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
             Err(_) => return Err(AuthError::UsernameTaken),
@@ -255,7 +255,10 @@ impl Auth {
                 revoke_tokens_except,
                 consume_code,
             };
-            match self.store.update_user(&update)? {
+            let (outcome, update) = self
+                .write(move |s| Ok((s.update_user(&update)?, update)))
+                .await?;
+            match outcome {
                 Ok(()) => {
                     self.store.durable().await?;
                     let user = update.user;
@@ -285,7 +288,7 @@ impl Auth {
     /// an admin.
     pub async fn delete_user(&self, actor: Actor<'_>, id: UserId) -> Result<(), AuthError> {
         self.target(actor, id)?;
-        match self.store.delete_user(id)? {
+        match self.write(move |s| s.delete_user(id)).await? {
             Ok(()) => {}
             Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
             Err(_) => return Err(AuthError::NotFound("no such user")),

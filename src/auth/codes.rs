@@ -24,7 +24,8 @@ impl Auth {
             created_at,
             expires_at: created_at.saturating_add(ttl),
         };
-        match self.store.insert_code(&digest, &record)? {
+        let expires_at = record.expires_at;
+        match self.write(move |s| s.insert_code(&digest, &record)).await? {
             Ok(()) => {}
             Err(Conflict::Gone) => return Err(AuthError::NotFound("no such user")),
             Err(other) => {
@@ -40,7 +41,7 @@ impl Auth {
             username: user.username.as_str().to_owned(),
             email: user.email.as_ref().map(|e| e.as_str().to_owned()),
             code,
-            expires_at: rfc3339(record.expires_at),
+            expires_at: rfc3339(expires_at),
         });
         Ok(())
     }

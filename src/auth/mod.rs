@@ -164,10 +164,11 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Runs a store write on the blocking pool. A sled write can wait on its
-    /// log buffers while the flusher writes them, and token writes queue on
-    /// one lock; on the executor, a waiting write stalls every request that
-    /// shares its worker thread, including the ones whose flush has landed.
+    /// Runs a store write on the blocking pool; every use case writes
+    /// through here. A sled write can wait on its log buffers while the
+    /// flusher writes them, and token writes queue on one lock; on the
+    /// executor, a waiting write stalls every request that shares its worker
+    /// thread, including the ones whose flush has landed.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> StoreResult<T> + Send + 'static,
