@@ -136,7 +136,7 @@ impl Auth {
             disabled: false,
             confirmed: account.confirmed,
         };
-        let user = match self.write(move |s| s.insert_user(user)).await? {
+        let user = match self.on_store(move |s| s.insert_user(user)).await? {
             Ok(user) => user,
             Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
             Err(_) => return Err(AuthError::UsernameTaken),
@@ -256,7 +256,7 @@ impl Auth {
                 consume_code,
             };
             let (outcome, update) = self
-                .write(move |s| Ok((s.update_user(&update)?, update)))
+                .on_store(move |s| Ok((s.update_user(&update)?, update)))
                 .await?;
             match outcome {
                 Ok(()) => {
@@ -288,7 +288,7 @@ impl Auth {
     /// an admin.
     pub async fn delete_user(&self, actor: Actor<'_>, id: UserId) -> Result<(), AuthError> {
         self.target(actor, id)?;
-        match self.write(move |s| s.delete_user(id)).await? {
+        match self.on_store(move |s| s.delete_user(id)).await? {
             Ok(()) => {}
             Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
             Err(_) => return Err(AuthError::NotFound("no such user")),

@@ -25,7 +25,10 @@ impl Auth {
             expires_at: created_at.saturating_add(ttl),
         };
         let expires_at = record.expires_at;
-        match self.write(move |s| s.insert_code(&digest, &record)).await? {
+        match self
+            .on_store(move |s| s.insert_code(&digest, &record))
+            .await?
+        {
             Ok(()) => {}
             Err(Conflict::Gone) => return Err(AuthError::NotFound("no such user")),
             Err(other) => {

@@ -164,19 +164,19 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Runs a store write on the blocking pool; every use case writes
-    /// through here. A sled write can wait on its log buffers while the
-    /// flusher writes them, and token writes queue on one lock; on the
+    /// Runs store work that may block on the blocking pool; every use case
+    /// writes through here. A sled write can wait on its log buffers while
+    /// the flusher writes them, and token writes queue on one lock; on the
     /// executor, a waiting write stalls every request that shares its worker
     /// thread, including the ones whose flush has landed.
-    async fn write<T: Send + 'static>(
+    async fn on_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> StoreResult<T> + Send + 'static,
     ) -> Result<T, AuthError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| AuthError::Internal(format!("store write task failed: {e}")))?
+            .map_err(|e| AuthError::Internal(format!("store task failed: {e}")))?
             .map_err(AuthError::from)
     }
 
@@ -379,9 +379,9 @@ impl Auth {
         &self.store
     }
 
-    /// The store's size and user count, for a metrics scrape. Blocking.
-    pub fn store_stats(&self) -> Result<crate::store::StoreStats, AuthError> {
-        Ok(self.store.stats()?)
+    /// The store's size and user count, for a metrics scrape.
+    pub async fn store_stats(&self) -> Result<crate::store::StoreStats, AuthError> {
+        self.on_store(Store::stats).await
     }
 }
 

@@ -108,7 +108,10 @@ impl Auth {
             expires_at: created_at.saturating_add(seconds(ttl)),
         };
         let digest = minted.digest;
-        let record = match self.write(move |s| s.insert_token(&digest, record)).await? {
+        let record = match self
+            .on_store(move |s| s.insert_token(&digest, record))
+            .await?
+        {
             Ok(record) => record,
             Err(Conflict::Gone) => return Err(AuthError::InvalidCredentials),
             Err(other) => {
@@ -153,7 +156,7 @@ impl Auth {
         let expires_at = now().saturating_add(seconds(self.config.tokens.refresh_ttl_seconds));
         let new = minted.digest;
         let rotation = self
-            .write(move |s| s.rotate_refresh(&old, &new, expires_at))
+            .on_store(move |s| s.rotate_refresh(&old, &new, expires_at))
             .await?;
         self.store.durable().await?;
         let record = match rotation {
@@ -211,7 +214,7 @@ impl Auth {
             )
         })?;
         let user = caller.id();
-        self.write(move |s| s.revoke_token_of(user, id)).await?;
+        self.on_store(move |s| s.revoke_token_of(user, id)).await?;
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), token_id = id.0, "token revoked");
         Ok(())
@@ -221,7 +224,7 @@ impl Auth {
     /// is indistinguishable from a missing one.
     pub async fn revoke_token(&self, caller: &Caller, id: TokenId) -> Result<(), AuthError> {
         let user = caller.id();
-        if !self.write(move |s| s.revoke_token_of(user, id)).await? {
+        if !self.on_store(move |s| s.revoke_token_of(user, id)).await? {
             return Err(AuthError::NotFound("no such token"));
         }
         self.store.durable().await?;
@@ -233,7 +236,9 @@ impl Auth {
     /// ("log out everywhere else"). Returns how many.
     pub async fn revoke_other_tokens(&self, caller: &Caller) -> Result<usize, AuthError> {
         let (user, keep) = (caller.id(), caller.session());
-        let n = self.write(move |s| s.revoke_all_tokens(user, keep)).await?;
+        let n = self
+            .on_store(move |s| s.revoke_all_tokens(user, keep))
+            .await?;
         self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), revoked = n, "other tokens revoked");
         Ok(n)
@@ -246,7 +251,9 @@ impl Auth {
         id: UserId,
     ) -> Result<usize, AuthError> {
         self.target(actor, id)?;
-        let n = self.write(move |s| s.revoke_all_tokens(id, None)).await?;
+        let n = self
+            .on_store(move |s| s.revoke_all_tokens(id, None))
+            .await?;
         self.store.durable().await?;
         tracing::info!(user_id = %id, revoked = n, "all tokens revoked");
         Ok(n)

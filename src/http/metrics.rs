@@ -45,10 +45,7 @@ fn scrape_route(state: &State) -> Route {
 
 /// GET /metrics: reads the store's gauges off the executor, then renders.
 async fn scrape(req: Request) -> Result<impl Reply, ApiError> {
-    let auth = req.state.auth.clone();
-    let stats = tokio::task::spawn_blocking(move || auth.store_stats())
-        .await
-        .map_err(|e| AuthError::Internal(format!("metrics scrape task: {e}")))??;
+    let stats = req.state.auth.store_stats().await?;
     crate::metrics::store_stats(stats.size_on_disk, stats.users);
     let text = crate::metrics::render()
         .ok_or_else(|| AuthError::Internal("metrics are on but not installed".into()))?;
