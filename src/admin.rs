@@ -6,7 +6,7 @@ use crate::auth::{Actor, Auth, AuthError, NewAccount, UserPatch};
 use crate::cli::{KeysCommand, RoleArg, TlsCommand, TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::model::{Email, Role, User, Username, rfc3339};
-use crate::store::{BackupError, Store, StoreOptions};
+use crate::store::{BackupError, Store};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, IsTerminal, Write};
@@ -187,16 +187,14 @@ pub fn backup(config: Config, file: &Path, json: bool) -> Result<(), String> {
 pub fn restore(config: Config, file: &Path, json: bool) -> Result<(), String> {
     let dir = &config.data_dir;
     let source = File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-    let options = StoreOptions {
-        cache_capacity_bytes: config.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
-    };
-    let restored = Store::restore(source, dir, &options).map_err(|e| match e {
-        BackupError::NotEmpty(_) => e.to_string(),
-        other => format!(
-            "cannot restore {}: {other}; nothing was restored",
-            file.display()
-        ),
-    })?;
+    let restored =
+        Store::restore(source, dir, &crate::store_options(&config)).map_err(|e| match e {
+            BackupError::NotEmpty(_) => e.to_string(),
+            other => format!(
+                "cannot restore {}: {other}; nothing was restored",
+                file.display()
+            ),
+        })?;
     let mut out = std::io::stdout().lock();
     let _ = if json {
         writeln!(

@@ -95,10 +95,14 @@ pub fn open_store(config: &Config) -> Result<Store, ServeError> {
             ServeError::Store { dir, source }
         }
     };
-    let options = StoreOptions {
+    Store::open(dir, &store_options(config)).map_err(fail)
+}
+
+/// The store's options as configured in `[storage]`.
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
         cache_capacity_bytes: config.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
-    };
-    Store::open(dir, &options).map_err(fail)
+    }
 }
 
 /// Starts serving on `config.listen`. Returns the bound address (the real

@@ -57,13 +57,10 @@ async fn backup(req: Request) -> Result<Response, ApiError> {
 /// which the backup's checksum would refuse anyway.
 fn stream_out(mut snapshot: Snapshot, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
     loop {
-        let mut chunk = vec![0u8; CHUNK];
-        let item = match fill(&mut snapshot, &mut chunk) {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let item = match (&mut snapshot).take(CHUNK as u64).read_to_end(&mut chunk) {
             Ok(0) => return,
-            Ok(n) => {
-                chunk.truncate(n);
-                Ok(Bytes::from(chunk))
-            }
+            Ok(_) => Ok(Bytes::from(chunk)),
             Err(e) => {
                 tracing::error!(error = %e, "reading a backup spool failed; the download is cut short");
                 Err(e)
@@ -74,20 +71,6 @@ fn stream_out(mut snapshot: Snapshot, tx: &tokio::sync::mpsc::Sender<std::io::Re
             return;
         }
     }
-}
-
-/// Reads until `buf` is full or the snapshot ends; returns the bytes read.
-fn fill(snapshot: &mut Snapshot, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match snapshot.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// `20261123T001854Z`: a UTC time that sorts and fits a file name.

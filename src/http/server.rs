@@ -208,11 +208,9 @@ impl Connection {
                     .await;
             }
             Ok(Err(e)) => {
-                drop(handler);
                 tracing::debug!(error = %e, client = %self.peer.ip(), "TLS handshake failed");
             }
             Err(_) => {
-                drop(handler);
                 tracing::debug!(client = %self.peer.ip(), "TLS handshake timed out");
             }
         }

@@ -217,6 +217,7 @@ impl Store {
             .open()?;
         let group_commit = GroupCommit::start(db.clone(), dir).map_err(StoreError::Durability)?;
         let tree = |name: &str| db.open_tree(name);
+        let revoked_session_at = tree("revoked_session_at")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 users: tree("users")?,
@@ -229,8 +230,8 @@ impl Store {
                 code_by_digest: tree("code_by_digest")?,
                 codes_by_user: tree("codes_by_user")?,
                 spent_refresh_by_digest: tree("spent_refresh_by_digest")?,
-                revoked_sessions: RwLock::new(load_revoked(&tree("revoked_session_at")?)?),
-                revoked_session_at: tree("revoked_session_at")?,
+                revoked_sessions: RwLock::new(load_revoked(&revoked_session_at)?),
+                revoked_session_at,
                 signing_keys: tree("signing_keys")?,
                 token_writes: Mutex::new(()),
                 write_gate: RwLock::new(()),
