@@ -118,7 +118,8 @@ async fn a_backup_taken_under_write_load_restores_every_user_acknowledged_before
     for _ in 0..3 {
         more.push(take_backup(&server, &admin).await);
     }
-    // The writers never paused for the backup: they are still at it.
+    // Writes acknowledged since the first backup began, for the failure
+    // message (writers pause only while a backup copies the trees).
     let during = acked
         .lock()
         .unwrap()
