@@ -279,6 +279,9 @@ pub struct PasswordConfig {
     pub max_concurrent_hashes: usize,
     /// How long a request may wait for a hashing slot before a 503.
     pub queue_timeout_ms: u64,
+    /// How many nice steps below the server the hash threads run (0–19), so
+    /// a login storm yields the CPU to token checks.
+    pub hash_nice: u8,
 }
 
 /// `[limits]`
@@ -341,6 +344,7 @@ impl Default for PasswordConfig {
             scrypt_p: 3,
             max_concurrent_hashes: 0,
             queue_timeout_ms: 10_000,
+            hash_nice: 19,
         }
     }
 }
@@ -436,6 +440,9 @@ impl Config {
             return fail(
                 "password.scrypt_log_n, scrypt_r and scrypt_p are not valid scrypt parameters",
             );
+        }
+        if p.hash_nice > 19 {
+            return fail("password.hash_nice must be between 0 and 19");
         }
         if self.tokens.ttl_seconds == 0 {
             return fail("tokens.ttl_seconds must be at least 1");

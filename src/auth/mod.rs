@@ -5,6 +5,7 @@
 mod accounts;
 mod backup;
 mod codes;
+mod hash_pool;
 pub mod jwt;
 pub mod password;
 mod throttle;

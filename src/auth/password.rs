@@ -2,11 +2,13 @@
 //!
 //! scrypt is deliberately slow and memory-hard, so it never runs on the async
 //! executor: each hash takes a slot from a semaphore sized by
-//! `max_concurrent_hashes` and runs on a blocking thread. A request that waits
+//! `max_concurrent_hashes` and runs on one of as many hash threads of lower
+//! priority (see `hash_pool`). A request that waits
 //! for a slot longer than `queue_timeout_ms` is refused with `Busy` rather than
 //! queueing without bound.
 
 use super::AuthError;
+use super::hash_pool::HashPool;
 use crate::config::PasswordConfig;
 use crate::model::Username;
 use scrypt::password_hash::phc::PasswordHash;
@@ -109,6 +111,7 @@ pub enum Verified {
 pub struct Hasher {
     params: Params,
     slots: Arc<Semaphore>,
+    pool: HashPool,
     queue_timeout: Duration,
     /// A hash of a random password at the configured parameters. Unknown
     /// users are verified against it, so their login costs what a real one
@@ -135,9 +138,12 @@ impl Hasher {
             n => n,
         };
         crate::metrics::hash_pool_size(slots);
+        let pool = HashPool::start(slots, config.hash_nice)
+            .map_err(|e| AuthError::Internal(format!("starting the hash threads: {e}")))?;
         let mut hasher = Self {
             params,
             slots: Arc::new(Semaphore::new(slots)),
+            pool,
             queue_timeout: Duration::from_millis(config.queue_timeout_ms),
             dummy: Arc::from(""),
         };
@@ -191,7 +197,7 @@ impl Hasher {
         .await
     }
 
-    /// Runs `work` on a blocking thread once a slot is free, or gives up
+    /// Runs `work` on a hash thread once a slot is free, or gives up
     /// with `Busy` after the queue timeout.
     async fn run<T: Send + 'static>(
         &self,
@@ -206,14 +212,15 @@ impl Hasher {
                 .map_err(|_| AuthError::Internal("hash pool closed".into()))?;
         drop(queued);
         let in_use = crate::metrics::hash_in_use();
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(slot);
-            drop(in_use);
-            result
-        })
-        .await
-        .map_err(|e| AuthError::Internal(format!("hash task: {e}")))?
+        self.pool
+            .run(move || {
+                let result = work();
+                drop(slot);
+                drop(in_use);
+                result
+            })
+            .await
+            .ok_or_else(|| AuthError::Internal("hash task failed".into()))?
     }
 }
 
