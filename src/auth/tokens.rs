@@ -214,8 +214,8 @@ impl Auth {
             )
         })?;
         let user = caller.id();
-        self.on_store(move |s| s.revoke_token_of(user, id)).await?;
-        self.store.durable().await?;
+        // Durable once it resolves: the revocation writer flushes its batch.
+        self.store.revoke_token_of(user, id).await?;
         tracing::info!(user_id = %caller.id(), token_id = id.0, "token revoked");
         Ok(())
     }
@@ -224,10 +224,9 @@ impl Auth {
     /// is indistinguishable from a missing one.
     pub async fn revoke_token(&self, caller: &Caller, id: TokenId) -> Result<(), AuthError> {
         let user = caller.id();
-        if !self.on_store(move |s| s.revoke_token_of(user, id)).await? {
+        if !self.store.revoke_token_of(user, id).await? {
             return Err(AuthError::NotFound("no such token"));
         }
-        self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), token_id = id.0, "token revoked");
         Ok(())
     }

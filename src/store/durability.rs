@@ -119,6 +119,12 @@ impl GroupCommit {
     }
 }
 
+/// A copy of a flush failure, one per writer it failed: `io::Error` is not
+/// `Clone`, and a full disk must still read as a full disk.
+pub(super) fn copy_error(e: &io::Error) -> io::Error {
+    Failure::of(e).to_error()
+}
+
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Requests> {
         // The guarded data is two plain fields; a panic elsewhere cannot

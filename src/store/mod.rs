@@ -6,6 +6,7 @@
 //! read and write trees: they may run more than once.
 
 mod backup;
+mod batch;
 mod check;
 pub mod codec;
 mod codes;
@@ -15,7 +16,7 @@ mod seed;
 mod tokens;
 mod users;
 
-use crate::model::{TokenId, UnixTime};
+use crate::model::{TokenId, UnixTime, UserId};
 use durability::GroupCommit;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Db, Tree};
@@ -50,6 +51,9 @@ pub enum StoreError {
     /// An index holds a value of the wrong shape.
     #[error("corrupt index: {0}")]
     Corrupt(&'static str),
+    /// A combined write's batch ended without answering this request.
+    #[error("a combined write was abandoned")]
+    Abandoned,
 }
 
 impl StoreError {
@@ -169,6 +173,10 @@ struct Inner {
     /// rotated) between the scan and the commit would survive a password
     /// change, a disable or a "revoke all". Never held across an fsync.
     token_writes: Mutex<()>,
+    /// Revocations (user, token id) queued to share one transaction (see
+    /// `batch`); its writer thread holds `token_writes` while it runs one,
+    /// then flushes it.
+    revocations: batch::Batcher<(UserId, TokenId), StoreResult<bool>>,
     /// Every write to a tree holds this shared for the length of its
     /// transaction (or single-tree write); a backup holds it exclusively
     /// while it copies the trees, so no transaction is ever half in a
@@ -218,7 +226,8 @@ impl Store {
         let group_commit = GroupCommit::start(db.clone(), dir).map_err(StoreError::Durability)?;
         let tree = |name: &str| db.open_tree(name);
         let revoked_session_at = tree("revoked_session_at")?;
-        Ok(Self {
+        let (revocations, revocation_queue) = batch::channel();
+        let store = Self {
             inner: Arc::new(Inner {
                 users: tree("users")?,
                 user_id_by_name: tree("user_id_by_name")?,
@@ -234,12 +243,24 @@ impl Store {
                 revoked_session_at,
                 signing_keys: tree("signing_keys")?,
                 token_writes: Mutex::new(()),
+                revocations,
                 write_gate: RwLock::new(()),
                 dir: dir.to_path_buf(),
                 group_commit,
                 db,
             }),
-        })
+        };
+        // The writer holds the store weakly: dropping the last `Store` drops
+        // the queue's sender, which ends the thread.
+        let weak = Arc::downgrade(&store.inner);
+        revocation_queue
+            .start("latchkey-revoke", move |requests| {
+                weak.upgrade()
+                    .map(|inner| Self { inner }.revoke_batch_durably(&requests))
+                    .unwrap_or_default()
+            })
+            .map_err(StoreError::Durability)?;
+        Ok(store)
     }
 
     /// Waits until every write made before this call is on disk. Concurrent

@@ -141,6 +141,54 @@ fn records_survive_reopening_after_durable() {
 }
 
 #[test]
+fn a_revocation_batch_revokes_each_token_once_and_answers_in_order() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    let bob = user(&store, "bob", None);
+    let (d1, r1) = token(&store, &alice, 1, i64::MAX);
+    let (d2, r2) = token(&store, &alice, 2, i64::MAX);
+    let (d3, _) = token(&store, &bob, 3, i64::MAX);
+    let answers: Vec<bool> = store
+        .revoke_batch(&[
+            (alice.id, r1.id),
+            (alice.id, r1.id), // the same token again in one batch
+            (bob.id, r2.id),   // someone else's token
+            (alice.id, r2.id),
+            (bob.id, TokenId(999)), // no such token
+        ])
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(answers, [true, false, false, true, false]);
+    assert!(store.token(&d1).unwrap().is_none());
+    assert!(store.token(&d2).unwrap().is_none());
+    assert!(store.token(&d3).unwrap().is_some());
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.tokens, 1);
+}
+
+#[test]
+fn a_resolved_revocation_survives_a_reopen_and_the_writer_lets_the_store_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = {
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let alice = user(&store, "alice", None);
+        let (digest, record) = token(&store, &alice, 1, i64::MAX);
+        let revoked = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(store.revoke_token_of(alice.id, record.id))
+            .unwrap();
+        assert!(revoked);
+        digest
+    };
+    // Reopening at once proves the writer thread held no store of its own.
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    assert!(store.token(&digest).unwrap().is_none());
+}
+
+#[test]
 fn a_second_open_of_the_same_directory_fails() {
     let (dir, _store) = open();
     assert!(Store::open(dir.path(), &StoreOptions::default()).is_err());

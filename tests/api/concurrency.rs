@@ -192,3 +192,62 @@ async fn a_full_hash_pool_answers_503_with_retry_after() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
+    // Revocations that arrive together share one transaction; asking for
+    // the same token twice in one batch must still revoke it once.
+    let app = Arc::new(TestServer::spawn().await);
+    app.register("alice", PASSWORD).await;
+    let mut issued = Vec::new();
+    for _ in 0..16 {
+        let body = app
+            .post("/api/tokens")
+            .basic("alice", PASSWORD)
+            .send()
+            .await
+            .assert_status(200)
+            .json();
+        issued.push((
+            body["id"].as_u64().unwrap(),
+            body["token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // Bearer, not Basic: 32 password checks at once would meet the throttle.
+    let caller = Arc::new(app.token_for("alice", PASSWORD).await);
+    let ids: Arc<Vec<u64>> = Arc::new(issued.iter().map(|(id, _)| *id).collect());
+    let responses = all_at_once(&app, 32, |app, i| {
+        let (id, caller) = (ids[i % 16], Arc::clone(&caller));
+        async move {
+            app.delete(&format!("/api/tokens/{id}"))
+                .bearer(&caller)
+                .send()
+                .await
+        }
+    })
+    .await;
+    for (i, id) in ids.iter().enumerate() {
+        let mut pair = [
+            responses[i].status.as_u16(),
+            responses[i + 16].status.as_u16(),
+        ];
+        pair.sort_unstable();
+        assert_eq!(pair, [204, 404], "token {id}: {:?}", statuses(&responses));
+    }
+    for (_, token) in &issued {
+        app.get("/api/resource")
+            .bearer(token)
+            .send()
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    let list = app
+        .get("/api/tokens")
+        .bearer(&caller)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    let left: Vec<&serde_json::Value> = list["items"].as_array().unwrap().iter().collect();
+    assert_eq!(left.len(), 1, "only the caller's token is left: {list}");
+}
