@@ -107,6 +107,32 @@ mod tests {
         assert_eq!(pool.run(|| "still here").await, Some("still here"));
     }
 
+    #[test]
+    fn the_shipped_systemd_unit_allows_setpriority_back_after_denying_its_group() {
+        // systemd kills a process with SIGSYS on a denied call, and
+        // setpriority is in @resources: a unit that denies the group must
+        // allow the call back after it (later lines edit earlier ones).
+        let unit = include_str!("../../contrib/latchkey.service");
+        let filters: Vec<&str> = unit
+            .lines()
+            .filter_map(|l| l.strip_prefix("SystemCallFilter="))
+            .collect();
+        let denied = filters
+            .iter()
+            .position(|f| {
+                f.starts_with('~')
+                    && f.split_whitespace()
+                        .any(|w| w.trim_start_matches('~') == "@resources")
+            })
+            .expect("the unit denies @resources");
+        assert!(
+            filters[denied + 1..]
+                .iter()
+                .any(|f| !f.starts_with('~') && f.split_whitespace().any(|w| w == "setpriority")),
+            "{filters:?}"
+        );
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hash_threads_run_at_the_configured_nice_value() {
