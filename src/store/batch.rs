@@ -1,7 +1,8 @@
 //! Write batching: concurrent requests of one kind share one transaction.
 //!
-//! sled 0.34 seals and writes its log buffer once per transaction, through
-//! its own I/O threads, and those writes queue behind each other. So 64
+//! sled 0.34 writes its log buffer out twice per transaction (before and
+//! after the batch marker), through its own I/O threads, and those writes
+//! queue behind each other. So 64
 //! clients revoking one token each, one transaction apiece, are hardly
 //! faster than one client, and most of their CPU goes on waking threads.
 //! A batcher has one writer thread: requests queue up while it works, and

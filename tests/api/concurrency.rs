@@ -248,6 +248,7 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
         .await
         .assert_status(200)
         .json();
-    let left: Vec<&serde_json::Value> = list["items"].as_array().unwrap().iter().collect();
+    let left = list["items"].as_array().unwrap();
     assert_eq!(left.len(), 1, "only the caller's token is left: {list}");
+    assert_eq!(left[0]["current"], true);
 }
