@@ -139,8 +139,13 @@ impl Signer {
             .is_none_or(|when| when.saturating_add(grace) > at)
     }
 
-    /// Signs an access token for `user` in `session`; returns it and its expiry.
-    pub fn sign(&self, user: &User, session: TokenId) -> Result<(String, UnixTime), AuthError> {
+    /// Signs an access token for `user` in `session`; returns it, its `iat`
+    /// and its expiry.
+    pub fn sign(
+        &self,
+        user: &User,
+        session: TokenId,
+    ) -> Result<(String, UnixTime, UnixTime), AuthError> {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let key = keys.first().ok_or_else(|| internal("no signing key"))?;
         let custom = SessionClaims {
@@ -153,11 +158,12 @@ impl Signer {
             .with_audience(&self.audience)
             .with_subject(user.id)
             .with_jwt_id(jti);
-        let expires_at = claims
-            .expires_at
-            .map_or(0, |t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
+        let secs = |t: Option<jwt_simple::prelude::UnixTimeStamp>| {
+            t.map_or(0, |t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
+        };
+        let (issued_at, expires_at) = (secs(claims.issued_at), secs(claims.expires_at));
         let token = key.pair.sign(claims).map_err(internal)?;
-        Ok((token, expires_at))
+        Ok((token, issued_at, expires_at))
     }
 
     /// Verifies a presented access token's signature and claims. Revocation

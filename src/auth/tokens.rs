@@ -18,7 +18,7 @@ pub struct IssuedToken {
     pub token: String,
     /// When the bearer token expires.
     pub expires_at: UnixTime,
-    /// When it was issued.
+    /// When the bearer token was issued (a JWT's `iat`).
     pub issued_at: UnixTime,
     /// The token's id (opaque) or the session's (jwt).
     pub id: TokenId,
@@ -135,11 +135,11 @@ impl Auth {
                 refresh: None,
             }),
             TokenKind::Refresh => {
-                let (access, expires_at) = self.signer.sign(&caller.user, record.id)?;
+                let (access, issued_at, expires_at) = self.signer.sign(&caller.user, record.id)?;
                 Ok(IssuedToken {
                     token: access,
                     expires_at,
-                    issued_at: created_at,
+                    issued_at,
                     id: record.id,
                     refresh: Some((minted.secret, record.expires_at)),
                 })
@@ -176,13 +176,13 @@ impl Auth {
             .user(record.user_id)?
             .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidToken)?;
-        let (access, access_expires_at) = self.signer.sign(&user, record.id)?;
+        let (access, issued_at, access_expires_at) = self.signer.sign(&user, record.id)?;
         tracing::info!(user_id = %user.id, session = record.id.0, "session refreshed");
         crate::metrics::token_issued(Issued::Refresh);
         Ok(IssuedToken {
             token: access,
             expires_at: access_expires_at,
-            issued_at: record.created_at,
+            issued_at,
             id: record.id,
             refresh: Some((minted.secret, record.expires_at)),
         })

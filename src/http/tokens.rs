@@ -105,7 +105,10 @@ impl From<IssuedToken> for TokenResponse {
         Self {
             token: t.token,
             token_type: "Bearer",
-            expires_in: (t.expires_at - crate::model::unix_now()).max(0),
+            // The lifetime as issued (RFC 6749 5.1), not what is left by
+            // the time the answer is written: a write that crosses a second
+            // boundary must not make a 3600 s token read 3599.
+            expires_in: (t.expires_at - t.issued_at).max(0),
             expires_at: rfc3339(t.expires_at),
             id: t.id.0,
             refresh_token,
