@@ -10,7 +10,7 @@ use crate::store::{BackupError, Store};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Runs an admin command to completion; the error is one line for stderr.
@@ -143,19 +143,9 @@ pub fn backup(config: Config, file: &Path, json: bool) -> Result<(), String> {
     })?;
     let mut snapshot = store.snapshot().map_err(|e| e.to_string())?;
     drop(store);
-    let parent = parent_of(file);
-    let failed = |e: std::io::Error| format!("writing {}: {e}", file.display());
-    let mut staged = tempfile::Builder::new()
-        .prefix(".latchkey-backup-")
-        .tempfile_in(&parent)
-        .map_err(failed)?;
-    std::io::copy(&mut snapshot, staged.as_file_mut()).map_err(failed)?;
-    staged.as_file().sync_all().map_err(failed)?;
-    staged.persist(file).map_err(|e| failed(e.error))?;
-    // The new name must survive a power loss too.
-    File::open(&parent)
-        .and_then(|d| d.sync_all())
-        .map_err(failed)?;
+    // A backup holds every password hash: owner-only, like the store.
+    crate::replace_file::replace_file(file, 0o600, |f| std::io::copy(&mut snapshot, f).map(drop))
+        .map_err(|e| format!("writing {}: {e}", file.display()))?;
     let mut out = std::io::stdout().lock();
     let _ = if json {
         writeln!(
@@ -223,14 +213,6 @@ pub fn restore(config: Config, file: &Path, json: bool) -> Result<(), String> {
         )
     };
     Ok(())
-}
-
-/// The directory a file is in; `.` for a bare file name.
-fn parent_of(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// The commands this module runs.

@@ -23,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod model;
+mod replace_file;
 pub mod store;
 pub mod tls;
 

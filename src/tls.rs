@@ -262,40 +262,18 @@ pub fn write_pair(dir: &Path, pair: &SelfSigned, force: bool) -> Result<Written,
     })?;
     // A reload between the two renames sees a key that is not the
     // certificate's, refuses the pair and keeps the one in service.
-    write_atomically(&written.key, pair.key_pem.as_bytes(), 0o600)?;
-    write_atomically(&written.cert, pair.cert_pem.as_bytes(), 0o644)?;
+    write_file(&written.key, pair.key_pem.as_bytes(), 0o600)?;
+    write_file(&written.cert, pair.cert_pem.as_bytes(), 0o644)?;
     Ok(written)
 }
 
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
-    let fail = |source| TlsError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let temp = PathBuf::from(temp);
-    // A leftover from an interrupted run may have any mode: start afresh.
-    match std::fs::remove_file(&temp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let result = (|| {
-        let mut file = options.open(&temp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(fail)
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
+    crate::replace_file::replace_file(path, mode, |f| f.write_all(contents)).map_err(|source| {
+        TlsError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]
