@@ -57,6 +57,16 @@ fn https(app: &TestServer, path: &str) -> String {
     format!("https://127.0.0.1:{}{path}", app.addr.port())
 }
 
+/// A client that trusts `cert` gets `/healthz` over HTTPS.
+async fn assert_https_serves(app: &TestServer, cert: &Cert) {
+    let healthz = client_trusting(cert)
+        .get(https(app, "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+}
+
 #[tokio::test]
 async fn register_token_and_resource_work_over_https() {
     let cert = make_cert();
@@ -107,12 +117,7 @@ async fn plain_http_to_the_tls_port_gets_a_clean_400_and_https_still_works() {
         "{problem}"
     );
 
-    let healthz = client_trusting(&cert)
-        .get(https(&app, "/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(healthz.status(), 200);
+    assert_https_serves(&app, &cert).await;
 }
 
 #[tokio::test]
@@ -125,12 +130,7 @@ async fn a_client_that_does_not_trust_the_certificate_is_refused_and_the_server_
         .unwrap();
     assert!(stranger.get(https(&app, "/healthz")).send().await.is_err());
 
-    let healthz = client_trusting(&cert)
-        .get(https(&app, "/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(healthz.status(), 200);
+    assert_https_serves(&app, &cert).await;
 }
 
 #[tokio::test]
@@ -148,11 +148,6 @@ async fn a_stalled_handshake_gives_its_connection_slot_back_after_the_header_tim
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     // Within the client's 20 s only if the stalled handshake was cut off.
-    let healthz = client_trusting(&cert)
-        .get(https(&app, "/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(healthz.status(), 200);
+    assert_https_serves(&app, &cert).await;
     drop(stalled);
 }
