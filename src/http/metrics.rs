@@ -1,7 +1,9 @@
 //! `GET /metrics`: the Prometheus scrape, on the main listener or on a
 //! listener of its own (`[metrics] listen`) that serves nothing else.
 
-use super::{Request, Route, State, handle_rejection, method_not_allowed, request, respond};
+use super::{
+    Request, Route, State, handle_rejection, method_not_allowed, nosniff, request, respond,
+};
 use crate::ServeError;
 use crate::auth::AuthError;
 use crate::config::MetricsConfig;
@@ -92,10 +94,7 @@ pub fn serve(
             .recover(handle_rejection)
             .unify()
             .map(|mut response: Response| {
-                response.headers_mut().insert(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                );
+                nosniff(&mut response);
                 response
             });
     // Its own readiness, so the scrape listener closing does not touch the

@@ -131,16 +131,21 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
     api.recover(handle_rejection)
         .unify()
         .map(move |mut response: Response| {
-            let headers = response.headers_mut();
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
+            nosniff(&mut response);
             if !basic_challenge {
-                drop_basic_challenge(headers);
+                drop_basic_challenge(response.headers_mut());
             }
             response
         })
+}
+
+/// Tells browsers not to guess a content type: every listener's answers
+/// carry it.
+fn nosniff(response: &mut Response) {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 /// Removes the Basic challenge from a 401, leaving Bearer: browsers show

@@ -311,6 +311,7 @@ async fn a_separate_metrics_listener_serves_only_metrics_and_closes_at_shutdown(
         .unwrap()
         .to_owned();
     assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    assert_eq!(scrape.headers()["x-content-type-options"], "nosniff");
     let text = scrape.text().await.unwrap();
     assert!(!parse(&text).is_empty(), "{text}");
     let elsewhere = client
