@@ -6,6 +6,7 @@
 #
 #   bash bench/run.sh              # every case, about 6 minutes; table in bench/results.txt
 #   bash bench/run.sh 1 5 mem      # a subset: cases 1..7, mem (memory), profile
+#   bash bench/run.sh profile      # instructions per request, latchkey and the ceiling (callgrind)
 #
 # Fixed settings (wrk from Debian, Lua scripts in bench/):
 #   token cases (1, 2, 5 reads, 7):  wrk -t2 -c64 -d10s; the ceiling and
@@ -306,23 +307,46 @@ casemem() {
   note "memory: 100k users + 100k tokens under load: RSS $(mib "${RSS[mem_100k_random]}") MiB, peak $(mib "${HWM[mem_100k_random]}") MiB (<=64 + cache 64): $(verdict "${HWM[mem_100k_random]} <= $limit")"
 }
 
-# Callgrind on an unstripped release build under a short load (perf has no
-# hardware counters on this VM). Not part of the default run: it builds a
-# second copy of the release profile in target/profile.
+# Instructions per token-checked request, counted by callgrind: unlike
+# req/s, the count is the same from one run to the next whatever else the
+# machine does, so it shows what a change to the request path saves. The
+# ceiling and latchkey run the same wrk load on unstripped release builds
+# (in target/profile); counters are zeroed after a warm-up, so start-up and
+# the dummy hash are left out. Not part of the default run.
 profile() {
   command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
   CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
-    cargo build --release --locked -q --bin latchkey --target-dir target/profile
-  start latchkey valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
-    "$root/target/profile/release/latchkey" --listen 127.0.0.1:0 --data-dir "$work/small"
-  AUTHORIZATION="Bearer $token1" wrk -t1 -c4 -d20s -s bench/header.lua "$base/api/resource" >"$work/profile.wrk"
-  stop
-  cp "$work/callgrind.out" target/bench/callgrind.out
-  local served; served=$(awk '/requests in/ {print $1}' "$work/profile.wrk")
+    cargo build --release --locked -q --bin latchkey --example ceiling --target-dir target/profile
+  local pbin=$root/target/profile/release name ir served
+  declare -A IR
+  for name in ceiling latchkey; do
+    if [ "$name" = ceiling ]; then
+      start ceiling valgrind --tool=callgrind --callgrind-out-file="$work/$name.cg" \
+        "$pbin/examples/ceiling" --listen 127.0.0.1:0 --data-dir "$work/ceiling-data" --token lk_ceiling
+      export AUTHORIZATION="Bearer lk_ceiling"
+    else
+      start latchkey env LATCHKEY_PASSWORD__SCRYPT_LOG_N=10 valgrind --tool=callgrind \
+        --callgrind-out-file="$work/$name.cg" "$pbin/latchkey" --listen 127.0.0.1:0 --data-dir "$work/small"
+      export AUTHORIZATION="Bearer $token1"
+    fi
+    wrk -t1 -c8 -d3s -s bench/header.lua "$base/api/resource" >/dev/null
+    callgrind_control -z "$pid" >/dev/null
+    wrk -t1 -c8 -d15s -s bench/header.lua "$base/api/resource" >"$work/$name.cg.wrk"
+    callgrind_control -d "$pid" >/dev/null
+    stop
+    served=$(awk '/requests in/ {print $1}' "$work/$name.cg.wrk")
+    ir=$(awk '/^summary:/ {print $2}' "$work/$name.cg.1")
+    IR[$name]=$(( ir / served ))
+    cp "$work/$name.cg.1" "target/bench/$name.callgrind.out"
+  done
+  unset AUTHORIZATION
   {
-    echo "callgrind, GET /api/resource x $served under wrk -t1 -c4 -d20s (and the start-up dummy hash)"
-    callgrind_annotate --inclusive=no target/bench/callgrind.out 2>/dev/null | sed -n '/^Ir/,$p' | head -40
+    echo "callgrind, GET /api/resource under wrk -t1 -c8 -d15s after a 3 s warm-up, git $(git rev-parse --short HEAD)$(git diff --quiet || echo +dirty)"
+    echo "instructions per request: ceiling ${IR[ceiling]}, latchkey ${IR[latchkey]} ($(ratio "${IR[latchkey]}" "${IR[ceiling]}")x the ceiling's)"
+    echo "latchkey's functions by their own instructions per request (sha256 runs in software under valgrind; natively it uses SHA-NI):"
+    python3 bench/callgrind_self.py target/bench/latchkey.callgrind.out "$served" 30
   } | tee bench/profile.txt
+  note "profile: ${IR[latchkey]} instructions per GET /api/resource against the ceiling's ${IR[ceiling]} (bench/profile.txt)"
 }
 
 # ------------------------------------------------------------------ run
@@ -344,6 +368,8 @@ for c in "${cases[@]}"; do
 done
 want 1 || want 5 || want 7 && note "memory: RSS right after start, 1k-user store: $(mib "$idle_rss") MiB"
 
+# A profile-only run has its own file (bench/profile.txt): keep the table.
+[ ${#rows[@]} -gt 0 ] || exit 0
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 {
   echo "latchkey bench, $started, $(nproc) x $cpu, $(uname -m)"
