@@ -14,6 +14,7 @@ mod durability;
 mod keys;
 mod seed;
 mod tokens;
+mod user_cache;
 mod users;
 
 use crate::model::{TokenId, UnixTime, UserId};
@@ -167,6 +168,9 @@ struct Inner {
     /// `revoked_session_at`, mirrored in memory so checking a signed token
     /// reads no tree.
     revoked_sessions: RwLock<HashMap<u64, UnixTime>>,
+    /// `users`, partly mirrored in memory: a token check reads its user
+    /// from here. Every write to `users` forgets what it changed.
+    user_cache: user_cache::UserCache,
     /// Held across "list a user's tokens, then remove them in a transaction"
     /// and across every write that adds or replaces a token. sled
     /// transactions cannot scan, so without it a token issued (or a refresh
@@ -241,6 +245,7 @@ impl Store {
                 spent_refresh_by_digest: tree("spent_refresh_by_digest")?,
                 revoked_sessions: RwLock::new(load_revoked(&revoked_session_at)?),
                 revoked_session_at,
+                user_cache: user_cache::UserCache::default(),
                 signing_keys: tree("signing_keys")?,
                 token_writes: Mutex::new(()),
                 revocations,

@@ -127,6 +127,9 @@ impl Store {
         i.user_id_by_email.apply_batch(pending.by_email)?;
         i.tokens_by_user.apply_batch(pending.by_user)?;
         i.token_digest_by_expiry.apply_batch(pending.by_expiry)?;
+        // Seeding makes new users only, but a batch is not a transaction:
+        // forget everything rather than reason about what a reader saw.
+        i.user_cache.forget_all();
         Ok(())
     }
 

@@ -110,6 +110,37 @@ fn email_change_moves_the_index_and_password_change_keeps_one_token() {
 }
 
 #[test]
+fn a_cached_user_is_read_fresh_after_each_kind_of_write() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    // Each read below puts alice in the cache; each write must forget her.
+    assert_eq!(store.user(alice.id).unwrap(), Some(alice.clone()));
+    let disabled = User {
+        disabled: true,
+        role: crate::model::Role::Admin,
+        ..alice.clone()
+    };
+    let update = UserUpdate {
+        expected: alice.clone(),
+        user: disabled.clone(),
+        revoke_tokens_except: None,
+        consume_code: None,
+    };
+    store.update_user(&update).unwrap().unwrap();
+    assert_eq!(store.user(alice.id).unwrap(), Some(disabled.clone()));
+
+    let rehashed = store
+        .replace_password_hash(alice.id, &disabled.password_hash, "$scrypt$new")
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.user(alice.id).unwrap(), Some(rehashed));
+
+    store.delete_user(alice.id).unwrap().unwrap();
+    assert_eq!(store.user(alice.id).unwrap(), None);
+    assert_eq!(store.user_by_login("alice").unwrap(), None);
+}
+
+#[test]
 fn sweep_deletes_only_expired_tokens() {
     let (_dir, store) = open();
     let alice = user(&store, "alice", None);

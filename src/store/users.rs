@@ -90,14 +90,23 @@ impl Store {
         flatten(outcome)
     }
 
-    /// One user by id.
+    /// One user by id: from the cache when it holds it (see `user_cache`).
     pub fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.inner
+        let cache = &self.inner.user_cache;
+        if let Some(user) = cache.get(id) {
+            return Ok(Some(user));
+        }
+        let writes = cache.writes();
+        let user: Option<User> = self
+            .inner
             .users
             .get(id.to_key())?
             .map(|v| codec::decode(&v))
-            .transpose()
-            .map_err(Into::into)
+            .transpose()?;
+        if let Some(user) = &user {
+            cache.keep(user, writes);
+        }
+        Ok(user)
     }
 
     /// The user whose lowercased name, or failing that lowercased email,
@@ -230,6 +239,7 @@ impl Store {
                     remove_tokens(&trees, &revoke, now)
                 },
             );
+        i.user_cache.forget(user.id);
         Ok(flatten(outcome)?.map(|sessions| {
             self.mark_revoked(&sessions, now);
             crate::metrics::tokens_revoked(revoke.len());
@@ -294,6 +304,7 @@ impl Store {
                     Ok(())
                 },
             );
+        i.user_cache.forget(id);
         let outcome = flatten(outcome)?;
         if outcome.is_ok() {
             crate::metrics::tokens_revoked(tokens.len());
@@ -324,6 +335,7 @@ impl Store {
             users.insert(&key, codec::encode(&user)?)?;
             Ok(Some(user))
         });
+        self.inner.user_cache.forget(id);
         Ok(flatten(outcome)?.unwrap_or(None))
     }
 }
