@@ -341,7 +341,7 @@ profile() {
   done
   unset AUTHORIZATION
   {
-    echo "callgrind, GET /api/resource under wrk -t1 -c8 -d15s after a 3 s warm-up, git $(git rev-parse --short HEAD)$(git diff --quiet || echo +dirty)"
+    echo "callgrind, GET /api/resource under wrk -t1 -c8 -d15s after a 3 s warm-up, git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples || echo +dirty)"
     echo "instructions per request: ceiling ${IR[ceiling]}, latchkey ${IR[latchkey]} ($(ratio "${IR[latchkey]}" "${IR[ceiling]}")x the ceiling's)"
     echo "latchkey's functions by their own instructions per request (sha256 runs in software under valgrind; natively it uses SHA-NI):"
     python3 bench/callgrind_self.py target/bench/latchkey.callgrind.out "$served" 30
