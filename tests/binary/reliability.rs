@@ -295,7 +295,13 @@ impl Driver {
     async fn change_password(&mut self, a: usize, used: usize) -> Result<bool, String> {
         self.made += 1;
         let account = &self.accounts[a];
-        let new = format!("secret number {} of {}", self.made, account.name);
+        // `made` starts over every round: without the round, a change in a
+        // later round could pick the password an earlier one set, and a lost
+        // change would then look applied and not applied at once.
+        let new = format!(
+            "secret number {} of {} in round {}",
+            self.made, account.name, self.round
+        );
         let request = self
             .client
             .patch(self.url(&format!("/api/users/{}", account.id.unwrap_or(0))))
