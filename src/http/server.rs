@@ -69,8 +69,8 @@ fn request_id(request: &hyper::Request<Incoming>) -> RequestId {
     RequestId(made_id(*REQUEST_PREFIX, n))
 }
 
-/// `{prefix:08x}-{n:x}`, written by hand: `format!` was a tenth of the
-/// server's own instructions per token-checked request.
+/// `{prefix:08x}-{n:x}`, written by hand: `format!` cost about 1,400
+/// instructions per request, 4% of a token check, for 25 bytes.
 fn made_id(prefix: u32, n: u64) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 8 + 1 + 16];
