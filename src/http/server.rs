@@ -48,25 +48,22 @@ impl Readiness {
     }
 }
 
-/// An id for one request, echoed as `X-Request-Id` and logged with it. A
-/// client's own id of up to 64 visible ASCII characters is kept; otherwise
-/// one is made from a per-process random prefix and a counter.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub HeaderValue);
-
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 static REQUEST_PREFIX: LazyLock<u32> =
     LazyLock::new(|| crate::auth::token::random_bytes::<4>().map_or(0, u32::from_be_bytes));
 
-fn request_id(request: &hyper::Request<Incoming>) -> RequestId {
+/// An id for one request, echoed as `X-Request-Id` and logged with it. A
+/// client's own id of up to 64 visible ASCII characters is kept; otherwise
+/// one is made from a per-process random prefix and a counter.
+fn request_id(request: &hyper::Request<Incoming>) -> HeaderValue {
     let given = request.headers().get(REQUEST_ID).filter(|v| {
         v.len() <= 64 && !v.is_empty() && v.as_bytes().iter().all(u8::is_ascii_graphic)
     });
     if let Some(given) = given {
-        return RequestId(given.clone());
+        return given.clone();
     }
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    RequestId(made_id(*REQUEST_PREFIX, n))
+    made_id(*REQUEST_PREFIX, n)
 }
 
 /// `{prefix:08x}-{n:x}`, written by hand: `format!` cost about 1,400
@@ -145,7 +142,7 @@ pub async fn run<F>(
             async move {
                 let mut response = response.await;
                 if let Ok(r) = &mut response {
-                    r.headers_mut().insert(REQUEST_ID, id.0.clone());
+                    r.headers_mut().insert(REQUEST_ID, id.clone());
                     crate::metrics::record_request(observed, r.status().as_u16(), started);
                 }
                 if let (Ok(r), Some((method, path))) = (&response, logged) {
@@ -155,7 +152,7 @@ pub async fn run<F>(
                         status = r.status().as_u16(),
                         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                         client = %peer.ip(),
-                        request_id = id.0.to_str().unwrap_or("-"),
+                        request_id = id.to_str().unwrap_or("-"),
                         "request"
                     );
                 }

@@ -1,7 +1,7 @@
 //! Races and load: one winner among concurrent registrations, and 503 with
 //! `Retry-After` when the hash pool is full.
 
-use crate::support::{PASSWORD, Resp, TestServer, basic_header};
+use crate::support::{PASSWORD, Resp, TestServer, basic_header, items};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -248,7 +248,7 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
         .await
         .assert_status(200)
         .json();
-    let left = list["items"].as_array().unwrap();
+    let left = items(&list);
     assert_eq!(left.len(), 1, "only the caller's token is left: {list}");
     assert_eq!(left[0]["current"], true);
 }

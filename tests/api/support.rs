@@ -210,6 +210,13 @@ impl RawResponse {
 }
 
 /// The `token` field of a token response.
+/// The `items` of a list response.
+pub fn items(list: &Value) -> &Vec<Value> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {list}"))
+}
+
 pub fn secret(issued: &Value) -> String {
     issued["token"].as_str().unwrap().to_owned()
 }

@@ -3,7 +3,7 @@
 
 use crate::support::{
     PASSWORD, TestServer, assert_has_keys, assert_rfc3339_utc, assert_token_shape, basic_header,
-    id_of, secret,
+    id_of, items, secret,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -152,12 +152,6 @@ async fn every_issued_token_is_distinct() {
     }
     assert_eq!(tokens.len(), 5);
     assert_eq!(ids.len(), 5);
-}
-
-fn items(list: &Value) -> &Vec<Value> {
-    list["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {list}"))
 }
 
 #[tokio::test]
