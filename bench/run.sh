@@ -67,6 +67,11 @@ start() {
   done
   echo "$name did not start" >&2; cat "$work/$name.log" >&2; exit 1
 }
+thread_cpu() { # thread_cpu PID: "name ticks" per thread name (user+system), summed
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+  done | awk '{sub(/-[0-9]+$/, "-N", $1); a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+}
 stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 serve() { # serve NAME DATA_DIR [ENV=VALUE...]
   local name=$1 dir=$2; shift 2
@@ -251,9 +256,14 @@ case6() {
   serve latchkey "$work/revoke"
   TOKENS=$work/revoke1.tokens THREADS=1 METHOD=DELETE URLPATH=/api/tokens \
     wrkrun revoke_1_client "$base" -t1 -c1 -d5s -s bench/tokens.lua
+  local before; before=$(thread_cpu "$pid")
   TOKENS=$work/revoke64.tokens THREADS=2 METHOD=DELETE URLPATH=/api/tokens \
     wrkrun revoke_64_clients "$base" -t2 -c64 -d5s -s bench/tokens.lua
+  local after; after=$(thread_cpu "$pid")
   stop
+  local reqs; reqs=$(awk '/requests in/ {print $1}' "$work/revoke_64_clients.wrk")
+  note "case 6: server CPU per revocation by thread, 64 clients:$(join -a2 -e0 -o 0,1.2,2.2 <(echo "$before") <(echo "$after") |
+    awk -v n="$reqs" -v hz="$(getconf CLK_TCK)" '$3 > $2 {printf " %s %.1f us;", $1, ($3 - $2) / hz / n * 1e6}')"
   row revoke_1_client
   local r; r=$(ratio "${RPS[revoke_64_clients]}" "${RPS[revoke_1_client]}")
   row revoke_64_clients "${r}x 1 client (>=10)" "$(verdict "$r >= 10")"
