@@ -63,7 +63,7 @@ fn seeded(dir: &std::path::Path) -> (Store, String) {
     (store, secret)
 }
 
-fn check(store: &Store, headers: &HeaderMap) -> User {
+fn check(store: &Store, headers: &HeaderMap) -> std::sync::Arc<User> {
     let Ok(Some(Credentials::Token(presented))) = parse_credentials(headers) else {
         panic!("not a token");
     };

@@ -8,6 +8,7 @@ use super::password::Password;
 use super::{Auth, AuthError, Caller, now};
 use crate::model::{CodeKind, Email, Role, User, UserId, Username};
 use crate::store::{Conflict, UserUpdate};
+use std::sync::Arc;
 
 /// Who asks for a change.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +151,7 @@ impl Auth {
     pub fn user(&self, id: UserId) -> Result<User, AuthError> {
         self.store
             .user(id)?
+            .map(Arc::unwrap_or_clone)
             .ok_or(AuthError::NotFound("no such user"))
     }
 
@@ -269,6 +271,7 @@ impl Auth {
                     base = self
                         .store
                         .user(update.expected.id)?
+                        .map(Arc::unwrap_or_clone)
                         .ok_or(AuthError::NotFound("no such user"))?;
                 }
                 Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
@@ -304,7 +307,7 @@ impl Auth {
         if let Actor::Caller(c) = actor
             && c.id() == id
         {
-            return Ok(c.user.clone());
+            return Ok(User::clone(&c.user));
         }
         let user = self.user(id)?;
         if actor.is(id) || actor.is_admin() {

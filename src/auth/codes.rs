@@ -118,6 +118,7 @@ impl Auth {
         let user = self
             .store
             .user(record.user_id)?
+            .map(std::sync::Arc::unwrap_or_clone)
             .ok_or(AuthError::InvalidCode)?;
         Ok((digest, user))
     }

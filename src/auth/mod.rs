@@ -125,8 +125,8 @@ pub enum Method {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The caller's current record.
-    pub user: User,
+    /// The caller's current record, shared with the store's user cache.
+    pub user: Arc<User>,
     /// How they authenticated.
     pub method: Method,
 }
@@ -331,7 +331,7 @@ impl Auth {
                     user
                 };
                 Ok(Caller {
-                    user,
+                    user: Arc::new(user),
                     method: Method::Password,
                 })
             }

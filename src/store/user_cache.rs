@@ -17,7 +17,7 @@
 use crate::model::{User, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// How many records are kept. Past it the map starts over: clearing costs
 /// nothing per read, unlike tracking recency, and a token-checked workload
@@ -27,13 +27,15 @@ const CAPACITY: usize = 4096;
 /// The records, and the count of writes that have forgotten one.
 #[derive(Debug, Default)]
 pub(super) struct UserCache {
-    users: RwLock<HashMap<UserId, User>>,
+    /// Shared, not copied: a token check takes a counter bump, where a
+    /// copy would allocate the name and the password hash on every request.
+    users: RwLock<HashMap<UserId, Arc<User>>>,
     writes: AtomicU64,
 }
 
 impl UserCache {
     /// The kept record of `id`, if any.
-    pub(super) fn get(&self, id: UserId) -> Option<User> {
+    pub(super) fn get(&self, id: UserId) -> Option<Arc<User>> {
         let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
         users.get(&id).cloned()
     }
@@ -46,7 +48,7 @@ impl UserCache {
 
     /// Keeps `user`, read from the tree after `writes` was taken, unless a
     /// write has forgotten a record since.
-    pub(super) fn keep(&self, user: &User, writes: u64) {
+    pub(super) fn keep(&self, user: &Arc<User>, writes: u64) {
         let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
         if self.writes.load(Ordering::SeqCst) != writes {
             return;
@@ -54,7 +56,7 @@ impl UserCache {
         if users.len() >= CAPACITY && !users.contains_key(&user.id) {
             users.clear();
         }
-        users.insert(user.id, user.clone());
+        users.insert(user.id, Arc::clone(user));
     }
 
     /// Drops `id`'s record: call after every write to it, committed or not.
@@ -77,8 +79,8 @@ mod tests {
     use super::*;
     use crate::model::{Role, Username};
 
-    fn user(id: u64, disabled: bool) -> User {
-        User {
+    fn user(id: u64, disabled: bool) -> Arc<User> {
+        Arc::new(User {
             id: UserId(id),
             username: Username::parse(&format!("user{id}")).unwrap(),
             email: None,
@@ -87,7 +89,7 @@ mod tests {
             role: Role::User,
             disabled,
             confirmed: true,
-        }
+        })
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::{
 use crate::model::{SecretDigest, TokenId, User, UserId, unix_now};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
+use std::sync::Arc;
 
 /// A change to an existing user, applied in one transaction.
 #[derive(Debug)]
@@ -91,17 +92,17 @@ impl Store {
     }
 
     /// One user by id: from the cache when it holds it (see `user_cache`).
-    pub fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+    pub fn user(&self, id: UserId) -> StoreResult<Option<Arc<User>>> {
         let cache = &self.inner.user_cache;
         if let Some(user) = cache.get(id) {
             return Ok(Some(user));
         }
         let writes = cache.writes();
-        let user: Option<User> = self
+        let user: Option<Arc<User>> = self
             .inner
             .users
             .get(id.to_key())?
-            .map(|v| codec::decode(&v))
+            .map(|v| codec::decode(&v).map(Arc::new))
             .transpose()?;
         if let Some(user) = &user {
             cache.keep(user, writes);
@@ -118,7 +119,10 @@ impl Store {
             None => i.user_id_by_email.get(key.as_bytes())?,
         };
         match id {
-            Some(id) => self.user(UserId(read_u64(&id, "user id index")?)),
+            // A copy of its own: logins are rare, and their callers own it.
+            Some(id) => Ok(self
+                .user(UserId(read_u64(&id, "user id index")?))?
+                .map(Arc::unwrap_or_clone)),
             None => Ok(None),
         }
     }
