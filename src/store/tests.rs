@@ -28,6 +28,16 @@ fn user(store: &Store, name: &str, email: Option<&str>) -> User {
     store.insert_user(new_user(name, email)).unwrap().unwrap()
 }
 
+/// An update that replaces `expected` with `user` and does nothing else.
+fn replacing(expected: &User, user: &User) -> UserUpdate {
+    UserUpdate {
+        expected: expected.clone(),
+        user: user.clone(),
+        revoke_tokens_except: None,
+        consume_code: None,
+    }
+}
+
 fn token(store: &Store, user: &User, seed: u8, expires_at: i64) -> (SecretDigest, TokenRecord) {
     let record = TokenRecord {
         id: TokenId(0),
@@ -120,13 +130,10 @@ fn a_cached_user_is_read_fresh_after_each_kind_of_write() {
         role: crate::model::Role::Admin,
         ..alice.clone()
     };
-    let update = UserUpdate {
-        expected: alice.clone(),
-        user: disabled.clone(),
-        revoke_tokens_except: None,
-        consume_code: None,
-    };
-    store.update_user(&update).unwrap().unwrap();
+    store
+        .update_user(&replacing(&alice, &disabled))
+        .unwrap()
+        .unwrap();
     assert_eq!(store.user(alice.id).unwrap().as_deref(), Some(&disabled));
 
     let rehashed = store
@@ -305,22 +312,16 @@ fn an_update_computed_from_a_stale_record_writes_nothing() {
     let alice = user(&store, "alice", None);
     let mut admin = alice.clone();
     admin.role = crate::model::Role::Admin;
-    let promote = UserUpdate {
-        expected: alice.clone(),
-        user: admin.clone(),
-        revoke_tokens_except: None,
-        consume_code: None,
-    };
-    store.update_user(&promote).unwrap().unwrap();
+    store
+        .update_user(&replacing(&alice, &admin))
+        .unwrap()
+        .unwrap();
     let mut renamed = alice.clone();
     renamed.email = Some(Email::parse("a@x.io").unwrap());
-    let stale = UserUpdate {
-        expected: alice,
-        user: renamed,
-        revoke_tokens_except: None,
-        consume_code: None,
-    };
-    assert_eq!(store.update_user(&stale).unwrap(), Err(Conflict::Stale));
+    assert_eq!(
+        store.update_user(&replacing(&alice, &renamed)).unwrap(),
+        Err(Conflict::Stale)
+    );
     assert_eq!(store.user(admin.id).unwrap().as_deref(), Some(&admin));
 }
 

@@ -209,7 +209,6 @@ impl RawResponse {
     }
 }
 
-/// The `token` field of a token response.
 /// The `items` of a list response.
 pub fn items(list: &Value) -> &Vec<Value> {
     list["items"]
@@ -217,6 +216,7 @@ pub fn items(list: &Value) -> &Vec<Value> {
         .unwrap_or_else(|| panic!("no items in {list}"))
 }
 
+/// The `token` field of a token response.
 pub fn secret(issued: &Value) -> String {
     issued["token"].as_str().unwrap().to_owned()
 }
