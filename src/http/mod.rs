@@ -175,16 +175,16 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .or(warp::any().map(|| None))
         .unify();
     warp::method()
-        .and(warp::ext::optional::<server::PeerAddr>())
+        .and(warp::any().map(server::peer))
         .and(warp::header::headers_cloned())
         .and(query)
         .and(body::body())
         .map(
-            move |method, peer: Option<server::PeerAddr>, headers: HeaderMap, query, body| {
+            move |method, peer: Option<std::net::SocketAddr>, headers: HeaderMap, query, body| {
                 let trusted = &state.config.throttle.trusted_proxies;
                 Request {
                     method,
-                    client: peer.map(|p| client_ip(p.0.ip(), &headers, trusted)),
+                    client: peer.map(|p| client_ip(p.ip(), &headers, trusted)),
                     state: Arc::clone(&state),
                     headers,
                     query,
