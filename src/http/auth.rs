@@ -28,7 +28,9 @@ pub fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError>
         .to_str()
         .map_err(|_| bad("the Authorization header must be visible ASCII"))?
         .trim();
-    let Some((scheme, rest)) = value.split_once(' ') else {
+    // Byte searches, not `str` patterns: this runs on every request, and
+    // the scheme is a few bytes in.
+    let Some(space) = value.bytes().position(|b| b == b' ') else {
         if value.is_empty()
             || value.eq_ignore_ascii_case("basic")
             || value.eq_ignore_ascii_case("bearer")
@@ -37,11 +39,11 @@ pub fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError>
         }
         return Ok(Some(Credentials::Token(value.to_owned())));
     };
-    let rest = rest.trim();
+    let (scheme, rest) = (&value[..space], value[space + 1..].trim());
     if scheme.eq_ignore_ascii_case("basic") {
         basic(rest).map(Some)
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        if rest.is_empty() || rest.contains(' ') {
+        if rest.is_empty() || rest.as_bytes().contains(&b' ') {
             return Err(bad("a Bearer credential is one token"));
         }
         Ok(Some(Credentials::Token(rest.to_owned())))
