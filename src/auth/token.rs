@@ -116,14 +116,13 @@ mod tests {
 
     #[test]
     fn the_alphabet_table_holds_exactly_base64url() {
-        let expected: Vec<u8> = (b'A'..=b'Z')
+        let mut expected: Vec<u8> = (b'A'..=b'Z')
             .chain(b'a'..=b'z')
             .chain(b'0'..=b'9')
             .chain(*b"-_")
             .collect();
-        let held: Vec<u8> = (0..=255u8).filter(|&b| BASE64URL[usize::from(b)]).collect();
-        let mut expected = expected;
         expected.sort_unstable();
+        let held: Vec<u8> = (0..=255u8).filter(|&b| BASE64URL[usize::from(b)]).collect();
         assert_eq!(held, expected);
     }
 
