@@ -63,7 +63,8 @@ struct Data {
 /// GET /api/resource: the example protected resource, `{"data": "Hello, {username}!"}`.
 async fn resource(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
-    // Not `format!`: its machinery cost a token check 3% more for one string.
+    // Not `format!`: its machinery cost a token check about 2% more (callgrind)
+    // for one string.
     let data = ["Hello, ", caller.user.username.as_str(), "!"].concat();
     Ok(json(&Data { data }))
 }
