@@ -4,13 +4,13 @@
 # against t_hash, idle against loaded) are measured under the same machine
 # conditions; absolute numbers on a shared machine are noise. Never run by CI.
 #
-#   bash bench/run.sh              # every case, about 6 minutes; table in bench/results.txt
+#   bash bench/run.sh              # every case, about 8 minutes; table in bench/results.txt
 #   bash bench/run.sh 1 5 mem      # a subset: cases 1..7, mem (memory), profile
 #   bash bench/run.sh profile      # instructions per request, latchkey and the ceiling (callgrind)
 #
 # Fixed settings (wrk from Debian, Lua scripts in bench/):
 #   token cases (1, 2, 5 reads, 7):  wrk -t2 -c64 -d10s; the ceiling and
-#     cases 1 and 2 alternate over 3 rounds and their medians are compared
+#     cases 1 and 2 alternate over 5 rounds and their medians are compared
 #   hash-bound cases (3, 4, 5 logins): wrk -t2 -c8 -d15s (the pool is one hash
 #     per CPU; 8 connections keep it saturated without requests reaching the
 #     10 s queue timeout)
@@ -88,12 +88,16 @@ ms() { # wrk duration (850.00us, 1.53ms, 2.10s, 1.2m) in ms
 }
 calc() { python3 -c "print($1)"; }
 
-declare -A RPS P50 P99 BAD RSS HWM
+declare -A RPS P50 P99 BAD RSS HWM CPU
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # wrkrun NAME URL WRK-ARGS...: runs wrk, records req/s (2xx only), p50, p99
-# (ms), non-2xx count and the server's RSS and peak after the run.
+# (ms), non-2xx count, the server's CPU time per request (us, user+system,
+# every thread) and its RSS and peak after the run.
 wrkrun() {
   local name=$1 url=$2; shift 2
+  local ticks; ticks=$(cpu_ticks "$pid")
   wrk --latency "$@" "$url" >"$work/$name.wrk" 2>&1
+  ticks=$(( $(cpu_ticks "$pid") - ticks ))
   local reqs secs bad
   reqs=$(awk '/requests in/ {print $1}' "$work/$name.wrk")
   secs=$(awk '/requests in/ {sub(/s,$/, "", $4); print $4}' "$work/$name.wrk")
@@ -101,6 +105,7 @@ wrkrun() {
   bad=${bad:-0}
   BAD[$name]=$bad
   RPS[$name]=$(calc "round(($reqs - $bad) / $secs, 1)")
+  CPU[$name]=$(calc "round($ticks / $(getconf CLK_TCK) / $reqs * 1e6, 1)")
   P50[$name]=$(ms "$(awk '$1 == "50%" {print $2}' "$work/$name.wrk")")
   P99[$name]=$(ms "$(awk '$1 == "99%" {print $2}' "$work/$name.wrk")")
   RSS[$name]=$(kib "$pid" VmRSS)
@@ -110,8 +115,8 @@ wrkrun() {
 rows=()
 row() { # row NAME [RATIO-TEXT] [VERDICT]
   local n=$1
-  rows+=("$(printf '%-24s %10s %9s %9s %7s %8s %8s  %s %s' "$n" "${RPS[$n]}" \
-    "${P50[$n]}" "${P99[$n]}" "${BAD[$n]}" "$(mib "${RSS[$n]}")" "$(mib "${HWM[$n]}")" \
+  rows+=("$(printf '%-24s %10s %9s %9s %7s %7s %8s %8s  %s %s' "$n" "${RPS[$n]}" \
+    "${P50[$n]}" "${P99[$n]}" "${BAD[$n]}" "${CPU[$n]}" "$(mib "${RSS[$n]}")" "$(mib "${HWM[$n]}")" \
     "${2:-}" "${3:-}")")
 }
 notes=()
@@ -135,14 +140,15 @@ for i in $(seq 100); do printf 'user%d:%s' "$i" "$PASSWORD" | base64 -w0; echo; 
 
 # ------------------------------------------------------------------ cases
 # median NAME: sets NAME's numbers to the median-throughput round of
-# NAME.1..NAME.$rounds (p50, p99 and RSS come from that same round).
-rounds=3
+# NAME.1..NAME.$rounds (p50, p99, CPU and RSS come from that same round).
+rounds=5
 median() {
   local n=$1 pick
   pick=$(for i in $(seq "$rounds"); do echo "${RPS[$n.$i]} $i"; done | sort -n | awk -v m=$(( (rounds + 1) / 2 )) 'NR == m {print $2}')
   RPS[$n]=${RPS[$n.$pick]} P50[$n]=${P50[$n.$pick]} P99[$n]=${P99[$n.$pick]}
   BAD[$n]=${BAD[$n.$pick]} RSS[$n]=${RSS[$n.$pick]} HWM[$n]=${HWM[$n.$pick]}
-  note "$n: $(for i in $(seq "$rounds"); do printf '%s ' "${RPS[$n.$i]}"; done)req/s over $rounds rounds, median taken"
+  CPU[$n]=${CPU[$n.$pick]}
+  note "$n: $(for i in $(seq "$rounds"); do printf '%s ' "${RPS[$n.$i]}"; done)req/s, $(for i in $(seq "$rounds"); do printf '%s ' "${CPU[$n.$i]}"; done)us of server CPU per request over $rounds rounds; the median-throughput round taken"
 }
 
 # The ceiling and the three token cases, alternated over $rounds rounds, so
@@ -385,8 +391,8 @@ cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "latchkey bench, $started, $(nproc) x $cpu, $(uname -m)"
   echo "git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples benches bench/run.sh bench/*.lua || echo '+dirty'); load average at start $load"
   echo "reproduce: bash bench/run.sh ${cases[*]}"
-  echo "settings: token cases wrk -t2 -c64 -d10s (ceiling, 1 and 2: median of $rounds alternated rounds); hash-bound wrk -t2 -c8 -d15s; revocations -t1 -c1 / -t2 -c64 -d5s; p50/p99 in ms, RSS/peak in MiB after the case"
-  printf '%-24s %10s %9s %9s %7s %8s %8s  %s\n' case 'req/s' p50 p99 non2xx RSS peak 'ratio, target'
+  echo "settings: token cases wrk -t2 -c64 -d10s (ceiling, 1 and 2: median of $rounds alternated rounds); hash-bound wrk -t2 -c8 -d15s; revocations -t1 -c1 / -t2 -c64 -d5s; p50/p99 in ms, cpu_us: server CPU per request, RSS/peak in MiB after the case"
+  printf '%-24s %10s %9s %9s %7s %7s %8s %8s  %s\n' case 'req/s' p50 p99 non2xx cpu_us RSS peak 'ratio, target'
   printf '%s\n' "${rows[@]}"
   [ ${#notes[@]} -gt 0 ] && printf '%s\n' "${notes[@]}"
 } | tee bench/results.txt
