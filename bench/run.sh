@@ -261,6 +261,8 @@ case6() {
   # revokes one token.
   seed "$work/revoke" 100 200000 "$work/revoke.tokens" 200000 >/dev/null
   cp -a "$work/revoke" "$work/revoke-store"
+  # Written back now, not by the fsyncs of the runs below.
+  sync
   head -20000 "$work/revoke.tokens" >"$work/revoke0.tokens"
   sed -n 20001,40000p "$work/revoke.tokens" >"$work/revoke1.tokens"
   tail -n +40001 "$work/revoke.tokens" >"$work/revoke64.tokens"
