@@ -4,7 +4,7 @@
 # against t_hash, idle against loaded) are measured under the same machine
 # conditions; absolute numbers on a shared machine are noise. Never run by CI.
 #
-#   bash bench/run.sh              # every case, about 8 minutes; table in bench/results.txt
+#   bash bench/run.sh              # every case, about 10 minutes; table in bench/results.txt
 #   bash bench/run.sh 1 5 mem      # a subset: cases 1..7, mem (memory), profile
 #   bash bench/run.sh profile      # instructions per request, latchkey and the ceiling (callgrind)
 #
