@@ -50,7 +50,8 @@ fn args() -> Result<Args, String> {
 }
 
 /// Revocations per second by `clients` tasks, each revoking its share of
-/// `tokens` one after another until `seconds` are up.
+/// `tokens` one after another until `seconds` are up, or its share is: the
+/// rate is over the time until the last task stops.
 async fn rate(store: &Store, tokens: &[String], clients: usize, seconds: u64) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
