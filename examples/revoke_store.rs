@@ -17,8 +17,6 @@
 
 use latchkey::store::{Store, StoreOptions};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 struct Args {
@@ -51,37 +49,48 @@ fn args() -> Result<Args, String> {
 
 /// Revocations per second by `clients` tasks, each revoking its share of
 /// `tokens` one after another until `seconds` are up, or its share is: the
-/// rate is over the time until the last task stops.
-async fn rate(store: &Store, tokens: &[String], clients: usize, seconds: u64) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
+/// rate is over the time until the last task stops. Any token that is not
+/// found or not revoked is an error: a rate that quietly left some out
+/// would not be the rate of anything.
+async fn rate(
+    store: &Store,
+    tokens: &[String],
+    clients: usize,
+    seconds: u64,
+) -> Result<f64, String> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let mine: Vec<String> = tokens.iter().skip(c).step_by(clients).cloned().collect();
-            let (store, done) = (store.clone(), Arc::clone(&done));
+            let store = store.clone();
             tokio::spawn(async move {
+                let mut done = 0u64;
                 for token in mine {
                     if Instant::now() >= deadline {
                         break;
                     }
-                    let Some(digest) = latchkey::auth::token::parse(&token) else {
-                        continue;
-                    };
-                    let Ok(Some(record)) = store.token(&digest) else {
-                        continue;
-                    };
-                    if let Ok(true) = store.revoke_token_of(record.user_id, record.id).await {
-                        done.fetch_add(1, Ordering::Relaxed);
+                    let digest = latchkey::auth::token::parse(&token)
+                        .ok_or_else(|| format!("not a token: {token:.12}..."))?;
+                    let record = store
+                        .token(&digest)
+                        .map_err(|e| e.to_string())?
+                        .ok_or("a token of the file is not in the store")?;
+                    match store.revoke_token_of(record.user_id, record.id).await {
+                        Ok(true) => done += 1,
+                        Ok(false) => return Err("a token vanished before its revocation".into()),
+                        Err(e) => return Err(format!("revocation failed: {e}")),
                     }
                 }
+                Ok::<u64, String>(done)
             })
         })
         .collect();
+    let mut done = 0;
     for task in tasks {
-        let _ = task.await;
+        done += task.await.map_err(|e| e.to_string())??;
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
 fn main() -> Result<(), String> {
@@ -101,11 +110,11 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (single, concurrent) = runtime.block_on(async {
-        rate(&store, warm_up, 1, 2).await;
-        let single = rate(&store, one, 1, args.seconds).await;
-        let concurrent = rate(&store, many, args.clients, args.seconds).await;
-        (single, concurrent)
-    });
+        rate(&store, warm_up, 1, 2).await?;
+        let single = rate(&store, one, 1, args.seconds).await?;
+        let concurrent = rate(&store, many, args.clients, args.seconds).await?;
+        Ok::<_, String>((single, concurrent))
+    })?;
     println!(
         "store only: 1 client {single:.0}/s; {} clients {concurrent:.0}/s; {:.2}x",
         args.clients,
