@@ -287,7 +287,9 @@ case6() {
   row revoke_64_clients "${r}x 1 client (>=10)" "$(verdict "$r >= 10")"
   # The same revocations straight to the store, on the untouched copy: what
   # sled and the group commit allow before HTTP adds its share.
-  note "case 6: $(cd "$work" && "$ex/revoke_store" --data-dir "$work/revoke-store" --tokens "$work/revoke.tokens" --clients 64 --seconds 5)"
+  local store_only
+  store_only=$(cd "$work" && "$ex/revoke_store" --data-dir "$work/revoke-store" --tokens "$work/revoke.tokens" --clients 64 --seconds 5)
+  note "case 6: $store_only"
   rm -rf "$work/revoke-store"
 }
 
