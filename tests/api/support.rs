@@ -58,7 +58,22 @@ impl TestServer {
     pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut cfg = test_config(&dir);
         adjust(&mut cfg);
-        let store = latchkey::open_store(&cfg).unwrap();
+        // A reopen retries briefly: sled's own I/O threads can hold the
+        // directory's lock for a moment after the last `Db` of a server
+        // that shut down in this process is dropped (CI saw it once, on a
+        // busy machine). A server of its own process never meets this.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let store = loop {
+            match latchkey::open_store(&cfg) {
+                Ok(store) => break store,
+                Err(latchkey::ServeError::Locked { .. })
+                    if std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot open the store: {e}"),
+            }
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = rx.await;
