@@ -170,11 +170,26 @@ pub enum LogFormat {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` or `json`. The level comes from `RUST_LOG` (default `info`).
     pub format: LogFormat,
+    /// Whether every request gets an access log line.
+    pub access: bool,
+    /// Lines the log may hold while its writer is behind; past this, lines
+    /// are dropped (and counted) instead of holding up requests.
+    pub queue_lines: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            access: true,
+            queue_lines: 8192,
+        }
+    }
 }
 
 /// `[accounts]`
@@ -452,6 +467,9 @@ impl Config {
         }
         if self.tokens.sweep_interval_seconds == 0 {
             return fail("tokens.sweep_interval_seconds must be at least 1");
+        }
+        if self.log.queue_lines < 16 {
+            return fail("log.queue_lines must be at least 16");
         }
         if self.limits.max_body_bytes == 0 {
             return fail("limits.max_body_bytes must be at least 1");

@@ -21,6 +21,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 mod replace_file;

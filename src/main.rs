@@ -4,9 +4,9 @@
 use clap::Parser;
 use latchkey::admin::{self, AdminCommand};
 use latchkey::cli::{Cli, Command};
-use latchkey::config::{Config, LogFormat};
+use latchkey::config::Config;
+use latchkey::logging::{self, LogSetup};
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,7 +21,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     let config = Config::load(&cli.config_file(), &cli.overrides()).map_err(|e| e.to_string())?;
-    init_logging(&cli, config.log.format);
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    // The server logs at info through a queue that never blocks a request;
+    // admin commands print their result on stdout and keep stderr, written
+    // directly, for warnings.
+    let _log = logging::init(LogSetup {
+        format: config.log.format,
+        access: config.log.access,
+        default_level: if serving { "info" } else { "warn" },
+        queue_lines: serving.then_some(config.log.queue_lines),
+    });
     match cli.command {
         None | Some(Command::Serve) => serve(config),
         Some(Command::User(c)) => admin::run(config, AdminCommand::User(c), cli.json),
@@ -31,27 +40,6 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Backup { file }) => admin::backup(config, &file, cli.json),
         Some(Command::Restore { file }) => admin::restore(config, &file, cli.json),
         Some(Command::Tls(c)) => admin::tls(&config, c, cli.json),
-    }
-}
-
-/// Logs go to stderr, filtered by `RUST_LOG`. The server logs at info;
-/// admin commands print their result on stdout and keep stderr for warnings.
-fn init_logging(cli: &Cli, format: LogFormat) {
-    let default_level = match cli.command {
-        None | Some(Command::Serve) => "info",
-        Some(_) => "warn",
-    };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    // Colours only on a terminal: journald and log files would keep the
-    // escape codes as text.
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
     }
 }
 
@@ -73,6 +61,7 @@ fn serve(config: Config) -> Result<(), String> {
     } else {
         "http"
     };
+    runtime.spawn(logging::report_dropped_lines());
     runtime.block_on(async {
         let store = latchkey::open_store(&config).map_err(|e| e.to_string())?;
         let (addr, server) = latchkey::serve(config, store, shutdown_signal()?)

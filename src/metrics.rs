@@ -41,6 +41,8 @@ pub const HASH_POOL_QUEUED: &str = "latchkey_hash_pool_queued";
 pub const STORE_SIZE: &str = "latchkey_store_size_bytes";
 /// Registered users, read at scrape time.
 pub const USERS: &str = "latchkey_users";
+/// Log lines dropped because the log's writer was behind, read at scrape time.
+pub const LOG_DROPPED: &str = "latchkey_log_dropped_lines_total";
 
 /// Latency buckets, in seconds: token checks take well under a millisecond,
 /// password checks tens to hundreds of milliseconds.
@@ -211,6 +213,10 @@ fn describe() {
         "Bytes the store occupies on disk, read at scrape time."
     );
     describe_gauge!(USERS, "Registered users, read at scrape time.");
+    describe_counter!(
+        LOG_DROPPED,
+        "Log lines dropped because the log's writer was behind (a slow disk, a full pipe)."
+    );
 }
 
 /// Whether the recorder is installed.
@@ -222,6 +228,7 @@ pub fn enabled() -> bool {
 /// when metrics are off.
 pub fn render() -> Option<Vec<u8>> {
     let exporter = EXPORTER.get()?;
+    metrics::counter!(LOG_DROPPED).absolute(crate::logging::dropped_lines());
     let mut text = Vec::with_capacity(16 * 1024);
     exporter.handle.render_to_write(&mut text).ok()?;
     Some(text)

@@ -9,6 +9,7 @@
 mod backup;
 mod cli;
 mod crash;
+mod log_writer;
 mod logs;
 mod metrics;
 mod reliability;

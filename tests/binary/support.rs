@@ -320,7 +320,7 @@ fn wait_for_listening(
 /// The address in a `listening on http(s)://127.0.0.1:PORT` line. Takes only
 /// the characters an IPv4 socket address can have, so colour codes or
 /// trailing fields do not matter.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http")?;
     let rest = rest.strip_prefix("s").unwrap_or(rest).strip_prefix("://")?;
     let addr: String = rest
