@@ -94,7 +94,7 @@ pub fn serve(
             .recover(handle_rejection)
             .unify()
             .map(|mut response: Response| {
-                nosniff(&mut response);
+                nosniff(response.headers_mut());
                 response
             });
     // Its own readiness, so the scrape listener closing does not touch the

@@ -128,10 +128,11 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         api.with(cors).map(Reply::into_response).boxed()
     };
     let basic_challenge = http.basic_challenge;
+    let tls = state.config.tls.files().is_some();
     api.recover(handle_rejection)
         .unify()
         .map(move |mut response: Response| {
-            nosniff(&mut response);
+            hardening_headers(&mut response, tls);
             if !basic_challenge {
                 drop_basic_challenge(response.headers_mut());
             }
@@ -139,10 +140,32 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         })
 }
 
+/// What every answer of the API carries: browsers may not guess a content
+/// type, run anything from it or frame it; no cache keeps it unless its
+/// route said otherwise (nearly every answer names an account); and over
+/// TLS, browsers are to use HTTPS from then on.
+fn hardening_headers(response: &mut Response, tls: bool) {
+    let headers = response.headers_mut();
+    nosniff(headers);
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+}
+
 /// Tells browsers not to guess a content type: every listener's answers
 /// carry it.
-fn nosniff(response: &mut Response) {
-    response.headers_mut().insert(
+fn nosniff(headers: &mut HeaderMap) {
+    headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
@@ -239,12 +262,13 @@ fn respond(result: Result<impl Reply, ApiError>) -> Response {
     }
 }
 
-/// Marks a response as holding a secret that no cache may keep.
+/// Marks a response as holding a secret that no cache may keep; `Pragma`
+/// is for HTTP/1.0 caches, as RFC 6749 asks of token responses.
 fn no_store(reply: impl Reply) -> Response {
     let mut response = reply.into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 
