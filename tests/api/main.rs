@@ -16,6 +16,7 @@ mod nginx;
 mod openapi;
 mod pagination;
 mod password_policy;
+mod proxy;
 mod refresh;
 mod reset;
 mod support;
