@@ -4,6 +4,7 @@
 
 mod admin;
 mod backup;
+mod caddy;
 mod concurrency;
 mod confirmation;
 mod credentials;
