@@ -49,13 +49,14 @@ impl Drop for Proxy {
 
 impl Proxy {
     /// Spawns `command` and waits until every address in `listening`
-    /// accepts connections; panics with the log if that takes over 5 s.
+    /// accepts connections; panics with the log if that takes over 20 s
+    /// (generous: the whole suite may be keeping both cores busy).
     pub async fn start(mut command: Command, log: &Path, listening: &[SocketAddr]) -> Self {
         let mut proxy = Self {
             child: command.spawn().unwrap(),
             log: log.to_path_buf(),
         };
-        for _ in 0..100 {
+        for _ in 0..400 {
             let mut ready = true;
             for addr in listening {
                 ready &= tokio::net::TcpStream::connect(addr).await.is_ok();
