@@ -4,6 +4,7 @@
 
 mod admin;
 mod backup;
+mod caddy;
 mod concurrency;
 mod confirmation;
 mod credentials;
@@ -16,6 +17,7 @@ mod nginx;
 mod openapi;
 mod pagination;
 mod password_policy;
+mod proxy;
 mod refresh;
 mod reset;
 mod support;

@@ -4,14 +4,12 @@
 //! `.ci/run` installs nginx; off CI a missing nginx skips these tests, on CI
 //! (`CI=true`) it fails them.
 
+use crate::proxy::*;
 use crate::support::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 
 /// The nginx configuration under test; the README's snippet is its
 /// `location` blocks.
@@ -66,18 +64,18 @@ http {
 }
 "#;
 
-/// nginx, stopped when dropped.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
+fn nginx_binary(test: &str) -> Option<PathBuf> {
+    proxy_binary(
+        "nginx",
+        &["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"],
+        test,
+    )
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// nginx, stopped when dropped.
+struct Nginx {
+    proxy: Proxy,
+    addr: SocketAddr,
 }
 
 impl Nginx {
@@ -86,23 +84,8 @@ impl Nginx {
     }
 
     fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+        self.proxy.log()
     }
-}
-
-fn nginx_binary(test: &str) -> Option<PathBuf> {
-    let found = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but nginx is not installed: apt-get install nginx"
-        );
-        eprintln!("SKIPPED {test}: nginx is not installed (it is required when CI=true)");
-    }
-    found
 }
 
 async fn start_nginx(
@@ -111,81 +94,29 @@ async fn start_nginx(
     latchkey: SocketAddr,
     upstream: SocketAddr,
 ) -> Nginx {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let addr = free_port();
     let conf = NGINX_CONF
         .replace("{dir}", &dir.display().to_string())
-        .replace("{port}", &port.to_string())
+        .replace("{port}", &addr.port().to_string())
         .replace("{latchkey}", &latchkey.to_string())
         .replace("{upstream}", &upstream.to_string());
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(binary)
+    let log = dir.join("error.log");
+    let mut command = Command::new(binary);
+    command
         .arg("-e")
-        .arg(dir.join("error.log"))
+        .arg(&log)
         .arg("-p")
         .arg(dir)
         .arg("-c")
         .arg(&conf_path)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let nginx = Nginx {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        dir: dir.to_path_buf(),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(nginx.addr).await.is_ok() {
-            return nginx;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        .stderr(Stdio::null());
+    Nginx {
+        proxy: Proxy::start(command, &log, &[addr]).await,
+        addr,
     }
-    panic!("nginx did not start; its log:\n{}", nginx.error_log());
-}
-
-/// An upstream app that answers every request with the auth headers it was
-/// given, one per line, and counts the requests that reach it.
-async fn start_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&hits);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let counted = Arc::clone(&counted);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                counted.fetch_add(1, Ordering::SeqCst);
-                let head = String::from_utf8_lossy(&head).to_lowercase();
-                let body: String = head
-                    .lines()
-                    .filter(|l| l.starts_with("x-auth-"))
-                    .map(|l| format!("{}\n", l.trim()))
-                    .collect();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    (addr, hits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

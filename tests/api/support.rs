@@ -124,6 +124,14 @@ impl TestServer {
         self.request(Method::GET, path)
     }
 
+    /// GET a URL that is not this server's, such as a proxy's in front of
+    /// it, with this server's client.
+    pub fn get_url(&self, url: &str) -> Req {
+        Req {
+            inner: self.client.get(url),
+        }
+    }
+
     /// POST `path`.
     pub fn post(&self, path: &str) -> Req {
         self.request(Method::POST, path)
