@@ -9,6 +9,7 @@ mod concurrency;
 mod confirmation;
 mod credentials;
 mod errors;
+mod headers;
 mod hostile;
 mod jwt;
 mod lifecycle;

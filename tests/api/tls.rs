@@ -68,7 +68,7 @@ async fn assert_https_serves(app: &TestServer, cert: &Cert) {
 }
 
 #[tokio::test]
-async fn register_token_and_resource_work_over_https() {
+async fn register_token_and_resource_work_over_https_and_answers_carry_hsts() {
     let cert = make_cert();
     let app = spawn_tls(&cert, |_| {}).await;
     let client = client_trusting(&cert);
@@ -97,6 +97,14 @@ async fn register_token_and_resource_work_over_https() {
         .await
         .unwrap();
     assert_eq!(resource.status(), 200);
+    assert_eq!(
+        resource
+            .headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000"),
+        "an HTTPS answer tells browsers to stay on HTTPS"
+    );
     let body: Value = resource.json().await.unwrap();
     assert_eq!(body["data"], "Hello, alice!");
 }

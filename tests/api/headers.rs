@@ -1,0 +1,53 @@
+//! Hardening headers on every answer: no sniffing, no scripts or framing,
+//! no caching of anything personal, token answers uncacheable by HTTP/1.0
+//! caches too, and HSTS once latchkey itself serves TLS.
+
+use crate::support::{PASSWORD, TestServer};
+
+const CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+#[tokio::test]
+async fn personal_answers_are_never_cached_and_no_answer_may_run_script_or_be_framed() {
+    let app = TestServer::spawn().await;
+    let user = app.register("alice", PASSWORD).await;
+    let id = user["id"].as_u64().unwrap();
+    let token = app.token_for("alice", PASSWORD).await;
+    let personal = [
+        app.get("/api/me").bearer(&token).send().await,
+        app.get(&format!("/api/users/{id}"))
+            .bearer(&token)
+            .send()
+            .await,
+        app.get("/api/users").bearer(&token).send().await,
+        app.get("/api/tokens").bearer(&token).send().await,
+        app.get("/api/resource").bearer(&token).send().await,
+    ];
+    for response in &personal {
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+    }
+    let errors = [
+        app.get("/api/me").send().await,
+        app.get("/no/such/path").send().await,
+    ];
+    for response in personal.iter().chain(&errors) {
+        assert_eq!(response.header("content-security-policy"), Some(CSP));
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        // Plain HTTP: HSTS on it would be ignored, and wrong behind a
+        // proxy that also serves plain HTTP.
+        assert_eq!(response.header("strict-transport-security"), None);
+    }
+}
+
+#[tokio::test]
+async fn token_answers_carry_pragma_no_cache_beside_no_store() {
+    let app = TestServer::spawn().await;
+    app.register("alice", PASSWORD).await;
+    let issued = app
+        .post("/api/tokens")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    assert_eq!(issued.header("pragma"), Some("no-cache"));
+}
