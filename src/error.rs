@@ -44,6 +44,11 @@ pub enum ApiError {
     RequestTimeout,
     /// 413: the body is larger than `max_body_bytes`.
     PayloadTooLarge,
+    /// The request line or headers outgrew the server's buffer (hyper's
+    /// own answer, rewritten as problem+json).
+    HeadersTooLarge,
+    /// The request URI is longer than the server reads.
+    UriTooLong,
     /// 415: a body that is not JSON where JSON is expected.
     UnsupportedMediaType,
     /// 429: too many attempts (RFC 6585).
@@ -91,6 +96,8 @@ impl ApiError {
             Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => StatusCode::CONFLICT,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +122,8 @@ impl ApiError {
             Self::LastAdmin => "last_admin",
             Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::UriTooLong => "uri_too_long",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
@@ -138,6 +147,8 @@ impl ApiError {
             Self::LastAdmin => "Last admin",
             Self::RequestTimeout => "Request timeout",
             Self::PayloadTooLarge => "Payload too large",
+            Self::HeadersTooLarge => "Request headers too large",
+            Self::UriTooLong => "URI too long",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable { .. } => "Service unavailable",
@@ -167,6 +178,8 @@ impl ApiError {
             Self::LastAdmin => "this is the last enabled admin: make another admin first".into(),
             Self::RequestTimeout => "the request body did not arrive in time".into(),
             Self::PayloadTooLarge => "the request body is too large".into(),
+            Self::HeadersTooLarge => "the request line and headers are too large".into(),
+            Self::UriTooLong => "the request URI is too long".into(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::RateLimited { .. } => "too many attempts; retry after the given delay".into(),
             Self::Unavailable { .. } => "the server is busy; retry after the given delay".into(),
@@ -212,8 +225,9 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl Reply for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem+json body of this error.
+    pub fn problem_body(&self) -> Vec<u8> {
         let problem = Problem {
             kind: format!("urn:latchkey:error:{}", self.code()),
             title: self.title(),
@@ -221,7 +235,13 @@ impl Reply for ApiError {
             detail: self.detail(),
             error: self.code(),
         };
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        serde_json::to_vec(&problem).unwrap_or_default()
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.problem_body();
         let mut response = Response::new(body.into());
         *response.status_mut() = self.status();
         let headers = response.headers_mut();

@@ -13,6 +13,7 @@ mod body;
 mod codes;
 pub mod metrics;
 mod openapi;
+mod parse_error;
 mod resource;
 pub mod server;
 mod tokens;

@@ -11,6 +11,7 @@
 //! gives its connection slot back. Everything above the stream is the same
 //! for both.
 
+use super::parse_error::ProblemOnParseError;
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use hyper::body::Incoming;
@@ -259,7 +260,7 @@ impl Connection {
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
-            .serve_connection(TokioIo::new(io), handler);
+            .serve_connection(TokioIo::new(ProblemOnParseError::new(io)), handler);
         if let Err(e) = self.watcher.watch(connection).await {
             tracing::debug!(error = %e, client = %self.peer.ip(), "connection ended with an error");
         }

@@ -17,6 +17,7 @@ mod metrics;
 mod nginx;
 mod openapi;
 mod pagination;
+mod parse_errors;
 mod password_policy;
 mod proxy;
 mod refresh;
