@@ -1,33 +1,34 @@
 //! The process's log: where lines go, in which format, and what a line
 //! costs the request that writes it.
 //!
-//! The server formats each line on the thread that logs it and hands it to
-//! a writer thread through a bounded queue (tracing-appender's non-blocking
-//! writer), so a slow disk, a full pipe or a stalled journal never holds up
-//! a request. When the queue is full a line is dropped, not waited for: the
-//! drop is counted (`latchkey_log_dropped_lines_total`) and said in the log
-//! once the writer has caught up. A clean stop drains the queue before the
-//! process exits.
+//! The server formats each line on the thread that logs it and appends it to
+//! a bounded queue that a writer thread of its own writes out in batches
+//! (`queue`), so a slow disk, a full pipe or a stalled journal never holds
+//! up a request. When the queue is full a line is dropped, not waited for:
+//! the drop is counted (`latchkey_log_dropped_lines_total`) and said in the
+//! log once the writer has caught up. A clean stop writes out the queue
+//! before the process exits.
 //!
 //! Admin commands write straight to stderr instead: they log little, and
 //! their warnings must come out in order with what they print.
 
 use crate::config::LogFormat;
 use crate::http::server::ACCESS;
-use std::io::{BufWriter, Write};
+mod queue;
+
+use queue::LogQueue;
+use std::io::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 
-/// Lines the writer thread copies into one `write` to the log.
-const WRITE_BUFFER: usize = 64 * 1024;
-
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
-/// What `DROPPED` said when the log last reported it.
+/// The server's queue, for counting what it dropped.
+static QUEUE: OnceLock<LogQueue> = OnceLock::new();
+/// What the queue's count said when the log last reported it.
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// How the log is set up.
@@ -45,9 +46,9 @@ pub struct LogSetup<'a> {
 }
 
 /// Keeps the log's writer thread alive; dropping it writes out every queued
-/// line (waiting up to a second for a stalled writer) before it returns.
+/// line (waiting up to two seconds for a stalled writer) before it returns.
 #[must_use = "dropping the guard stops the log's writer"]
-pub struct LogGuard(Option<WorkerGuard>);
+pub struct LogGuard(Option<queue::Writer>);
 
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init(setup: LogSetup<'_>) -> LogGuard {
@@ -63,39 +64,38 @@ pub fn init(setup: LogSetup<'_>) -> LogGuard {
     // Colours only on a terminal: journald and log files would keep the
     // escape codes as text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Without a thread for the writer, the server logs as admin commands do.
+    let queued = setup
+        .queue_lines
+        .and_then(|lines| queue::start(std::io::stderr(), lines).ok());
+    let Some((lines, writer)) = queued else {
+        install(filter, ansi, setup.format, std::io::stderr);
+        return LogGuard(None);
+    };
+    let _ = QUEUE.set(lines.clone());
+    install(filter, ansi, setup.format, lines);
+    LogGuard(Some(writer))
+}
+
+/// Sets the global subscriber: `format` lines through `writer`.
+fn install<W>(filter: EnvFilter, ansi: bool, format: LogFormat, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_timer(UtcMicros);
-    let Some(lines) = setup.queue_lines else {
-        let builder = builder.with_writer(std::io::stderr);
-        match setup.format {
-            LogFormat::Text => builder.init(),
-            LogFormat::Json => builder.json().init(),
-        }
-        return LogGuard(None);
-    };
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(lines)
-        .thread_name("log-writer")
-        // The writer thread flushes whenever the queue runs empty, so a
-        // buffer costs no delay and turns a burst into one write.
-        .finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
-    let _ = DROPPED.set(writer.error_counter());
-    let builder = builder.with_writer(writer);
-    match setup.format {
+        .with_timer(UtcMicros)
+        .with_writer(writer);
+    match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    LogGuard(Some(guard))
 }
 
 /// Log lines dropped so far because the writer was behind.
 pub fn dropped_lines() -> u64 {
-    DROPPED
-        .get()
-        .map_or(0, |counter| counter.dropped_lines() as u64)
+    QUEUE.get().map_or(0, LogQueue::dropped)
 }
 
 /// Says in the log, about once a second, how many lines were dropped since
