@@ -96,6 +96,22 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
     Quota::per_minute(per_minute).allow_burst(burst)
 }
 
+/// The bucket a client address counts against: an IPv4 address alone, an
+/// IPv6 address by its /64. One IPv6 host is usually given a whole /64 and
+/// may pick any address in it, so per-address buckets would be no limit.
+/// An IPv4-mapped address is the IPv4 address it maps.
+fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
+    }
+}
+
 /// Whole seconds to wait, rounded up and at least 1, for `Retry-After`.
 fn retry_after(wait: Duration) -> u32 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -151,7 +167,7 @@ impl Throttle {
     ) -> Result<(), AuthError> {
         // No peer address means an in-process caller, not a network client.
         let Some(ip) = ip else { return Ok(()) };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&bucket_of(ip)).map_err(|not_until| {
             crate::metrics::throttle_refusal(kind);
             AuthError::RateLimited {
                 retry_after: retry_after(not_until.wait_time_from(clock.now())),
@@ -255,6 +271,21 @@ mod tests {
         // "a" was evicted to make room for "c".
         assert_eq!(retry_after_of(&t, "a"), None);
         assert!(retry_after_of(&t, "c").is_some());
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_ipv4_clients_get_one_each() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            bucket_of(ip("2001:db8:1:2:aaaa::1")),
+            bucket_of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            bucket_of(ip("2001:db8:1:2::1")),
+            bucket_of(ip("2001:db8:1:3::1"))
+        );
+        assert_ne!(bucket_of(ip("192.0.2.1")), bucket_of(ip("192.0.2.2")));
+        assert_eq!(bucket_of(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
     }
 
     #[test]
