@@ -437,3 +437,16 @@ async fn the_webhook_is_retried_when_it_fails() {
     let code = Webhook::code_of(&accepted, "confirmation");
     confirm(&app, &code).await.assert_status(204);
 }
+
+#[tokio::test]
+async fn a_code_with_a_trailing_or_leading_space_is_400_invalid_code() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    for deviant in [format!("{code} "), format!(" {code}"), format!("{code}\n")] {
+        confirm(&app, &deviant)
+            .await
+            .assert_problem(400, "invalid_code");
+    }
+    confirm(&app, &code).await.assert_status(204);
+}
