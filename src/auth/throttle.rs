@@ -6,8 +6,11 @@
 //!   password or not, is refused without hashing and without counting.
 //!   Names are tracked whether or not an account has them, so a lockout says
 //!   nothing about existence; case variants share one entry.
-//! - Per client IP: token buckets (governor) on password checks and on
-//!   registrations. Token-authenticated requests never touch them.
+//! - Per client IP: token buckets (governor) on password checks, on
+//!   registrations and on code requests. Token-authenticated requests never
+//!   touch the first.
+//!
+//! How often one account is sent a code is `code_limit`'s.
 
 use super::AuthError;
 use crate::config::ThrottleConfig;
@@ -81,6 +84,7 @@ pub struct Throttle {
     accounts: Mutex<LruCache<String, Failures>>,
     logins_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     registrations_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    codes_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
@@ -134,6 +138,10 @@ impl Throttle {
                 config.register_per_minute,
                 config.register_burst,
             )),
+            codes_by_ip: DefaultKeyedRateLimiter::keyed(quota(
+                config.code_per_minute,
+                config.code_burst,
+            )),
             clock: DefaultClock::default(),
         }
     }
@@ -157,6 +165,12 @@ impl Throttle {
             ip,
             Refusal::Registration,
         )
+    }
+
+    /// Takes one code request (a password reset, a new confirmation code)
+    /// from the client's bucket.
+    pub fn code_request_by_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        Self::take(&self.codes_by_ip, &self.clock, ip, Refusal::Code)
     }
 
     fn take(
@@ -208,6 +222,7 @@ impl Throttle {
     pub fn shrink(&self) {
         self.logins_by_ip.retain_recent();
         self.registrations_by_ip.retain_recent();
+        self.codes_by_ip.retain_recent();
     }
 }
 

@@ -177,6 +177,9 @@ struct Inner {
     /// rotated) between the scan and the commit would survive a password
     /// change, a disable or a "revoke all". Never held across an fsync.
     token_writes: Mutex<()>,
+    /// Held across "list a user's codes, then bound them in a transaction"
+    /// when a code is stored, for the same reason as `token_writes`.
+    code_writes: Mutex<()>,
     /// Revocations (user, token id) queued to share one transaction (see
     /// `batch`); its writer thread holds `token_writes` while it runs one,
     /// then flushes it.
@@ -248,6 +251,7 @@ impl Store {
                 user_cache: user_cache::UserCache::default(),
                 signing_keys: tree("signing_keys")?,
                 token_writes: Mutex::new(()),
+                code_writes: Mutex::new(()),
                 revocations,
                 write_gate: RwLock::new(()),
                 dir: dir.to_path_buf(),

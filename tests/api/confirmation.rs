@@ -325,9 +325,13 @@ async fn an_expired_confirmation_code_is_400_invalid_code() {
 }
 
 #[tokio::test]
-async fn asking_for_a_new_code_sends_one_that_replaces_the_previous_code() {
+async fn asking_for_a_new_code_sends_one_and_with_one_live_code_it_replaces_the_previous() {
     let mut hook = Webhook::start().await;
-    let app = confirming(&hook, |_| {}).await;
+    let app = confirming(&hook, |cfg| {
+        cfg.accounts.code_min_interval_seconds = 0;
+        cfg.accounts.max_live_codes = 1;
+    })
+    .await;
     let (alice, first) = register_unconfirmed(&app, &mut hook, "alice").await;
     let token = app.token_for("alice", PASSWORD).await;
     let response = app
@@ -356,7 +360,7 @@ async fn asking_for_a_new_code_sends_one_that_replaces_the_previous_code() {
 #[tokio::test]
 async fn asking_for_a_new_code_works_with_a_password_too() {
     let mut hook = Webhook::start().await;
-    let app = confirming(&hook, |_| {}).await;
+    let app = confirming(&hook, |cfg| cfg.accounts.code_min_interval_seconds = 0).await;
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
         .basic("alice", PASSWORD)
@@ -448,5 +452,25 @@ async fn a_code_with_a_trailing_or_leading_space_is_400_invalid_code() {
             .await
             .assert_problem(400, "invalid_code");
     }
+    confirm(&app, &code).await.assert_status(204);
+}
+
+#[tokio::test]
+async fn asking_again_within_the_interval_is_202_and_sends_nothing() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let token = app.token_for("alice", PASSWORD).await;
+    // The registration's code counts: a minute has not passed.
+    for _ in 0..5 {
+        let response = app
+            .post(&format!("/api/users/{}/confirmation", id_of(&alice)))
+            .bearer(&token)
+            .send()
+            .await
+            .assert_status(202);
+        assert!(response.body.is_empty(), "{}", response.text());
+    }
+    hook.assert_nothing_within(Duration::from_secs(2)).await;
     confirm(&app, &code).await.assert_status(204);
 }
