@@ -834,3 +834,27 @@ async fn a_token_signed_with_the_servers_key_for_longer_than_the_access_lifetime
         assert_refused(&app, &sign(lifetime)).await;
     }
 }
+
+#[tokio::test]
+async fn a_signed_token_as_the_basic_username_authenticates_in_both_token_modes() {
+    let app = TestServer::spawn_with(jwt_mode).await;
+    let token = secret(&alice_session(&app).await);
+    let as_username =
+        |app: &TestServer, presented: &str| app.get("/api/resource").basic(presented, "unused");
+    as_username(&app, &token).send().await.assert_status(200);
+    as_username(&app, &format!(" {token}"))
+        .send()
+        .await
+        .assert_status(200);
+    let dir = app.shutdown().await;
+    let app = TestServer::spawn_in(dir, |_| {}).await;
+    as_username(&app, &token).send().await.assert_status(200);
+    // Refused as a token, not checked as a password.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    as_username(&app, &forged)
+        .send()
+        .await
+        .assert_problem(401, "invalid_token");
+}
