@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // Before anything is created: the data dir, restores, TLS files.
+    latchkey::keep_created_files_private();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -223,6 +223,7 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`. Fails if another
     /// process holds it: sled allows one process per directory.
     pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+        create_private_dir(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_capacity_bytes)
@@ -371,6 +372,17 @@ pub struct StoreStats {
     pub size_on_disk: u64,
     /// Registered users, from the counter kept beside them.
     pub users: u64,
+}
+
+/// Creates `dir` (and missing parents) accessible to its owner only, before
+/// sled would create it with the process's umask; an existing one is left
+/// as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Reads `revoked_session_at` into memory at open.

@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod logs;
 mod metrics;
+mod private;
 mod reliability;
 mod support;
 mod tls;
