@@ -13,8 +13,11 @@ fn with_a_permissive_umask() {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
 }
 
+/// A path and its permission bits.
+type Mode = (String, u32);
+
 /// Every directory under (and including) `dir` with its mode, then every file.
-fn modes_under(dir: &Path) -> (Vec<(String, u32)>, Vec<(String, u32)>) {
+fn modes_under(dir: &Path) -> (Vec<Mode>, Vec<Mode>) {
     let (mut dirs, mut files) = (Vec::new(), Vec::new());
     let mut pending = vec![dir.to_path_buf()];
     while let Some(path) = pending.pop() {
@@ -49,24 +52,27 @@ fn assert_private(dir: &Path) {
     assert!(open.is_empty(), "not private:\n{}", open.join("\n"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_data_dir_and_its_files_are_private_under_umask_022() {
+/// A workspace whose stopped server, started under umask 022, holds alice
+/// and a token of hers.
+async fn a_store_made_under_umask_022() -> (tempfile::TempDir, std::path::PathBuf) {
     with_a_permissive_umask();
-    let (_tmp, data) = workspace();
+    let (tmp, data) = workspace();
     let server = Server::start(&data);
     server.register("alice").await;
     server.issue_token("alice").await;
     server.stop();
+    (tmp, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_and_its_files_are_private_under_umask_022() {
+    let (_tmp, data) = a_store_made_under_umask_022().await;
     assert_private(&data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_data_dir_and_self_signed_tls_files_are_private_under_umask_022() {
-    with_a_permissive_umask();
-    let (tmp, data) = workspace();
-    let server = Server::start(&data);
-    server.register("alice").await;
-    server.stop();
+    let (tmp, data) = a_store_made_under_umask_022().await;
     let file = tmp.path().join("latchkey.backup");
     run(&data, &["backup", file.to_str().unwrap()], None).ok();
     assert_eq!(
