@@ -106,7 +106,8 @@ pub fn keep_created_files_private() {}
 #[cfg(unix)]
 fn warn_if_data_dir_is_open(dir: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(metadata) = std::fs::metadata(dir) else {
+    // Not a directory (or missing): opening it fails, or makes it private.
+    let Some(metadata) = std::fs::metadata(dir).ok().filter(|m| m.is_dir()) else {
         return;
     };
     let mode = metadata.permissions().mode() & 0o777;
