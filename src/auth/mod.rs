@@ -251,6 +251,13 @@ impl Auth {
         outcome
     }
 
+    /// Whether `login` (a username or an email, in any case) names an
+    /// account. For the log only, which shows a failed name no account has
+    /// as a fingerprint; never for an answer, which must not tell.
+    pub fn names_an_account(&self, login: &str) -> bool {
+        matches!(self.store.user_by_login(&login_key(login)), Ok(Some(_)))
+    }
+
     /// Takes one registration from the client's bucket.
     pub fn check_registration_rate(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
         self.throttle.registration_by_ip(client)

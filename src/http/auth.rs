@@ -103,6 +103,8 @@ fn is_shaped_like_jws(s: &str) -> bool {
 /// SHA-256. A name that breaks the rules is most likely something typed
 /// into the wrong field (a password, a token), and no secret is logged;
 /// the fingerprint still lets an operator see one name tried many times.
+/// A failed attempt's name that no account has is logged the same way (see
+/// [`authenticate`]): a password typed as the name usually passes the rules.
 enum LoggedName<'a> {
     AsGiven(&'a str),
     Fingerprint(String),
@@ -113,6 +115,10 @@ impl<'a> LoggedName<'a> {
         if Username::parse(name).is_ok() || Email::parse(name).is_ok() {
             return Self::AsGiven(name);
         }
+        Self::fingerprint_of(name)
+    }
+
+    fn fingerprint_of(name: &str) -> Self {
         let digest = Sha256::digest(name.as_bytes());
         Self::Fingerprint(digest[..4].iter().map(|b| format!("{b:02x}")).collect())
     }
@@ -197,11 +203,11 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
         Credentials::Token(_) => ("token", None),
     };
     let name = username.as_deref().map(LoggedName::of);
-    let shown = name.as_ref().and_then(LoggedName::as_given);
-    let fingerprint = name.as_ref().and_then(LoggedName::fingerprint);
     let client = ClientLog(req.client);
     match req.state.auth.authenticate(credentials, req.client).await {
         Ok(caller) => {
+            let shown = name.as_ref().and_then(LoggedName::as_given);
+            let fingerprint = name.as_ref().and_then(LoggedName::fingerprint);
             // Token checks succeed on every request; their log would be the
             // access log again. Password logins are the events worth keeping.
             if username.is_some() {
@@ -212,6 +218,16 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
             Ok(caller)
         }
         Err(e) => {
+            // Looked up for every failed name, known or not, after the
+            // hashing: the log's choice costs no difference in timing.
+            let name = match name {
+                Some(LoggedName::AsGiven(n)) if !req.state.auth.names_an_account(n) => {
+                    Some(LoggedName::fingerprint_of(n))
+                }
+                other => other,
+            };
+            let shown = name.as_ref().and_then(LoggedName::as_given);
+            let fingerprint = name.as_ref().and_then(LoggedName::fingerprint);
             tracing::info!(method, username = shown, username_sha256_prefix = fingerprint, %client, outcome = %e, "authentication failed");
             Err(e.into())
         }

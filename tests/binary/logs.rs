@@ -29,6 +29,9 @@ const MADE_UP_CODE: &str = "MadeUpCodeNobodyWasEverSent0123456789abcdefg";
 /// username, and logged only as a fingerprint.
 const PASSPHRASE_AS_USERNAME: &str =
     "the quick brown fox jumps over the lazy dog while the cat sleeps 1979";
+/// A password typed into the username field that would make a fine
+/// username: no account has it, so it too is logged as a fingerprint.
+const PASSWORD_AS_USERNAME: &str = "marmalade tuesday 58";
 
 /// A tiny HTTP endpoint standing in for a mailer: it answers every request
 /// 200 and keeps the JSON bodies.
@@ -222,18 +225,19 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    secrets.add("passphrase typed as the username", PASSPHRASE_AS_USERNAME);
-    let mistyped = secrets.basic(
-        "passphrase as Basic username",
-        PASSPHRASE_AS_USERNAME,
-        "alice",
-    );
-    let response = post("/api/tokens")
-        .header(AUTHORIZATION, &mistyped)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    for (what, typed) in [
+        ("passphrase typed as the username", PASSPHRASE_AS_USERNAME),
+        ("password typed as the username", PASSWORD_AS_USERNAME),
+    ] {
+        secrets.add(what, typed);
+        let mistyped = secrets.basic(what, typed, "alice");
+        let response = post("/api/tokens")
+            .header(AUTHORIZATION, &mistyped)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{what}");
+    }
 
     let (status, body) = parts(
         post("/api/tokens")
