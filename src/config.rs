@@ -139,6 +139,11 @@ pub struct ThrottleConfig {
     pub register_per_minute: u32,
     /// Registrations a client IP may make at once.
     pub register_burst: u32,
+    /// Requests for a reset or confirmation code per client IP per minute,
+    /// after the burst; over it, the answer is the same and nothing is sent.
+    pub code_per_minute: u32,
+    /// Code requests a client IP may make at once.
+    pub code_burst: u32,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -153,6 +158,8 @@ impl Default for ThrottleConfig {
             ip_burst: 20,
             register_per_minute: 30,
             register_burst: 60,
+            code_per_minute: 5,
+            code_burst: 10,
             trusted_proxies: Vec::new(),
         }
     }
@@ -200,6 +207,12 @@ pub struct AccountsConfig {
     pub require_confirmation: bool,
     /// How long a confirmation or password-reset code works.
     pub code_ttl_seconds: u64,
+    /// Fewest seconds between two codes of one kind for one account; a
+    /// request sooner is answered as usual and sends nothing. 0: no limit.
+    pub code_min_interval_seconds: u64,
+    /// Codes of one kind an account may hold at once; a newer code drops
+    /// the oldest beyond this.
+    pub max_live_codes: usize,
 }
 
 impl Default for AccountsConfig {
@@ -207,6 +220,8 @@ impl Default for AccountsConfig {
         Self {
             require_confirmation: false,
             code_ttl_seconds: 3600,
+            code_min_interval_seconds: 60,
+            max_live_codes: 3,
         }
     }
 }
@@ -482,6 +497,9 @@ impl Config {
         }
         if self.accounts.code_ttl_seconds == 0 {
             return fail("accounts.code_ttl_seconds must be at least 1");
+        }
+        if self.accounts.max_live_codes == 0 {
+            return fail("accounts.max_live_codes must be at least 1");
         }
         if self.delivery.mode == DeliveryMode::Webhook
             && !(self.delivery.url.starts_with("http://")

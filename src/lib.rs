@@ -83,9 +83,52 @@ pub enum ServeError {
     Metrics(String),
 }
 
-/// Opens the store in the configured data dir, creating it if needed.
+/// Makes every file and directory this process creates from now on private
+/// to its user (umask 077), whatever umask it was started with. Called first
+/// thing by the binary.
+///
+/// The store holds the raw Ed25519 signing key, password hashes and token
+/// digests. A umask, rather than a chmod after the fact, because sled makes
+/// files of its own long after the store opens (snapshots, blobs), and
+/// restore staging, spooled backups and `tls self-signed` output are made
+/// by yet other code: a mask covers them all, from their first byte.
+#[cfg(unix)]
+pub fn keep_created_files_private() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// No umask off Unix: nothing to do.
+#[cfg(not(unix))]
+pub fn keep_created_files_private() {}
+
+/// Warns, in one line naming the path and mode, when an existing data dir
+/// is open to its group or others: it holds the signing key. It is left as
+/// it is (an operator may share it on purpose), only reported.
+#[cfg(unix)]
+fn warn_if_data_dir_is_open(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // Not a directory (or missing): opening it fails, or makes it private.
+    let Some(metadata) = std::fs::metadata(dir).ok().filter(|m| m.is_dir()) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{mode:o}"),
+            "the data dir is open to group or others, and it holds the signing key; chmod 700 it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_data_dir_is_open(_dir: &std::path::Path) {}
+
+/// Opens the store in the configured data dir, creating it if needed
+/// (mode 0700).
 pub fn open_store(config: &Config) -> Result<Store, ServeError> {
     let dir = &config.data_dir;
+    warn_if_data_dir_is_open(dir);
     let fail = |source: StoreError| {
         let dir = dir.display().to_string();
         // sled reports a held lock only as text around the OS error.

@@ -9,6 +9,8 @@ use latchkey::logging::{self, LogSetup};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything is created: the data dir, restores, TLS files.
+    latchkey::keep_created_files_private();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -376,6 +376,8 @@ pub enum Refusal {
     Ip,
     /// The client's registration bucket was empty.
     Registration,
+    /// The client's code-request bucket was empty (no code was sent).
+    Code,
 }
 
 /// Counts an attempt a brute-force limit refused.
@@ -387,6 +389,7 @@ pub fn throttle_refusal(kind: Refusal) {
         Refusal::Account => "account",
         Refusal::Ip => "ip",
         Refusal::Registration => "registration",
+        Refusal::Code => "code",
     };
     metrics::counter!(THROTTLE_REFUSALS, "kind" => kind).increment(1);
 }

@@ -1,8 +1,13 @@
 //! Single-use codes: account confirmation and password reset.
 //!
 //! A code is 32 random bytes, base64url; only its digest is stored. It works
-//! once, until `accounts.code_ttl_seconds` after issue, and a new code of a
-//! kind replaces the user's previous one of that kind.
+//! once, until `accounts.code_ttl_seconds` after issue, or until
+//! `accounts.max_live_codes` newer codes of its kind have been issued; using
+//! one spends every code of its kind.
+//!
+//! Issuing is limited twice over: per account (`code_limit`) and per client
+//! IP (`throttle`). A request over either limit is answered exactly like one
+//! that sends a code, so neither says anything about the account.
 
 use super::accounts::Actor;
 use super::password::Password;
@@ -10,11 +15,18 @@ use super::{Auth, AuthError, Caller, now, token};
 use crate::delivery::Message;
 use crate::model::{CodeKind, CodeRecord, SecretDigest, User, login_key, rfc3339};
 use crate::store::Conflict;
+use std::net::IpAddr;
 
 impl Auth {
     /// Issues a code of `kind` to `user`, stores its digest, and hands the
-    /// code to delivery (which never blocks on the network).
+    /// code to delivery (which never blocks on the network). Sends nothing,
+    /// and still succeeds, if `user` was sent a code of `kind` less than
+    /// `accounts.code_min_interval_seconds` ago.
     pub(super) async fn send_code(&self, user: &User, kind: CodeKind) -> Result<(), AuthError> {
+        let Some(admitted) = self.code_limit.admit(user.id, kind) else {
+            tracing::info!(user_id = %user.id, kind = kind.as_str(), "code not sent: one was sent less than accounts.code_min_interval_seconds ago");
+            return Ok(());
+        };
         let (code, digest) = token::generate_code()?;
         let created_at = now();
         let ttl = i64::try_from(self.config.accounts.code_ttl_seconds).unwrap_or(i64::MAX);
@@ -25,8 +37,9 @@ impl Auth {
             expires_at: created_at.saturating_add(ttl),
         };
         let expires_at = record.expires_at;
+        let keep = self.config.accounts.max_live_codes;
         match self
-            .on_store(move |s| s.insert_code(&digest, &record))
+            .on_store(move |s| s.insert_code(&digest, &record, keep))
             .await?
         {
             Ok(()) => {}
@@ -38,6 +51,7 @@ impl Auth {
             }
         }
         self.store.durable().await?;
+        admitted.issued();
         self.delivery.send(Message {
             kind,
             user_id: user.id,
@@ -49,11 +63,13 @@ impl Auth {
         Ok(())
     }
 
-    /// Sends the caller a new confirmation code.
+    /// Sends the caller a new confirmation code, unless `client` or the
+    /// account is over its limit: then it sends nothing and succeeds alike.
     pub async fn request_confirmation(
         &self,
         caller: &Caller,
         id: crate::model::UserId,
+        client: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         if caller.id() != id {
             self.target(Actor::Caller(caller), id)?;
@@ -65,6 +81,10 @@ impl Auth {
             return Err(AuthError::InvalidRequest(
                 "this account is confirmed already".into(),
             ));
+        }
+        if self.throttle.code_request_by_ip(client).is_err() {
+            tracing::info!(user_id = %caller.id(), "confirmation code not sent: the client's code-request bucket is empty");
+            return Ok(());
         }
         self.send_code(&caller.user, CodeKind::Confirmation).await
     }
@@ -80,7 +100,13 @@ impl Auth {
     /// Starts a password reset. Always succeeds from the caller's view: the
     /// lookup, the write and the delivery happen in the background, so
     /// neither the answer nor its timing says whether the account exists.
-    pub fn request_password_reset(&self, username_or_email: String) {
+    /// The client's code-request bucket is checked first, before any
+    /// lookup; over it, or over the account's limit, nothing is sent.
+    pub fn request_password_reset(&self, username_or_email: String, client: Option<IpAddr>) {
+        if self.throttle.code_request_by_ip(client).is_err() {
+            tracing::info!("password reset not started: the client's code-request bucket is empty");
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
             let user = match this.store.user_by_login(&login_key(&username_or_email)) {

@@ -4,7 +4,8 @@
 //! signs; a key replaced by `latchkey keys rotate` keeps verifying (and stays
 //! in the JWKS) until every token it signed has expired. Verification accepts
 //! only EdDSA with a known `kid` (so `alg: none`, HS* and algorithm confusion
-//! fail), and checks `exp`, `nbf`, `iss` and `aud` with 60 s of clock skew.
+//! fail), and checks `exp`, `nbf`, `iss` and `aud` with 60 s of clock skew,
+//! and that `exp - iat` is at most `tokens.access_ttl_seconds` plus that skew.
 
 use super::{AuthError, now};
 use crate::config::TokensConfig;
@@ -218,6 +219,18 @@ impl Signer {
         let seconds = |t: Option<jwt_simple::prelude::UnixTimeStamp>| {
             t.and_then(|t| i64::try_from(t.as_secs()).ok())
         };
+        // Every token latchkey signs has an expiry and an issue time; one
+        // without either is not ours.
+        let expires_at = seconds(claims.expires_at).ok_or(AuthError::InvalidToken)?;
+        let issued_at = seconds(claims.issued_at).ok_or(AuthError::InvalidToken)?;
+        // A valid signature is not enough: whoever holds the key (a leaked
+        // backup, say) could sign a token good for years. None may outlive
+        // the configured lifetime; `iat` cannot be moved into the future to
+        // make room, since jwt-simple refuses a token issued beyond the skew.
+        let longest = i64::try_from(self.access_ttl + SKEW_SECONDS).unwrap_or(i64::MAX);
+        if expires_at.saturating_sub(issued_at) > longest {
+            return Err(AuthError::InvalidToken);
+        }
         Ok(Verified {
             user_id: claims
                 .subject
@@ -231,9 +244,8 @@ impl Signer {
                 .parse()
                 .map(TokenId)
                 .map_err(|_| AuthError::InvalidToken)?,
-            // Every token latchkey signs has an expiry; one without is not ours.
-            expires_at: seconds(claims.expires_at).ok_or(AuthError::InvalidToken)?,
-            issued_at: seconds(claims.issued_at).unwrap_or(0),
+            expires_at,
+            issued_at,
             jti: claims.jwt_id.unwrap_or_default(),
         })
     }

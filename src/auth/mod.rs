@@ -4,6 +4,7 @@
 
 mod accounts;
 mod backup;
+mod code_limit;
 mod codes;
 mod hash_pool;
 pub mod jwt;
@@ -161,6 +162,7 @@ pub struct Auth {
     delivery: Delivery,
     signer: jwt::Signer,
     throttle: Arc<throttle::Throttle>,
+    code_limit: Arc<code_limit::CodeLimit>,
     config: Arc<Config>,
 }
 
@@ -193,6 +195,10 @@ impl Auth {
             delivery,
             signer,
             throttle: Arc::new(throttle::Throttle::new(&config.throttle)),
+            code_limit: Arc::new(code_limit::CodeLimit::new(
+                std::time::Duration::from_secs(config.accounts.code_min_interval_seconds),
+                config.throttle.max_tracked,
+            )),
             config,
         })
     }
@@ -243,6 +249,13 @@ impl Auth {
             Err(_) => drop(attempt),
         }
         outcome
+    }
+
+    /// Whether `login` (a username or an email, in any case) names an
+    /// account. For the log only, which shows a failed name no account has
+    /// as a fingerprint; never for an answer, which must not tell.
+    pub fn names_an_account(&self, login: &str) -> bool {
+        matches!(self.store.user_by_login(&login_key(login)), Ok(Some(_)))
     }
 
     /// Takes one registration from the client's bucket.

@@ -6,8 +6,11 @@
 //!   password or not, is refused without hashing and without counting.
 //!   Names are tracked whether or not an account has them, so a lockout says
 //!   nothing about existence; case variants share one entry.
-//! - Per client IP: token buckets (governor) on password checks and on
-//!   registrations. Token-authenticated requests never touch them.
+//! - Per client IP: token buckets (governor) on password checks, on
+//!   registrations and on code requests. Token-authenticated requests never
+//!   touch the first.
+//!
+//! How often one account is sent a code is `code_limit`'s.
 
 use super::AuthError;
 use crate::config::ThrottleConfig;
@@ -81,6 +84,7 @@ pub struct Throttle {
     accounts: Mutex<LruCache<String, Failures>>,
     logins_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     registrations_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    codes_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
@@ -94,6 +98,22 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
     let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     Quota::per_minute(per_minute).allow_burst(burst)
+}
+
+/// The bucket a client address counts against: an IPv4 address alone, an
+/// IPv6 address by its /64. One IPv6 host is usually given a whole /64 and
+/// may pick any address in it, so per-address buckets would be no limit.
+/// An IPv4-mapped address is the IPv4 address it maps.
+fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
+    }
 }
 
 /// Whole seconds to wait, rounded up and at least 1, for `Retry-After`.
@@ -117,6 +137,10 @@ impl Throttle {
             registrations_by_ip: DefaultKeyedRateLimiter::keyed(quota(
                 config.register_per_minute,
                 config.register_burst,
+            )),
+            codes_by_ip: DefaultKeyedRateLimiter::keyed(quota(
+                config.code_per_minute,
+                config.code_burst,
             )),
             clock: DefaultClock::default(),
         }
@@ -143,6 +167,12 @@ impl Throttle {
         )
     }
 
+    /// Takes one code request (a password reset, a new confirmation code)
+    /// from the client's bucket.
+    pub fn code_request_by_ip(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        Self::take(&self.codes_by_ip, &self.clock, ip, Refusal::Code)
+    }
+
     fn take(
         limiter: &DefaultKeyedRateLimiter<IpAddr>,
         clock: &DefaultClock,
@@ -151,7 +181,7 @@ impl Throttle {
     ) -> Result<(), AuthError> {
         // No peer address means an in-process caller, not a network client.
         let Some(ip) = ip else { return Ok(()) };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&bucket_of(ip)).map_err(|not_until| {
             crate::metrics::throttle_refusal(kind);
             AuthError::RateLimited {
                 retry_after: retry_after(not_until.wait_time_from(clock.now())),
@@ -192,6 +222,7 @@ impl Throttle {
     pub fn shrink(&self) {
         self.logins_by_ip.retain_recent();
         self.registrations_by_ip.retain_recent();
+        self.codes_by_ip.retain_recent();
     }
 }
 
@@ -255,6 +286,21 @@ mod tests {
         // "a" was evicted to make room for "c".
         assert_eq!(retry_after_of(&t, "a"), None);
         assert!(retry_after_of(&t, "c").is_some());
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_ipv4_clients_get_one_each() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            bucket_of(ip("2001:db8:1:2:aaaa::1")),
+            bucket_of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            bucket_of(ip("2001:db8:1:2::1")),
+            bucket_of(ip("2001:db8:1:3::1"))
+        );
+        assert_ne!(bucket_of(ip("192.0.2.1")), bucket_of(ip("192.0.2.2")));
+        assert_eq!(bucket_of(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
     }
 
     #[test]

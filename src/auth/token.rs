@@ -55,9 +55,10 @@ pub fn generate_code() -> Result<(String, SecretDigest), AuthError> {
     Ok((code, digest))
 }
 
-/// The digest of a presented code, or `None` if it is not shaped like one.
+/// The digest of a presented code, or `None` unless it is exactly 43
+/// base64url characters: no white space is trimmed, so a code means one
+/// string, as a token does.
 pub fn parse_code(presented: &str) -> Option<SecretDigest> {
-    let presented = presented.trim();
     is_base64url(presented).then(|| digest(presented))
 }
 
@@ -107,6 +108,20 @@ mod tests {
         let (code, digest) = generate_code().unwrap();
         assert_eq!(parse_code(&code), Some(digest));
         assert!(parse(&code).is_none());
+    }
+
+    #[test]
+    fn a_code_with_anything_around_it_parses_to_nothing() {
+        let (code, _) = generate_code().unwrap();
+        for deviant in [
+            format!("{code} "),
+            format!(" {code}"),
+            format!("{code}\n"),
+            format!("{code}\t"),
+            code.replacen(|_| true, "=", 1),
+        ] {
+            assert!(parse_code(&deviant).is_none(), "{deviant:?}");
+        }
     }
 
     #[test]

@@ -2,16 +2,18 @@
 //! accepts, turned into `Credentials`, then checked into a `Caller`.
 //!
 //! - `Basic base64(username:password)` (RFC 7617, UTF-8);
-//! - `Basic base64(token:anything)`: a token in the username field;
+//! - `Basic base64(token:anything)`: a token (opaque or signed) in the
+//!   username field;
 //! - `Bearer <token>` (RFC 6750; the scheme is case-insensitive);
 //! - a bare token with no scheme.
 
 use super::Request;
 use crate::auth::{Caller, Credentials};
 use crate::error::ApiError;
-use crate::model::TOKEN_PREFIX;
+use crate::model::{Email, TOKEN_PREFIX, Username};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
 use warp::http::{HeaderMap, header};
 
 /// Reads the credentials a request carries, if any. Malformed headers are
@@ -60,14 +62,82 @@ fn basic(encoded: &str) -> Result<Credentials, ApiError> {
     let (username, password) = decoded
         .split_once(':')
         .ok_or_else(|| bad("Basic credentials must be username:password"))?;
-    // No username may start with the token prefix, so this is unambiguous.
-    if username.starts_with(TOKEN_PREFIX) {
-        return Ok(Credentials::Token(username.to_owned()));
+    // No username may start with the token prefix or white space, and a
+    // signed token is no username either, so this is unambiguous. Either
+    // kind is then a token in every way, never a name to log.
+    let candidate = username.trim();
+    if candidate.starts_with(TOKEN_PREFIX) || is_shaped_like_jws(candidate) {
+        return Ok(Credentials::Token(candidate.to_owned()));
     }
     Ok(Credentials::Password {
         username: username.to_owned(),
         password: password.to_owned(),
     })
+}
+
+/// Whether `s` is shaped like a compact JWS: three non-empty base64url
+/// parts separated by dots, the first a JSON object (`{` once decoded). The
+/// header test keeps a dotted username such as `jane.q.public` a username.
+fn is_shaped_like_jws(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let base64url = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    base64url(header)
+        && base64url(payload)
+        && base64url(signature)
+        && URL_SAFE_NO_PAD
+            .decode(header)
+            .is_ok_and(|h| h.trim_ascii_start().first() == Some(&b'{'))
+}
+
+/// A presented login name as the log may show it: as given when it could
+/// be a username or an email, else only the first 8 hex digits of its
+/// SHA-256. A name that breaks the rules is most likely something typed
+/// into the wrong field (a password, a token), and no secret is logged;
+/// the fingerprint still lets an operator see one name tried many times.
+/// A failed attempt's name that no account has is logged the same way (see
+/// [`authenticate`]): a password typed as the name usually passes the rules.
+enum LoggedName<'a> {
+    AsGiven(&'a str),
+    Fingerprint(String),
+}
+
+impl<'a> LoggedName<'a> {
+    fn of(name: &'a str) -> Self {
+        if Username::parse(name).is_ok() || Email::parse(name).is_ok() {
+            return Self::AsGiven(name);
+        }
+        Self::fingerprint_of(name)
+    }
+
+    fn fingerprint_of(name: &str) -> Self {
+        let digest = Sha256::digest(name.as_bytes());
+        Self::Fingerprint(digest[..4].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The `username` field: the name as given, if it may be shown.
+    fn as_given(&self) -> Option<&str> {
+        match self {
+            Self::AsGiven(name) => Some(name),
+            Self::Fingerprint(_) => None,
+        }
+    }
+
+    /// The `username_sha256_prefix` field, when the name is not shown.
+    fn fingerprint(&self) -> Option<&str> {
+        match self {
+            Self::AsGiven(_) => None,
+            Self::Fingerprint(hex) => Some(hex),
+        }
+    }
 }
 
 fn bad(detail: &str) -> ApiError {
@@ -132,20 +202,33 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
         Credentials::Password { username, .. } => ("password", Some(username.clone())),
         Credentials::Token(_) => ("token", None),
     };
+    let name = username.as_deref().map(LoggedName::of);
     let client = ClientLog(req.client);
     match req.state.auth.authenticate(credentials, req.client).await {
         Ok(caller) => {
+            let shown = name.as_ref().and_then(LoggedName::as_given);
+            let fingerprint = name.as_ref().and_then(LoggedName::fingerprint);
             // Token checks succeed on every request; their log would be the
             // access log again. Password logins are the events worth keeping.
             if username.is_some() {
-                tracing::info!(method, username = username.as_deref(), user_id = %caller.id(), %client, "authentication succeeded");
+                tracing::info!(method, username = shown, username_sha256_prefix = fingerprint, user_id = %caller.id(), %client, "authentication succeeded");
             } else {
                 tracing::debug!(method, user_id = %caller.id(), %client, "authentication succeeded");
             }
             Ok(caller)
         }
         Err(e) => {
-            tracing::info!(method, username = username.as_deref(), %client, outcome = %e, "authentication failed");
+            // Looked up for every failed name, known or not, after the
+            // hashing: the log's choice costs no difference in timing.
+            let name = match name {
+                Some(LoggedName::AsGiven(n)) if !req.state.auth.names_an_account(n) => {
+                    Some(LoggedName::fingerprint_of(n))
+                }
+                other => other,
+            };
+            let shown = name.as_ref().and_then(LoggedName::as_given);
+            let fingerprint = name.as_ref().and_then(LoggedName::fingerprint);
+            tracing::info!(method, username = shown, username_sha256_prefix = fingerprint, %client, outcome = %e, "authentication failed");
             Err(e.into())
         }
     }
@@ -181,6 +264,46 @@ mod tests {
     fn token_in_basic_username_is_a_token() {
         let c = credentials(&with(&basic_of("lk_abc:unused"))).unwrap();
         assert!(matches!(c, Some(Credentials::Token(t)) if t == "lk_abc"));
+    }
+
+    #[test]
+    fn a_token_with_white_space_around_it_in_basic_username_is_a_token() {
+        let c = credentials(&with(&basic_of(" lk_abc\t:unused"))).unwrap();
+        assert!(matches!(c, Some(Credentials::Token(t)) if t == "lk_abc"));
+    }
+
+    #[test]
+    fn a_signed_token_in_basic_username_is_a_token_and_a_dotted_name_is_not() {
+        let jws = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        let c = credentials(&with(&basic_of(&format!("{jws}:unused")))).unwrap();
+        assert!(matches!(c, Some(Credentials::Token(t)) if t == jws));
+        for name in [
+            "jane.q.public",
+            "a.b.c",
+            "eyJ.x",
+            "x.eyJhbGciOiJFZERTQSJ9.y",
+        ] {
+            let c = credentials(&with(&basic_of(&format!("{name}:pw")))).unwrap();
+            assert!(
+                matches!(c, Some(Credentials::Password { ref username, .. }) if username == name),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_name_that_breaks_the_rules_is_logged_as_a_fingerprint() {
+        for name in ["alice", "Zoë 100%", "alice@example.com"] {
+            assert_eq!(LoggedName::of(name).as_given(), Some(name));
+        }
+        let long = "x".repeat(65);
+        for name in [" padded", "lk_abc", long.as_str(), "tab\there"] {
+            let logged = LoggedName::of(name);
+            assert_eq!(logged.as_given(), None, "{name}");
+            let hex = logged.fingerprint().unwrap().to_owned();
+            assert_eq!(hex.len(), 8);
+            assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hex}");
+        }
     }
 
     #[test]

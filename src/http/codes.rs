@@ -53,10 +53,13 @@ pub(super) fn routes(state: &State) -> Route {
         .boxed()
 }
 
-/// POST /api/users/{id}/confirmation: send the caller a new confirmation code; 202.
+/// POST /api/users/{id}/confirmation: send the caller a new confirmation code (unless a limit holds it back; the answer is the same); 202.
 async fn send_confirmation(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
-    req.state.auth.request_confirmation(&caller, id).await?;
+    req.state
+        .auth
+        .request_confirmation(&caller, id, req.client)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -83,9 +86,11 @@ struct ResetRequest {
 
 /// POST /api/password-reset: send a reset code if the account exists; always 202 with the same body.
 async fn request_reset(req: Request) -> Result<impl Reply, ApiError> {
-    let state = req.state.clone();
+    let (state, client) = (req.state.clone(), req.client);
     let body: ResetRequest = req.json().await?;
-    state.auth.request_password_reset(body.username_or_email);
+    state
+        .auth
+        .request_password_reset(body.username_or_email, client);
     Ok(with_status(
         json(&value!({
             "status": "accepted",

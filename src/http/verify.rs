@@ -53,21 +53,30 @@ async fn verify(req: Request) -> Result<Response, ApiError> {
     Ok(response.into_response())
 }
 
-/// The role `?role=` asks for; an unknown role is a 400, not a silent pass.
+/// The role `?role=` asks for. The query is the proxy's configuration, so
+/// anything but at most one `role=user|admin` is a 400: a repeated `role`
+/// has no one meaning, and an unknown parameter (a typo such as `?roles=`,
+/// or a client's query passed through) must not pass as "any account".
 fn required_role(query: Option<&str>) -> Result<Option<Role>, ApiError> {
     let mut required = None;
     for (key, value) in super::query_pairs(query) {
-        if key == "role" {
-            required = Some(match value {
-                "admin" => Role::Admin,
-                "user" => Role::User,
-                _ => {
-                    return Err(ApiError::InvalidRequest(
-                        "role must be user or admin".into(),
-                    ));
-                }
-            });
+        if key != "role" {
+            return Err(ApiError::InvalidRequest(
+                "the only query parameter is role".into(),
+            ));
         }
+        if required.is_some() {
+            return Err(ApiError::InvalidRequest("give role at most once".into()));
+        }
+        required = Some(match value {
+            "admin" => Role::Admin,
+            "user" => Role::User,
+            _ => {
+                return Err(ApiError::InvalidRequest(
+                    "role must be user or admin".into(),
+                ));
+            }
+        });
     }
     Ok(required)
 }

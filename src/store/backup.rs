@@ -258,14 +258,17 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into());
-        // Dropped (and deleted) on every early return below.
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}.restore-"))
-            .tempdir_in(&parent)
-            .map_err(io_error(format!(
-                "creating a directory in {}",
-                parent.display()
-            )))?;
+        // Dropped (and deleted) on every early return below. Private from
+        // the start: it becomes the data dir.
+        let prefix = format!(".{name}.restore-");
+        let mut staging = tempfile::Builder::new();
+        staging.prefix(&prefix);
+        #[cfg(unix)]
+        staging.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let staging = staging.tempdir_in(&parent).map_err(io_error(format!(
+            "creating a directory in {}",
+            parent.display()
+        )))?;
         let restored = {
             let store = Store::open(staging.path(), options)?;
             let restored = store.load(source)?;

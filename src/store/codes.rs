@@ -1,11 +1,12 @@
 //! Single-use codes (confirmation, password reset), keyed by digest, with a
-//! per-user index so a new code replaces the old one of its kind and a
-//! deleted user takes its codes along.
+//! per-user index so a user's codes of a kind can be bounded, spent
+//! together, and deleted with the user.
 
 use super::{Abort, Conflict, Store, StoreError, StoreResult, codec, flatten};
 use crate::model::{CodeRecord, SecretDigest, UnixTime, UserId};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
+use std::sync::{MutexGuard, PoisonError};
 
 /// The two keys a code is stored under.
 #[derive(Debug, Clone, Copy)]
@@ -41,17 +42,57 @@ pub(super) fn remove_codes(
     Ok(())
 }
 
+/// Spends `code` and, with it, every other code of its kind among
+/// `siblings` (the user's codes, listed before the transaction), inside a
+/// caller's transaction: once one code has done its work, the others of
+/// its kind must not do it again. `Conflict::Gone` if `code` is spent.
+pub(super) fn spend_code(
+    codes: &TransactionalTree,
+    codes_by_user: &TransactionalTree,
+    code: CodeKeys,
+    siblings: &[CodeKeys],
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    let Some(spent) = codes.remove(code.digest.as_slice())? else {
+        return abort(Ok(Conflict::Gone));
+    };
+    codes_by_user.remove(code.by_user.as_slice())?;
+    let kind = codec::decode::<CodeRecord>(&spent)?.kind;
+    for sibling in siblings {
+        let Some(record) = codes.get(sibling.digest.as_slice())? else {
+            continue;
+        };
+        if codec::decode::<CodeRecord>(&record)?.kind == kind {
+            remove_codes(codes, codes_by_user, std::slice::from_ref(sibling))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Stores a code, replacing any earlier code of the same kind for the
-    /// same user, provided the user still exists (`Conflict::Gone`).
+    /// Serializes code writes with the scans they rely on: sled
+    /// transactions cannot scan, so two codes stored at once would each
+    /// miss the other when bounding the user's live codes.
+    fn code_writes(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .code_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores a code, provided the user still exists (`Conflict::Gone`).
+    /// The user keeps at most `keep` codes of its kind, this one included:
+    /// the oldest beyond that, and any expired ones of the kind, are
+    /// removed in the same transaction.
     pub fn insert_code(
         &self,
         digest: &SecretDigest,
         record: &CodeRecord,
+        keep: usize,
     ) -> StoreResult<Result<(), Conflict>> {
         let i = &*self.inner;
         let value = codec::encode(record)?;
         let keys = CodeKeys::of(record.user_id, digest);
+        let _writes = self.code_writes();
         let earlier = self.code_keys_of(record.user_id)?;
         let _gate = self.writing();
         let outcome = (&i.users, &i.code_by_digest, &i.codes_by_user).transaction(
@@ -59,14 +100,25 @@ impl Store {
                 if users.get(record.user_id.to_key())?.is_none() {
                     return abort(Ok(Conflict::Gone));
                 }
+                let mut live = Vec::new();
                 for old in &earlier {
                     let Some(old_record) = codes.get(old.digest.as_slice())? else {
                         continue;
                     };
                     let old_record: CodeRecord = codec::decode(&old_record)?;
-                    if old_record.kind == record.kind {
-                        remove_codes(codes, codes_by_user, std::slice::from_ref(old))?;
+                    if old_record.kind != record.kind {
+                        continue;
                     }
+                    if old_record.expires_at <= record.created_at {
+                        remove_codes(codes, codes_by_user, std::slice::from_ref(old))?;
+                    } else {
+                        live.push((old_record.created_at, *old));
+                    }
+                }
+                // Newest first; everything after the newest `keep - 1` goes.
+                live.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+                for (_, old) in live.iter().skip(keep.saturating_sub(1)) {
+                    remove_codes(codes, codes_by_user, std::slice::from_ref(old))?;
                 }
                 codes.insert(keys.digest.as_slice(), value.as_slice())?;
                 codes_by_user.insert(keys.by_user.as_slice(), &[])?;

@@ -177,6 +177,9 @@ struct Inner {
     /// rotated) between the scan and the commit would survive a password
     /// change, a disable or a "revoke all". Never held across an fsync.
     token_writes: Mutex<()>,
+    /// Held across "list a user's codes, then bound them in a transaction"
+    /// when a code is stored, for the same reason as `token_writes`.
+    code_writes: Mutex<()>,
     /// Revocations (user, token id) queued to share one transaction (see
     /// `batch`); its writer thread holds `token_writes` while it runs one,
     /// then flushes it.
@@ -220,6 +223,7 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`. Fails if another
     /// process holds it: sled allows one process per directory.
     pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+        create_private_dir(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_capacity_bytes)
@@ -248,6 +252,7 @@ impl Store {
                 user_cache: user_cache::UserCache::default(),
                 signing_keys: tree("signing_keys")?,
                 token_writes: Mutex::new(()),
+                code_writes: Mutex::new(()),
                 revocations,
                 write_gate: RwLock::new(()),
                 dir: dir.to_path_buf(),
@@ -367,6 +372,17 @@ pub struct StoreStats {
     pub size_on_disk: u64,
     /// Registered users, from the counter kept beside them.
     pub users: u64,
+}
+
+/// Creates `dir` (and missing parents) accessible to its owner only, before
+/// sled would create it with the process's umask; an existing one is left
+/// as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Reads `revoked_session_at` into memory at open.

@@ -1,7 +1,10 @@
 //! Store behaviour against a real sled directory.
 
 use super::*;
-use crate::model::{Email, SecretDigest, TokenId, TokenKind, TokenRecord, User, UserId, Username};
+use crate::model::{
+    CodeKind, CodeRecord, Email, SecretDigest, TokenId, TokenKind, TokenRecord, User, UserId,
+    Username,
+};
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -568,4 +571,45 @@ fn bulk_seeding_a_taken_name_or_email_is_refused_and_names_and_emails_do_not_col
         )
         .unwrap();
     assert_eq!(report.users, 3);
+}
+
+/// Stores a code of `kind` for `user`, issued at `created_at`, keeping at
+/// most three of its kind; returns its digest.
+fn code(store: &Store, user: &User, kind: CodeKind, seed: u8, created_at: i64) -> SecretDigest {
+    let digest = SecretDigest([seed; 32]);
+    let record = CodeRecord {
+        kind,
+        user_id: user.id,
+        created_at,
+        expires_at: i64::MAX,
+    };
+    store.insert_code(&digest, &record, 3).unwrap().unwrap();
+    digest
+}
+
+#[test]
+fn a_user_keeps_three_codes_of_a_kind_and_spending_one_spends_its_kind() {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", None);
+    let resets: Vec<SecretDigest> = (1..=4)
+        .map(|n| code(&store, &alice, CodeKind::PasswordReset, n, i64::from(n)))
+        .collect();
+    let confirmation = code(&store, &alice, CodeKind::Confirmation, 9, 5);
+    assert!(store.code(&resets[0]).unwrap().is_none(), "the oldest went");
+    for live in &resets[1..] {
+        assert!(store.code(live).unwrap().is_some());
+    }
+    let update = UserUpdate {
+        consume_code: Some(resets[2]),
+        ..replacing(&alice, &alice)
+    };
+    store.update_user(&update).unwrap().unwrap();
+    for spent in &resets {
+        assert!(store.code(spent).unwrap().is_none());
+    }
+    assert!(
+        store.code(&confirmation).unwrap().is_some(),
+        "another kind stays"
+    );
+    assert_eq!(store.code_keys_of(alice.id).unwrap().len(), 1);
 }

@@ -1,7 +1,7 @@
 //! User records, their name and email indexes, and the counters kept
 //! beside them.
 
-use super::codes::{CodeKeys, remove_codes};
+use super::codes::{CodeKeys, remove_codes, spend_code};
 use super::tokens::{TokenTrees, UserTokenKey, remove_tokens};
 use super::{
     ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
@@ -24,8 +24,9 @@ pub struct UserUpdate {
     /// Revoke every token (and session) of the user except the one with
     /// this id (a password change, a disable). `None` leaves tokens alone.
     pub revoke_tokens_except: Option<Option<TokenId>>,
-    /// Spend this single-use code in the same transaction; if it is already
-    /// spent the update fails with `Conflict::Gone`, so a code works once.
+    /// Spend this single-use code, and every other code of its kind the
+    /// user holds, in the same transaction; if it is already spent the
+    /// update fails with `Conflict::Gone`, so a code works once.
     pub consume_code: Option<SecretDigest>,
 }
 
@@ -179,6 +180,10 @@ impl Store {
             Some(keep) => self.token_keys_of(user.id, keep)?,
             None => Vec::new(),
         };
+        let codes_held = match update.consume_code {
+            Some(_) => self.code_keys_of(user.id)?,
+            None => Vec::new(),
+        };
         let _gate = self.writing();
         let outcome = (
             &i.users,
@@ -212,10 +217,7 @@ impl Store {
                     }
                     if let Some(code) = &update.consume_code {
                         let spent = CodeKeys::of(user.id, code);
-                        if codes.remove(spent.digest.as_slice())?.is_none() {
-                            return abort(Ok(Conflict::Gone));
-                        }
-                        user_codes.remove(spent.by_user.as_slice())?;
+                        spend_code(codes, user_codes, spent, &codes_held)?;
                     }
                     let admins = bump(counters, ADMIN_COUNT, admin_delta(Some(&old), Some(user)))?;
                     if admins == 0 && old.is_active_admin() {

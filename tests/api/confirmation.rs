@@ -33,6 +33,18 @@ async fn register_unconfirmed(
     (user, code)
 }
 
+/// Asks for a new confirmation code for `user` with `token`; asserts the
+/// bodiless 202, which is the same whether a code is sent or held back.
+async fn ask_for_a_new_code(app: &TestServer, user: &Value, token: &str) {
+    let response = app
+        .post(&format!("/api/users/{}/confirmation", id_of(user)))
+        .bearer(token)
+        .send()
+        .await
+        .assert_status(202);
+    assert!(response.body.is_empty(), "{}", response.text());
+}
+
 /// POSTs `code` to `/api/confirm` with no credentials.
 async fn confirm(app: &TestServer, code: &str) -> crate::support::Resp {
     app.post("/api/confirm")
@@ -279,7 +291,7 @@ async fn a_confirmation_code_works_once() {
 }
 
 #[tokio::test]
-async fn a_garbage_code_is_400_invalid_code() {
+async fn a_garbage_code_or_a_code_with_space_around_it_is_400_invalid_code() {
     let mut hook = Webhook::start().await;
     let app = confirming(&hook, |_| {}).await;
     let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
@@ -288,7 +300,13 @@ async fn a_garbage_code_is_400_invalid_code() {
     let unissued = "A".repeat(code.len());
     let truncated = &code[..code.len() - 1];
     let too_long = format!("{code}A");
+    // Codes are parsed exactly: white space is not trimmed away.
+    let (trailing, leading) = (format!("{code} "), format!(" {code}"));
+    let newline = format!("{code}\n");
     for garbage in [
+        trailing.as_str(),
+        leading.as_str(),
+        newline.as_str(),
         "",
         "garbage",
         unissued.as_str(),
@@ -325,18 +343,16 @@ async fn an_expired_confirmation_code_is_400_invalid_code() {
 }
 
 #[tokio::test]
-async fn asking_for_a_new_code_sends_one_that_replaces_the_previous_code() {
+async fn asking_for_a_new_code_sends_one_and_with_one_live_code_it_replaces_the_previous() {
     let mut hook = Webhook::start().await;
-    let app = confirming(&hook, |_| {}).await;
+    let app = confirming(&hook, |cfg| {
+        cfg.accounts.code_min_interval_seconds = 0;
+        cfg.accounts.max_live_codes = 1;
+    })
+    .await;
     let (alice, first) = register_unconfirmed(&app, &mut hook, "alice").await;
     let token = app.token_for("alice", PASSWORD).await;
-    let response = app
-        .post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(202);
-    assert!(response.body.is_empty(), "{}", response.text());
+    ask_for_a_new_code(&app, &alice, &token).await;
     let message = hook.next().await;
     assert_eq!(message["user_id"].as_u64(), Some(id_of(&alice)));
     let second = Webhook::code_of(&message, "confirmation");
@@ -356,7 +372,7 @@ async fn asking_for_a_new_code_sends_one_that_replaces_the_previous_code() {
 #[tokio::test]
 async fn asking_for_a_new_code_works_with_a_password_too() {
     let mut hook = Webhook::start().await;
-    let app = confirming(&hook, |_| {}).await;
+    let app = confirming(&hook, |cfg| cfg.accounts.code_min_interval_seconds = 0).await;
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
         .basic("alice", PASSWORD)
@@ -435,5 +451,19 @@ async fn the_webhook_is_retried_when_it_fails() {
     hook.assert_nothing_within(Duration::from_millis(1500))
         .await;
     let code = Webhook::code_of(&accepted, "confirmation");
+    confirm(&app, &code).await.assert_status(204);
+}
+
+#[tokio::test]
+async fn asking_again_within_the_interval_is_202_and_sends_nothing() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    let (alice, code) = register_unconfirmed(&app, &mut hook, "alice").await;
+    let token = app.token_for("alice", PASSWORD).await;
+    // The registration's code counts: a minute has not passed.
+    for _ in 0..5 {
+        ask_for_a_new_code(&app, &alice, &token).await;
+    }
+    hook.assert_nothing_within(Duration::from_secs(2)).await;
     confirm(&app, &code).await.assert_status(204);
 }

@@ -793,3 +793,68 @@ async fn an_independent_verifier_accepts_the_token_against_the_published_jwks() 
     let out = run_verifier(jwks_url, forged).await;
     assert!(!out.status.success(), "verifier accepted a forged token");
 }
+
+/// The server's own signing key, read from its stopped store: what a
+/// leaked backup would give an attacker.
+fn server_signing_key(data_dir: &Path) -> Ed25519KeyPair {
+    let store =
+        latchkey::store::Store::open(data_dir, &latchkey::store::StoreOptions::default()).unwrap();
+    let keys = store.signing_keys().unwrap();
+    assert_eq!(keys.len(), 1, "one key before any rotation");
+    Ed25519KeyPair::from_bytes(&keys[0].key_pair)
+        .unwrap()
+        .with_key_id(&keys[0].kid)
+}
+
+#[tokio::test]
+async fn a_token_signed_with_the_servers_key_for_longer_than_the_access_lifetime_is_refused() {
+    let app = TestServer::spawn_with(jwt_mode).await;
+    let issued = alice_session(&app).await;
+    let (_, claims) = jws_parts(&secret(&issued));
+    let dir = app.shutdown().await;
+    let key = server_signing_key(dir.path());
+    let app = TestServer::spawn_in(dir, jwt_mode).await;
+    let custom = json!({ "sid": claims["sid"], "role": "user" });
+    let sign = |lifetime: u64| {
+        let forged = Claims::with_custom_claims(custom.clone(), JwtDuration::from_secs(lifetime))
+            .with_issuer("latchkey")
+            .with_audience("latchkey")
+            .with_subject(claims["sub"].as_str().unwrap());
+        key.sign(forged).unwrap()
+    };
+    // The default access lifetime is 900 s, and 60 s of skew is allowed.
+    for lifetime in [900, 960] {
+        app.get("/api/resource")
+            .bearer(&sign(lifetime))
+            .send()
+            .await
+            .assert_status(200);
+    }
+    for lifetime in [961, 86_400, 10 * 365 * 86_400] {
+        assert_refused(&app, &sign(lifetime)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_signed_token_as_the_basic_username_authenticates_in_both_token_modes() {
+    let app = TestServer::spawn_with(jwt_mode).await;
+    let token = secret(&alice_session(&app).await);
+    let as_username =
+        |app: &TestServer, presented: &str| app.get("/api/resource").basic(presented, "unused");
+    as_username(&app, &token).send().await.assert_status(200);
+    as_username(&app, &format!(" {token}"))
+        .send()
+        .await
+        .assert_status(200);
+    let dir = app.shutdown().await;
+    let app = TestServer::spawn_in(dir, |_| {}).await;
+    as_username(&app, &token).send().await.assert_status(200);
+    // Refused as a token, not checked as a password.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    as_username(&app, &forged)
+        .send()
+        .await
+        .assert_problem(401, "invalid_token");
+}

@@ -90,7 +90,7 @@ async fn a_reset_request_is_202_with_identical_responses_for_known_and_unknown_a
 #[tokio::test]
 async fn a_reset_can_be_asked_for_by_email_ignoring_case() {
     let mut hook = Webhook::start().await;
-    let app = delivering(&hook, |_| {}).await;
+    let app = delivering(&hook, no_interval).await;
     let alice = app
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
@@ -239,10 +239,103 @@ async fn an_expired_reset_code_is_400_invalid_code() {
         .assert_status(200);
 }
 
+/// No minimum interval between codes, for tests that need several codes
+/// for one account in quick succession.
+fn no_interval(cfg: &mut Config) {
+    cfg.accounts.code_min_interval_seconds = 0;
+}
+
 #[tokio::test]
-async fn a_new_reset_code_replaces_the_previous_one() {
+async fn many_reset_requests_for_one_account_deliver_one_code_within_the_interval() {
     let mut hook = Webhook::start().await;
-    let app = delivering(&hook, |_| {}).await;
+    // A roomy IP bucket, so that only the account's own limit is at work.
+    let app = delivering(&hook, |cfg| cfg.throttle.code_burst = 100).await;
+    app.register("alice", PASSWORD).await;
+    let first = request_reset(&app, "alice").await.assert_status(202);
+    let code = hook.next_code("password_reset").await;
+    // Ten at once, then ten more, all within the default 60 s.
+    let burst: Vec<Resp> =
+        futures_util::future::join_all((0..10).map(|_| request_reset(&app, "alice"))).await;
+    for response in burst {
+        assert_eq!(response.fingerprint(), first.fingerprint());
+    }
+    for _ in 0..10 {
+        let response = request_reset(&app, "Alice").await;
+        assert_eq!(response.fingerprint(), first.fingerprint());
+    }
+    hook.assert_nothing_within(Duration::from_secs(2)).await;
+    // The one code delivered was not made stale by the requests after it.
+    reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
+}
+
+#[tokio::test]
+async fn the_code_request_bucket_of_an_ip_holds_back_codes_for_any_account_alike() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |cfg| {
+        cfg.throttle.code_burst = 2;
+        cfg.throttle.code_per_minute = 1;
+    })
+    .await;
+    for name in ["alice", "bob", "carol"] {
+        app.register(name, PASSWORD).await;
+    }
+    let first = request_reset(&app, "alice").await.assert_status(202);
+    assert_eq!(hook.next_code("password_reset").await.len(), 43);
+    request_reset(&app, "nobody").await.assert_status(202);
+    // The bucket is empty: a real account gets the same answer, and nothing.
+    let held_back = request_reset(&app, "carol").await;
+    assert_eq!(held_back.fingerprint(), first.fingerprint());
+    hook.assert_nothing_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn an_earlier_reset_code_still_works_after_a_newer_one_was_issued() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, no_interval).await;
+    app.register("alice", PASSWORD).await;
+    let first = reset_code(&app, &mut hook, "alice").await;
+    let second = reset_code(&app, &mut hook, "alice").await;
+    assert_ne!(first, second);
+    reset(&app, &first, NEW_PASSWORD).await.assert_status(204);
+    // Using one spent the other: the reset is done.
+    reset(&app, &second, "yet another new password")
+        .await
+        .assert_problem(400, "invalid_code");
+}
+
+#[tokio::test]
+async fn a_new_reset_code_drops_the_oldest_beyond_max_live_codes() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, no_interval).await;
+    app.register("alice", PASSWORD).await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(reset_code(&app, &mut hook, "alice").await);
+        // Codes are ordered by their second of issue.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    // Three live codes by default: the fourth dropped the first.
+    reset(&app, &codes[0], NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_code");
+    reset(&app, &codes[1], NEW_PASSWORD)
+        .await
+        .assert_status(204);
+    for spent in &codes[2..] {
+        reset(&app, spent, "yet another new password")
+            .await
+            .assert_problem(400, "invalid_code");
+    }
+}
+
+#[tokio::test]
+async fn with_one_live_code_a_new_reset_code_replaces_the_previous_one() {
+    let mut hook = Webhook::start().await;
+    let app = delivering(&hook, |cfg| {
+        no_interval(cfg);
+        cfg.accounts.max_live_codes = 1;
+    })
+    .await;
     app.register("alice", PASSWORD).await;
     let first = reset_code(&app, &mut hook, "alice").await;
     let second = reset_code(&app, &mut hook, "alice").await;

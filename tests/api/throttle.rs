@@ -340,3 +340,24 @@ async fn forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_bucket() {
         .await
         .assert_problem(401, "invalid_credentials");
 }
+
+#[tokio::test]
+async fn two_ipv6_clients_in_one_64_share_a_bucket_behind_a_trusted_proxy() {
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        cfg.throttle.ip_burst = 2;
+        cfg.throttle.ip_per_minute = 1;
+    })
+    .await;
+    for (client, name) in [("2001:db8:1:2::1", "bob"), ("2001:db8:1:2::2", "carol")] {
+        login_from(&app, client, name, WRONG)
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    // Any other address of that /64 is the same host as far as limits go.
+    assert_rate_limited(login_from(&app, "2001:db8:1:2:ffff::9", "dave", WRONG).await);
+    // The next /64 is someone else.
+    login_from(&app, "2001:db8:1:3::1", "erin", WRONG)
+        .await
+        .assert_problem(401, "invalid_credentials");
+}

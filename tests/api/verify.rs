@@ -143,3 +143,24 @@ async fn a_non_ascii_username_is_percent_encoded_in_x_auth_user() {
     assert_eq!(resp.header("x-auth-user"), Some("zo%C3%AB 100%25"));
     assert_eq!(resp.json()["username"], "zoë 100%");
 }
+
+#[tokio::test]
+async fn a_repeated_or_unknown_parameter_is_a_400_not_a_silent_pass() {
+    let server = TestServer::spawn().await;
+    let token = server.register_and_issue_token("frank").await;
+    for query in [
+        "role=admin&role=user",
+        "role=user&role=admin",
+        "role=user&role=user",
+        "roles=admin",
+        "role=admin&next=/",
+        "q=1",
+    ] {
+        server
+            .get(&format!("/api/auth/verify?{query}"))
+            .bearer(&token)
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+}

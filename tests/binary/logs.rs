@@ -25,6 +25,13 @@ const RESET_PASSWORD: &str = "quiet glacier pumpkin 93";
 const WRONG_PASSWORD: &str = "wrong walrus umbrella 12";
 const MADE_UP_TOKEN: &str = "lk_MadeUpTokenNobodyWasEverIssued0123456789abc";
 const MADE_UP_CODE: &str = "MadeUpCodeNobodyWasEverSent0123456789abcdefg";
+/// A passphrase typed into the username field: over 64 characters, so no
+/// username, and logged only as a fingerprint.
+const PASSPHRASE_AS_USERNAME: &str =
+    "the quick brown fox jumps over the lazy dog while the cat sleeps 1979";
+/// A password typed into the username field that would make a fine
+/// username: no account has it, so it too is logged as a fingerprint.
+const PASSWORD_AS_USERNAME: &str = "marmalade tuesday 58";
 
 /// A tiny HTTP endpoint standing in for a mailer: it answers every request
 /// 200 and keeps the JSON bodies.
@@ -218,6 +225,20 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
         .unwrap();
     assert_eq!(response.status(), 401);
 
+    for (what, typed) in [
+        ("passphrase typed as the username", PASSPHRASE_AS_USERNAME),
+        ("password typed as the username", PASSWORD_AS_USERNAME),
+    ] {
+        secrets.add(what, typed);
+        let mistyped = secrets.basic(what, typed, "alice");
+        let response = post("/api/tokens")
+            .header(AUTHORIZATION, &mistyped)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{what}");
+    }
+
     let (status, body) = parts(
         post("/api/tokens")
             .json(&json!({ "username": "alice", "password": FIRST_PASSWORD }))
@@ -231,7 +252,12 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
 
     let bearer = secrets.bearer("opaque token", &token);
     let as_username = secrets.basic("token as Basic username", &token, "unused");
-    for header in [&bearer, &as_username] {
+    let spaced = secrets.basic(
+        "token with a leading space as Basic username",
+        &format!(" {token}"),
+        "unused",
+    );
+    for header in [&bearer, &as_username, &spaced] {
         let response = get("/api/resource")
             .header(AUTHORIZATION, header)
             .send()
@@ -356,15 +382,18 @@ async fn jwt_session(server: &Server, secrets: &mut Secrets) {
 
     for (what, token) in [("access token", &access), ("refreshed", &refreshed)] {
         let bearer = secrets.bearer(what, token);
-        for path in ["/api/resource", "/api/tokens"] {
-            let response = server
-                .client
-                .get(server.url(path))
-                .header(AUTHORIZATION, &bearer)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{what} on {path}");
+        let as_username = secrets.basic(&format!("{what} as Basic username"), token, "unused");
+        for header in [&bearer, &as_username] {
+            for path in ["/api/resource", "/api/tokens"] {
+                let response = server
+                    .client
+                    .get(server.url(path))
+                    .header(AUTHORIZATION, header)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{what} on {path}: {header}");
+            }
         }
     }
 
@@ -427,6 +456,13 @@ fn assert_attempts_are_logged(log: &str) {
         .find(|l| l.contains("authentication failed") && l.contains("token"));
     let bad_token = bad_token.unwrap_or_else(|| panic!("no failure line for a token:\n{log}"));
     assert!(bad_token.contains("127.0.0.1"), "{bad_token}");
+    // A name no account could have is logged as a fingerprint, labelled.
+    let fingerprinted = log
+        .lines()
+        .find(|l| l.contains("authentication failed") && l.contains("username_sha256_prefix"));
+    let fingerprinted =
+        fingerprinted.unwrap_or_else(|| panic!("no fingerprinted failure line:\n{log}"));
+    assert!(fingerprinted.contains("127.0.0.1"), "{fingerprinted}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ mod crash;
 mod log_writer;
 mod logs;
 mod metrics;
+mod private;
 mod reliability;
 mod support;
 mod tls;
