@@ -42,8 +42,11 @@ pub struct TokenId(pub u64);
 #[error("{0}")]
 pub struct InvalidField(pub &'static str);
 
-/// A username that satisfies every rule: NFC, 1 to 64 characters, no `:`, no
-/// control characters, no surrounding white space, no token prefix.
+/// A username that satisfies every rule: NFC, 1 to 64 characters, no `:` or
+/// `@`, no control characters, no surrounding white space, no token prefix.
+///
+/// `Deserialize` does not re-check: a stored record keeps the name it was
+/// registered with, even one that an older release allowed (an `@`, say).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Username(String);
 
@@ -54,6 +57,11 @@ impl Username {
     /// Normalizes `raw` to NFC and checks it.
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         let name: String = raw.nfc().collect();
+        Self::check_shape(&name)?;
+        Ok(Self(name))
+    }
+
+    fn check_shape(name: &str) -> Result<(), InvalidField> {
         let chars = name.chars().count();
         if chars == 0 {
             return Err(InvalidField("username must not be empty"));
@@ -72,10 +80,16 @@ impl Username {
                 "username must not start or end with white space",
             ));
         }
-        if starts_with_token_prefix(&name) {
+        if name.contains('@') {
+            // Logins with an `@` are emails; names without one are usernames.
+            return Err(InvalidField(
+                "username must not contain '@' (an identifier with '@' is an email)",
+            ));
+        }
+        if starts_with_token_prefix(name) {
             return Err(InvalidField("username must not start with 'lk_'"));
         }
-        Ok(Self(name))
+        Ok(())
     }
 
     /// The name as registered.
@@ -83,7 +97,9 @@ impl Username {
         &self.0
     }
 
-    /// The uniqueness key: Unicode lowercase, so `Alice` and `alice` collide.
+    /// The login index key: NFC and Unicode lowercase, so `Alice` and
+    /// `alice` are one login. Kept as earlier releases wrote it, so stores
+    /// they wrote still find every name.
     pub fn key(&self) -> String {
         login_key(&self.0)
     }
@@ -354,6 +370,8 @@ mod tests {
             "al\u{7}ice",
             "lk_alice",
             "LK_alice",
+            "alice@example.com",
+            "@alice",
             &"a".repeat(65),
         ] {
             assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");

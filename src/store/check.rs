@@ -51,6 +51,17 @@ impl Store {
             if by_name.as_deref() != Some(&user.id.to_key()[..]) {
                 problem(format!("user {} is missing from user_id_by_name", user.id));
             }
+            // A name that is another account's email: logins by that
+            // identifier reach the email's owner, not this name's.
+            let name_as_email = i.user_id_by_email.get(user.username.key().as_bytes())?;
+            if let Some(other) = name_as_email.as_deref().and_then(UserId::from_key)
+                && other != user.id
+            {
+                problem(format!(
+                    "username of user {} is the email of user {other}; logins with it reach user {other}",
+                    user.id
+                ));
+            }
             if let Some(email) = &user.email {
                 let by_email = i.user_id_by_email.get(email.key().as_bytes())?;
                 if by_email.as_deref() != Some(&user.id.to_key()[..]) {

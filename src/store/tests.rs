@@ -23,6 +23,21 @@ fn new_user(name: &str, email: Option<&str>) -> User {
     }
 }
 
+/// A name as an earlier release may have stored it, skipping today's rules
+/// (records decode without re-validation).
+fn legacy_name(name: &str) -> Username {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap()
+}
+
+/// A user with a legacy name, stored.
+fn legacy_user(store: &Store, name: &str, email: Option<&str>) -> User {
+    let user = User {
+        username: legacy_name(name),
+        ..new_user("placeholder", email)
+    };
+    store.insert_user(user).unwrap().unwrap()
+}
+
 /// A user stored, with its assigned id.
 fn user(store: &Store, name: &str, email: Option<&str>) -> User {
     store.insert_user(new_user(name, email)).unwrap().unwrap()
@@ -555,17 +570,46 @@ fn bulk_seeding_a_taken_name_or_email_is_refused_and_names_and_emails_do_not_col
         seed_of("dave", Some("d@example.com")),
         seed_of("erin", Some("D@example.com")),
     ]);
-    // A name may start with '@' and look like an email, even one in the
-    // same batch: names and emails are separate keys.
+    // A legacy name may start with '@' and look like an email, even one in
+    // the same batch: names and emails are separate keys.
+    let legacy = |name: &str| seed::SeedUser {
+        user: User {
+            username: legacy_name(name),
+            ..new_user("placeholder", None)
+        },
+        tokens: Vec::new(),
+    };
     let report = store
         .seed_bulk(
             vec![
-                seed_of("@alice", None),
-                seed_of("@g@example.com", None),
+                legacy("@alice"),
+                legacy("@g@example.com"),
                 seed_of("grace", Some("g@example.com")),
             ],
             10,
         )
         .unwrap();
     assert_eq!(report.users, 3);
+}
+
+#[test]
+fn an_identifier_with_an_at_sign_is_an_email_and_check_reports_a_name_that_is_another_accounts_email()
+ {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", Some("alice@example.com"));
+    // Written by an earlier release, which allowed '@' in names.
+    let impostor = legacy_user(&store, "alice@example.com", None);
+    let legacy = legacy_user(&store, "bob@old.example", None);
+    let found = |login: &str| store.user_by_login(login).unwrap().map(|u| u.id);
+    assert_eq!(found("alice@example.com"), Some(alice.id));
+    assert_eq!(found("alice"), Some(alice.id));
+    // A legacy name with '@' that is nobody's email still logs in.
+    assert_eq!(found("bob@old.example"), Some(legacy.id));
+    let report = store.check().unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0].contains(&format!("user {}", impostor.id)),
+        "{:?}",
+        report.problems
+    );
 }

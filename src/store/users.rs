@@ -110,13 +110,21 @@ impl Store {
         Ok(user)
     }
 
-    /// The user whose lowercased name, or failing that lowercased email,
-    /// equals `key` (see [`crate::model::login_key`]).
+    /// The user a login identifier names (`key` is its
+    /// [`crate::model::login_key`]): with an `@` it is an email, without one
+    /// a username, so no username can stand in for another account's email.
+    /// Only names stored by earlier releases can hold an `@`; an identifier
+    /// with one falls back to them when no account has it as its email, so
+    /// they can still log in (`latchkey check` reports the clashes).
     pub fn user_by_login(&self, key: &str) -> StoreResult<Option<User>> {
         let i = &*self.inner;
-        let id = match i.user_id_by_name.get(key.as_bytes())? {
-            Some(id) => Some(id),
-            None => i.user_id_by_email.get(key.as_bytes())?,
+        let id = if key.contains('@') {
+            match i.user_id_by_email.get(key.as_bytes())? {
+                Some(id) => Some(id),
+                None => i.user_id_by_name.get(key.as_bytes())?,
+            }
+        } else {
+            i.user_id_by_name.get(key.as_bytes())?
         };
         match id {
             // A copy of its own: logins are rare, and their callers own it.

@@ -635,3 +635,20 @@ async fn passwords_outside_the_length_limits_are_refused_on_change() {
         .await
         .assert_status(200);
 }
+
+#[tokio::test]
+async fn a_new_username_may_not_contain_an_at_sign() {
+    let app = TestServer::spawn().await;
+    for bad in ["bob@example.com", "@bob", "bob@"] {
+        let problem = app
+            .post("/api/users")
+            .json(&json!({ "username": bad, "password": PASSWORD }))
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().contains('@'),
+            "{problem}"
+        );
+    }
+}
