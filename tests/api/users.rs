@@ -652,3 +652,42 @@ async fn a_new_username_may_not_contain_an_at_sign() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_password_with_a_trailing_nul_does_not_log_in_as_the_password_without_it() {
+    let app = TestServer::spawn().await;
+    app.register("alice", PASSWORD).await;
+    let with_nul = format!("{PASSWORD}\u{0}");
+    app.get("/api/me")
+        .basic("alice", &with_nul)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.post("/api/tokens")
+        .json(&json!({ "username": "alice", "password": with_nul }))
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_new_password_with_a_control_character_is_refused_not_altered() {
+    let app = TestServer::spawn().await;
+    for bad in [
+        format!("{PASSWORD}\u{0}"),
+        format!("\u{0}{PASSWORD}"),
+        format!("{PASSWORD}\u{7f}"),
+        format!("{PASSWORD}\u{85}"),
+    ] {
+        app.post("/api/users")
+            .json(&json!({ "username": "alice", "password": bad }))
+            .send()
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+}
