@@ -44,6 +44,10 @@ pub enum AuthError {
     /// The account must be confirmed first.
     #[error("the account is not confirmed")]
     Unconfirmed,
+    /// A change of password or email came without the account's current
+    /// password, or with a wrong one.
+    #[error("the current password is missing or wrong")]
+    InvalidCurrentPassword,
     /// A confirmation or reset code is unknown, spent or expired.
     #[error("the code is invalid, used or expired")]
     InvalidCode,

@@ -235,9 +235,11 @@ struct PatchRequest {
     disabled: Option<bool>,
     #[serde(default)]
     confirmed: Option<bool>,
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
-/// PATCH /api/users/{id}: change your own `email`/`password`, or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
+/// PATCH /api/users/{id}: change your own `email`/`password` (with `current_password`), or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
 async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let state = req.state.clone();
@@ -259,6 +261,7 @@ async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
         role,
         disabled: request.disabled,
         confirmed: request.confirmed,
+        current_password: request.current_password,
     };
     let user = state
         .auth

@@ -261,7 +261,7 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
             .client
             .patch(server.url(&format!("/api/users/{id}")))
             .header(AUTHORIZATION, &bearer)
-            .json(&json!({ "password": SECOND_PASSWORD }))
+            .json(&json!({ "password": SECOND_PASSWORD, "current_password": FIRST_PASSWORD }))
             .send()
             .await
             .unwrap(),
