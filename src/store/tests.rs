@@ -606,10 +606,80 @@ fn an_identifier_with_an_at_sign_is_an_email_and_check_reports_a_name_that_is_an
     // A legacy name with '@' that is nobody's email still logs in.
     assert_eq!(found("bob@old.example"), Some(legacy.id));
     let report = store.check().unwrap();
-    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
     assert!(
-        report.problems[0].contains(&format!("user {}", impostor.id)),
+        report.findings[0].contains(&format!("user {}", impostor.id)),
         "{:?}",
-        report.problems
+        report.findings
     );
+}
+
+#[test]
+fn a_look_alike_name_is_taken_until_the_name_it_resembles_is_deleted() {
+    let (_dir, store) = open();
+    let paypal = user(&store, "paypal", None);
+    let cyrillic = new_user("\u{440}\u{430}\u{443}\u{440}\u{430}l", None);
+    assert_eq!(
+        store.insert_user(cyrillic.clone()).unwrap(),
+        Err(Conflict::UsernameTaken)
+    );
+    assert_eq!(store.user_count().unwrap(), 1);
+    store.delete_user(paypal.id).unwrap().unwrap();
+    store.insert_user(cyrillic).unwrap().unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn a_store_without_the_skeleton_index_gets_one_at_open_and_keeps_look_alikes_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paypal, lookalike) = {
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let paypal = user(&store, "paypal", None);
+        let other = user(&store, "placeholder", None);
+        // As an earlier release would have left it: a look-alike name that
+        // nothing refused, and no skeleton index or marker.
+        let lookalike = User {
+            username: Username::parse("\u{440}\u{430}\u{443}\u{440}\u{430}l").unwrap(),
+            ..other
+        };
+        let i = &*store.inner;
+        i.users
+            .insert(lookalike.id.to_key(), codec::encode(&lookalike).unwrap())
+            .unwrap();
+        i.user_id_by_name.remove(b"placeholder").unwrap();
+        i.user_id_by_name
+            .insert(lookalike.username.key().as_bytes(), &lookalike.id.to_key())
+            .unwrap();
+        i.user_id_by_skeleton.clear().unwrap();
+        i.counters.remove(skeletons::SKELETONS_THROUGH).unwrap();
+        // A check before the index exists (a restore of an old backup)
+        // reports no missing entries.
+        let report = store.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+        store.flush_blocking().unwrap();
+        (paypal, lookalike)
+    };
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let found = |login: &str| store.user_by_login(login).unwrap().map(|u| u.id);
+    assert_eq!(found("paypal"), Some(paypal.id));
+    assert_eq!(found(&lookalike.username.key()), Some(lookalike.id));
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert!(
+        report.findings[0].contains("look-alike"),
+        "{:?}",
+        report.findings
+    );
+    // A third look-alike is refused; unrelated names are not.
+    assert_eq!(
+        store.insert_user(new_user("p\u{430}ypal", None)).unwrap(),
+        Err(Conflict::UsernameTaken)
+    );
+    user(&store, "bob", None);
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }

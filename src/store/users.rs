@@ -2,6 +2,7 @@
 //! beside them.
 
 use super::codes::{CodeKeys, remove_codes};
+use super::skeletons::{self, SKELETONS_THROUGH};
 use super::tokens::{TokenTrees, UserTokenKey, remove_tokens};
 use super::{
     ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
@@ -52,30 +53,49 @@ fn admin_delta(old: Option<&User>, new: Option<&User>) -> i64 {
 
 impl Store {
     /// Stores a new user under the next id (whatever `user.id` says) with
-    /// its name and email index entries, or reports which of them is taken.
+    /// its name, skeleton and email index entries, or reports which of them
+    /// is taken (a look-alike name counts as taken).
     /// Exactly one of many concurrent registrations of one name succeeds:
     /// the check, the id and the write are one transaction. Ids count up
     /// from 1 and are never reused.
     pub fn insert_user(&self, user: User) -> StoreResult<Result<User, Conflict>> {
         let i = &*self.inner;
         let name_key = user.username.key();
+        let skeleton = user.username.skeleton();
         let email_key = user.email.as_ref().map(|e| e.key());
         let _gate = self.writing();
         let outcome = (
             &i.users,
             &i.user_id_by_name,
+            &i.user_id_by_skeleton,
             &i.user_id_by_email,
             &i.counters,
         )
-            .transaction(|(users, by_name, by_email, counters)| {
+            .transaction(|(users, by_name, by_skeleton, by_email, counters)| {
                 if by_name.get(name_key.as_bytes())?.is_some() {
                     return abort(Ok(Conflict::UsernameTaken));
+                }
+                if let Some(ids) = by_skeleton.get(skeleton.as_bytes())? {
+                    // An entry whose users are all gone (deleted by a release
+                    // that kept no such index) blocks nothing.
+                    for other in skeletons::ids(&ids) {
+                        if users.get(other.to_key())?.is_some() {
+                            return abort(Ok(Conflict::UsernameTaken));
+                        }
+                    }
                 }
                 let user = User {
                     id: UserId(bump(counters, LAST_USER_ID, 1)?),
                     ..user.clone()
                 };
                 let id = user.id.to_key();
+                by_skeleton.insert(skeleton.as_bytes(), &id)?;
+                // Only while the index covers every earlier id, or the next
+                // open would skip a rebuild that it needs.
+                let through = counters.get(SKELETONS_THROUGH)?;
+                if through.as_deref() == Some(&(user.id.0 - 1).to_be_bytes()[..]) {
+                    counters.insert(SKELETONS_THROUGH, &id)?;
+                }
                 if let Some(key) = &email_key {
                     if by_email.get(key.as_bytes())?.is_some() {
                         return abort(Ok(Conflict::EmailTaken));
@@ -272,6 +292,7 @@ impl Store {
         let outcome = (
             &i.users,
             &i.user_id_by_name,
+            &i.user_id_by_skeleton,
             &i.user_id_by_email,
             &i.counters,
             &i.token_by_digest,
@@ -284,6 +305,7 @@ impl Store {
                 |(
                     users,
                     by_name,
+                    by_skeleton,
                     by_email,
                     counters,
                     by_digest,
@@ -301,6 +323,15 @@ impl Store {
                         return abort(Ok(Conflict::LastAdmin));
                     }
                     by_name.remove(old.username.key().as_bytes())?;
+                    let skeleton = old.username.skeleton();
+                    if let Some(ids) = by_skeleton.get(skeleton.as_bytes())? {
+                        let rest = skeletons::without(&ids, id);
+                        if rest.is_empty() {
+                            by_skeleton.remove(skeleton.as_bytes())?;
+                        } else {
+                            by_skeleton.insert(skeleton.as_bytes(), rest)?;
+                        }
+                    }
                     if let Some(email) = &old.email {
                         by_email.remove(email.key().as_bytes())?;
                     }

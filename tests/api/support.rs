@@ -154,6 +154,14 @@ impl TestServer {
             .json()
     }
 
+    /// POST /api/users `{username, password}`, whatever it answers.
+    pub async fn try_register(&self, username: &str, password: &str) -> Resp {
+        self.post("/api/users")
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+    }
+
     /// Registers `username` with `password` and `email`; returns the user.
     pub async fn register_with_email(&self, username: &str, password: &str, email: &str) -> Value {
         self.post("/api/users")

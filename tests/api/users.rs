@@ -641,9 +641,7 @@ async fn a_new_username_may_not_contain_an_at_sign() {
     let app = TestServer::spawn().await;
     for bad in ["bob@example.com", "@bob", "bob@"] {
         let problem = app
-            .post("/api/users")
-            .json(&json!({ "username": bad, "password": PASSWORD }))
-            .send()
+            .try_register(bad, PASSWORD)
             .await
             .assert_problem(400, "invalid_request");
         assert!(
@@ -684,9 +682,7 @@ async fn a_new_password_with_a_control_character_is_refused_not_altered() {
         format!("{PASSWORD}\u{7f}"),
         format!("{PASSWORD}\u{85}"),
     ] {
-        app.post("/api/users")
-            .json(&json!({ "username": "alice", "password": bad }))
-            .send()
+        app.try_register("alice", &bad)
             .await
             .assert_problem(400, "invalid_request");
     }
@@ -777,4 +773,49 @@ async fn wrong_current_passwords_count_into_the_accounts_lockout() {
         .send()
         .await
         .assert_problem(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn a_name_that_looks_like_a_registered_one_is_409_username_taken() {
+    let app = TestServer::spawn().await;
+    app.register("paypal", PASSWORD).await;
+    app.register("sam", PASSWORD).await;
+    for lookalike in [
+        "\u{440}\u{430}\u{443}\u{440}\u{430}l", // Cyrillic раураl
+        "p\u{430}yp\u{430}l",                   // two Cyrillic а
+        "\u{3c1}\u{3b1}\u{3b3}\u{3c1}\u{3b1}l", // Greek ραγραl
+        "\u{ff50}\u{ff41}\u{ff59}\u{ff50}\u{ff41}\u{ff4c}", // full-width ｐａｙｐａｌ
+        "PayPal",
+        "paypa1",
+    ] {
+        app.try_register(lookalike, PASSWORD)
+            .await
+            .assert_problem(409, "username_taken");
+    }
+    // Long s folds to s: refused whether PRECIS or the fold catches it.
+    app.try_register("\u{17f}am", PASSWORD)
+        .await
+        .assert_status_in(&[400, 409]);
+    app.register("paypal2", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn invisible_and_direction_changing_characters_in_a_new_name_are_400() {
+    let app = TestServer::spawn().await;
+    for bad in [
+        "pay\u{200d}pal",                                         // zero-width joiner
+        "pay\u{200b}pal",                                         // zero-width space
+        "pay\u{ad}pal",                                           // soft hyphen
+        "\u{202e}lapyap",                                         // right-to-left override
+        "pay\u{e000}pal",                                         // private use
+        "paypal\u{e0041}\u{e007f}",                               // tag characters
+        "\u{301}paypal",                                          // a lone leading combining mark
+        "\u{1d429}\u{1d41a}\u{1d432}\u{1d429}\u{1d41a}\u{1d425}", // math bold
+    ] {
+        let problem = app
+            .try_register(bad, PASSWORD)
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
+    }
 }
