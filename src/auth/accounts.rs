@@ -98,6 +98,16 @@ impl Page {
 /// Largest page a client may ask for; larger requests are clamped.
 pub const MAX_PER_PAGE: u64 = 100;
 
+/// What a self-registration tells its caller.
+#[derive(Debug)]
+pub enum Registration {
+    /// The account (confirmation not required).
+    Created(User),
+    /// Confirmation is required: the account was made and its code sent,
+    /// or its email was taken; the caller is not told which.
+    Pending,
+}
+
 /// A new account as the operator describes it.
 #[derive(Debug)]
 pub struct NewAccount {
@@ -116,14 +126,21 @@ pub struct NewAccount {
 impl Auth {
     /// Self-registration: an ordinary account, unconfirmed (and sent a
     /// confirmation code) when `accounts.require_confirmation` is on.
+    ///
+    /// With confirmation on, the caller learns only that the registration
+    /// was [`Registration::Pending`], whether the account was made or its
+    /// email belongs to someone else: who owns an address is for the code's
+    /// recipient to learn, not the registrant. A taken username is still
+    /// `UsernameTaken` (names are public). With confirmation off the new
+    /// user is returned, and a taken email is `EmailTaken`.
     pub async fn register(
         &self,
         username: Username,
         password: String,
         email: Option<Email>,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Registration, AuthError> {
         let confirm = self.config.accounts.require_confirmation;
-        let user = self
+        let created = self
             .create_user(NewAccount {
                 username,
                 password,
@@ -131,11 +148,26 @@ impl Auth {
                 role: Role::User,
                 confirmed: !confirm,
             })
-            .await?;
-        if confirm {
-            self.send_code(&user, CodeKind::Confirmation).await?;
+            .await;
+        if !confirm {
+            return created.map(Registration::Created);
         }
-        Ok(user)
+        match created {
+            Ok(user) => {
+                self.send_code(&user, CodeKind::Confirmation).await?;
+                Ok(Registration::Pending)
+            }
+            Err(AuthError::EmailTaken) => {
+                // The hash is spent already (the transaction refused the
+                // email); wait for the two flushes a new account's record
+                // and code would have cost, so timing tells little apart.
+                self.store.durable().await?;
+                self.store.durable().await?;
+                tracing::info!("registration with a taken email answered as pending");
+                Ok(Registration::Pending)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates an account: checks the password policy, hashes off the

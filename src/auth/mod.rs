@@ -13,7 +13,7 @@ pub mod token;
 mod tokens;
 
 pub use crate::store::Snapshot;
-pub use accounts::{Actor, NewAccount, Page, UserPatch};
+pub use accounts::{Actor, NewAccount, Page, Registration, UserPatch};
 pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
 use crate::config::Config;
