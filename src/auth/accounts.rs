@@ -177,7 +177,7 @@ impl Auth {
             Password::new_checked(&account.password, &self.config.password, &account.username)?;
         // Cheap pre-check so a taken name costs no hash; the transaction
         // below is what actually guarantees uniqueness.
-        if self.store.username_taken(&account.username.key())? {
+        if self.store.username_taken(&account.username)? {
             return Err(AuthError::UsernameTaken);
         }
         let password_hash = self.hasher.hash(password).await?;

@@ -8,7 +8,7 @@ use super::{
     ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
     read_u64,
 };
-use crate::model::{SecretDigest, TokenId, User, UserId, unix_now};
+use crate::model::{SecretDigest, TokenId, User, UserId, Username, unix_now};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 use std::sync::Arc;
@@ -155,9 +155,24 @@ impl Store {
         }
     }
 
-    /// Whether a user holds this lowercased username (email not consulted).
-    pub fn username_taken(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.inner.user_id_by_name.contains_key(key.as_bytes())?)
+    /// Whether a user holds this name or one that looks like it (email not
+    /// consulted). A hint only: the insert's transaction decides.
+    pub fn username_taken(&self, name: &Username) -> StoreResult<bool> {
+        let i = &*self.inner;
+        if i.user_id_by_name.contains_key(name.key().as_bytes())? {
+            return Ok(true);
+        }
+        match i.user_id_by_skeleton.get(name.skeleton().as_bytes())? {
+            Some(ids) => {
+                for id in skeletons::ids(&ids) {
+                    if i.users.contains_key(id.to_key())? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            None => Ok(false),
+        }
     }
 
     /// How many users exist, read from the counter kept beside them.
