@@ -39,7 +39,8 @@ pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), Stri
 }
 
 /// `latchkey check`: the store's integrity walk, printed; an error (and a
-/// non-zero exit) if it found anything wrong.
+/// non-zero exit) if it found anything wrong. Findings (clashing names from
+/// earlier releases) are printed but do not fail the check.
 pub fn check(config: Config, json: bool) -> Result<(), String> {
     let store = crate::open_store(&config).map_err(|e| e.to_string())?;
     let report = store.check().map_err(|e| e.to_string())?;
@@ -52,6 +53,7 @@ pub fn check(config: Config, json: bool) -> Result<(), String> {
                 "users": report.users,
                 "tokens": report.tokens,
                 "problems": report.problems,
+                "findings": report.findings,
             })
         )
     } else {
@@ -59,6 +61,10 @@ pub fn check(config: Config, json: bool) -> Result<(), String> {
         for problem in &report.problems {
             text.push_str("\nproblem: ");
             text.push_str(problem);
+        }
+        for finding in &report.findings {
+            text.push_str("\nfinding: ");
+            text.push_str(finding);
         }
         writeln!(out, "{text}")
     };

@@ -25,6 +25,8 @@ pub enum ApiError {
     InsufficientScope,
     /// 403: the account must be confirmed first.
     UnconfirmedAccount,
+    /// 403: a change of password or email without the right current password.
+    InvalidCurrentPassword,
     /// 400: a confirmation or reset code is unknown, used or expired.
     InvalidCode,
     /// 404: no such resource.
@@ -88,9 +90,10 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) | Self::InvalidCode => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials { .. } | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::InsufficientScope | Self::UnconfirmedAccount => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Forbidden(_)
+            | Self::InsufficientScope
+            | Self::UnconfirmedAccount
+            | Self::InvalidCurrentPassword => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => StatusCode::CONFLICT,
@@ -114,6 +117,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnconfirmedAccount => "unconfirmed_account",
+            Self::InvalidCurrentPassword => "invalid_current_password",
             Self::InvalidCode => "invalid_code",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -139,6 +143,7 @@ impl ApiError {
             Self::Forbidden(_) => "Forbidden",
             Self::InsufficientScope => "Admins only",
             Self::UnconfirmedAccount => "Unconfirmed account",
+            Self::InvalidCurrentPassword => "Current password needed",
             Self::InvalidCode => "Invalid code",
             Self::NotFound(_) => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
@@ -172,6 +177,9 @@ impl ApiError {
                 "Unconfirmed account: confirm it with the code that was sent".into()
             }
             Self::InvalidCode => "the code is invalid, used or expired".into(),
+            Self::InvalidCurrentPassword => {
+                "changing the password or email needs the account's current password in current_password; it is missing or wrong".into()
+            }
             Self::MethodNotAllowed { allow } => format!("this path allows {allow}"),
             Self::UsernameTaken => "that username is registered already".into(),
             Self::EmailTaken => "that email belongs to another account".into(),
@@ -211,6 +219,7 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden(d) => Self::Forbidden(d),
             AuthError::InsufficientScope => Self::InsufficientScope,
             AuthError::Unconfirmed => Self::UnconfirmedAccount,
+            AuthError::InvalidCurrentPassword => Self::InvalidCurrentPassword,
             AuthError::InvalidCode => Self::InvalidCode,
             AuthError::NotFound(d) => Self::NotFound(d),
             AuthError::UsernameTaken => Self::UsernameTaken,

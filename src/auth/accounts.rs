@@ -4,7 +4,8 @@
 //! role, or the operator at the command line, who may do anything a
 //! guard (the last admin, a taken name) allows.
 
-use super::password::Password;
+use super::password::{Password, Verified};
+use super::throttle::Subject;
 use super::{Auth, AuthError, Caller, now};
 use crate::model::{CodeKind, Email, Role, User, UserId, Username};
 use crate::store::{Conflict, UserUpdate};
@@ -33,7 +34,7 @@ impl Actor<'_> {
 }
 
 /// A change to an account; `None` fields stay as they are.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct UserPatch {
     /// `Some(None)` removes the email; `Some(Some(e))` sets it.
     pub email: Option<Option<Email>>,
@@ -45,11 +46,32 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
     /// Admin only.
     pub confirmed: Option<bool>,
+    /// The account's password as the caller typed it: needed to change its
+    /// password or email, unless an admin changes another account.
+    pub current_password: Option<String>,
+}
+
+impl std::fmt::Debug for UserPatch {
+    // Never print a password, even in a debug log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("confirmed", &self.confirmed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserPatch {
     fn needs_admin(&self) -> bool {
         self.role.is_some() || self.disabled.is_some() || self.confirmed.is_some()
+    }
+
+    /// A change of password or email: what a stolen token must not do.
+    fn changes_credentials(&self) -> bool {
+        self.password.is_some() || self.email.is_some()
     }
 }
 
@@ -76,6 +98,16 @@ impl Page {
 /// Largest page a client may ask for; larger requests are clamped.
 pub const MAX_PER_PAGE: u64 = 100;
 
+/// What a self-registration tells its caller.
+#[derive(Debug)]
+pub enum Registration {
+    /// The account (confirmation not required).
+    Created(User),
+    /// Confirmation is required: the account was made and its code sent,
+    /// or its email was taken; the caller is not told which.
+    Pending,
+}
+
 /// A new account as the operator describes it.
 #[derive(Debug)]
 pub struct NewAccount {
@@ -94,14 +126,21 @@ pub struct NewAccount {
 impl Auth {
     /// Self-registration: an ordinary account, unconfirmed (and sent a
     /// confirmation code) when `accounts.require_confirmation` is on.
+    ///
+    /// With confirmation on, the caller learns only that the registration
+    /// was [`Registration::Pending`], whether the account was made or its
+    /// email belongs to someone else: who owns an address is for the code's
+    /// recipient to learn, not the registrant. A taken username is still
+    /// `UsernameTaken` (names are public). With confirmation off the new
+    /// user is returned, and a taken email is `EmailTaken`.
     pub async fn register(
         &self,
         username: Username,
         password: String,
         email: Option<Email>,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Registration, AuthError> {
         let confirm = self.config.accounts.require_confirmation;
-        let user = self
+        let created = self
             .create_user(NewAccount {
                 username,
                 password,
@@ -109,11 +148,26 @@ impl Auth {
                 role: Role::User,
                 confirmed: !confirm,
             })
-            .await?;
-        if confirm {
-            self.send_code(&user, CodeKind::Confirmation).await?;
+            .await;
+        if !confirm {
+            return created.map(Registration::Created);
         }
-        Ok(user)
+        match created {
+            Ok(user) => {
+                self.send_code(&user, CodeKind::Confirmation).await?;
+                Ok(Registration::Pending)
+            }
+            Err(AuthError::EmailTaken) => {
+                // The hash is spent already (the transaction refused the
+                // email); wait for the two flushes a new account's record
+                // and code would have cost, so timing tells little apart.
+                self.store.durable().await?;
+                self.store.durable().await?;
+                tracing::info!("registration with a taken email answered as pending");
+                Ok(Registration::Pending)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates an account: checks the password policy, hashes off the
@@ -123,7 +177,7 @@ impl Auth {
             Password::new_checked(&account.password, &self.config.password, &account.username)?;
         // Cheap pre-check so a taken name costs no hash; the transaction
         // below is what actually guarantees uniqueness.
-        if self.store.username_taken(&account.username.key())? {
+        if self.store.username_taken(&account.username)? {
             return Err(AuthError::UsernameTaken);
         }
         let password_hash = self.hasher.hash(password).await?;
@@ -201,6 +255,23 @@ impl Auth {
                 "only an admin may change role, disabled or confirmed",
             ));
         }
+        if patch.changes_credentials() {
+            match actor {
+                Actor::Caller(c) if c.id() == id => {
+                    self.prove_current_password(&user, patch.current_password.as_deref())
+                        .await?;
+                }
+                // `target` let only an admin this far.
+                Actor::Caller(c) => tracing::info!(
+                    actor_id = %c.id(),
+                    target_id = %id,
+                    password = patch.password.is_some(),
+                    email = patch.email.is_some(),
+                    "admin changes another account's credentials"
+                ),
+                Actor::Operator => {}
+            }
+        }
         let mut revoke_tokens_except = None;
         let mut password_hash = None;
         if let Some(raw) = &patch.password {
@@ -233,6 +304,36 @@ impl Auth {
             }
         };
         self.modify(user, change, revoke_tokens_except, None).await
+    }
+
+    /// Checks `presented` against the account's own password on the hash
+    /// pool. A missing or wrong one counts into the account's lockout like a
+    /// wrong login password, so a stolen token cannot guess it freely.
+    async fn prove_current_password(
+        &self,
+        user: &User,
+        presented: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let attempt = self.throttle.admit(Subject::Account(user.id))?;
+        let Some(presented) = presented else {
+            attempt.failed();
+            return Err(AuthError::InvalidCurrentPassword);
+        };
+        let stored = Some(user.password_hash.clone());
+        match self
+            .hasher
+            .verify(Password::presented(presented), stored)
+            .await?
+        {
+            Verified::Yes { .. } => {
+                attempt.succeeded();
+                Ok(())
+            }
+            Verified::No => {
+                attempt.failed();
+                Err(AuthError::InvalidCurrentPassword)
+            }
+        }
     }
 
     /// Applies `change` to `base` and stores the result, revoking tokens and

@@ -14,7 +14,7 @@ pub mod token;
 mod tokens;
 
 pub use crate::store::Snapshot;
-pub use accounts::{Actor, NewAccount, Page, UserPatch};
+pub use accounts::{Actor, NewAccount, Page, Registration, UserPatch};
 pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
 use crate::config::Config;
@@ -25,6 +25,7 @@ use crate::store::{Store, StoreError, StoreResult};
 use password::{Hasher, Password, Verified};
 use std::net::IpAddr;
 use std::sync::Arc;
+use throttle::Subject;
 
 /// Why a use case failed. The HTTP layer maps each to a status and code.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,10 @@ pub enum AuthError {
     /// The account must be confirmed first.
     #[error("the account is not confirmed")]
     Unconfirmed,
+    /// A change of password or email came without the account's current
+    /// password, or with a wrong one.
+    #[error("the current password is missing or wrong")]
+    InvalidCurrentPassword,
     /// A confirmation or reset code is unknown, spent or expired.
     #[error("the code is invalid, used or expired")]
     InvalidCode,
@@ -205,7 +210,7 @@ impl Auth {
 
     /// Checks credentials and returns the caller. An unknown user, a wrong
     /// password and a disabled account fail identically, after the same
-    /// amount of hashing. Password checks are throttled per name and per
+    /// amount of hashing. Password checks are throttled per account and per
     /// `client` address; token checks are not.
     pub async fn authenticate(
         &self,
@@ -228,19 +233,27 @@ impl Auth {
         }
     }
 
-    /// One password check, throttled per name and per client.
+    /// One password check, throttled per account and per client.
     async fn check_password(
         &self,
         username: &str,
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<Caller, AuthError> {
-        let name = login_key(username);
-        // A locked-out name costs no hash and no bucket token.
-        let attempt = self.throttle.admit(&name)?;
+        let login = login_key(username);
+        // Resolved first so the lockout counts per account: a locked-out
+        // name must not be reachable through its email. Known and unknown
+        // identifiers cost the same lookup here and one hash below.
+        let user = self.store.user_by_login(&login)?;
+        let subject = match &user {
+            Some(user) => Subject::Account(user.id),
+            None => Subject::Unknown(login),
+        };
+        // A locked-out account costs no hash and no bucket token.
+        let attempt = self.throttle.admit(subject)?;
         self.throttle.password_check_by_ip(client)?;
         let outcome = self
-            .authenticate_password(&name, Password::presented(password))
+            .authenticate_password(user, Password::presented(password))
             .await;
         match &outcome {
             Ok(_) => attempt.succeeded(),
@@ -328,10 +341,9 @@ impl Auth {
 
     async fn authenticate_password(
         &self,
-        login: &str,
+        user: Option<User>,
         password: Password,
     ) -> Result<Caller, AuthError> {
-        let user = self.store.user_by_login(login)?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verified = self.hasher.verify(password.clone(), stored).await?;
         match (verified, user) {

@@ -1,11 +1,12 @@
 //! Brute-force limits, all in memory and bounded.
 //!
 //! - Per account: after `account_failures` failed password checks, each
-//!   further failure locks the name out for 1 s, 2 s, 4 s ... up to
+//!   further failure locks the account out for 1 s, 2 s, 4 s ... up to
 //!   `account_max_lockout_seconds`. While locked out every attempt, right
 //!   password or not, is refused without hashing and without counting.
-//!   Names are tracked whether or not an account has them, so a lockout says
-//!   nothing about existence; case variants share one entry.
+//!   A known account is tracked by its id, so its name, its email and their
+//!   case variants share one entry; an identifier no account has is tracked
+//!   by its login key, so it locks out exactly like a real one.
 //! - Per client IP: token buckets (governor) on password checks, on
 //!   registrations and on code requests. Token-authenticated requests never
 //!   touch the first.
@@ -15,6 +16,7 @@
 use super::AuthError;
 use crate::config::ThrottleConfig;
 use crate::metrics::Refusal;
+use crate::model::UserId;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use lru::LruCache;
@@ -24,7 +26,16 @@ use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Failures recorded against one login name.
+/// Whose failures an entry counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// An existing account, however the login named it.
+    Account(UserId),
+    /// An identifier no account has, by its login key.
+    Unknown(String),
+}
+
+/// Failures recorded against one subject.
 #[derive(Debug, Clone, Copy, Default)]
 struct Failures {
     count: u32,
@@ -40,7 +51,7 @@ struct Failures {
 #[must_use]
 pub struct Attempt<'a> {
     throttle: &'a Throttle,
-    name: String,
+    subject: Subject,
     decided: bool,
 }
 
@@ -51,7 +62,7 @@ impl Attempt<'_> {
         self.decided = true;
         let t = self.throttle;
         let mut accounts = t.accounts();
-        let entry = accounts.get_or_insert_mut(self.name.clone(), Failures::default);
+        let entry = accounts.get_or_insert_mut(self.subject.clone(), Failures::default);
         entry.in_flight = entry.in_flight.saturating_sub(1);
         entry.count = entry.count.saturating_add(1);
         if let Some(over) = entry.count.checked_sub(t.failures_before_lockout) {
@@ -63,14 +74,14 @@ impl Attempt<'_> {
     /// A right password clears the name's record.
     pub fn succeeded(mut self) {
         self.decided = true;
-        self.throttle.accounts().pop(&self.name);
+        self.throttle.accounts().pop(&self.subject);
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.decided
-            && let Some(entry) = self.throttle.accounts().peek_mut(&self.name)
+            && let Some(entry) = self.throttle.accounts().peek_mut(&self.subject)
         {
             entry.in_flight = entry.in_flight.saturating_sub(1);
         }
@@ -81,7 +92,7 @@ impl Drop for Attempt<'_> {
 pub struct Throttle {
     failures_before_lockout: u32,
     max_lockout: Duration,
-    accounts: Mutex<LruCache<String, Failures>>,
+    accounts: Mutex<LruCache<Subject, Failures>>,
     logins_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     registrations_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     codes_by_ip: DefaultKeyedRateLimiter<IpAddr>,
@@ -146,7 +157,7 @@ impl Throttle {
         }
     }
 
-    fn accounts(&self) -> std::sync::MutexGuard<'_, LruCache<String, Failures>> {
+    fn accounts(&self) -> std::sync::MutexGuard<'_, LruCache<Subject, Failures>> {
         // Entries are plain counters; a panic mid-update cannot leave them
         // meaningfully inconsistent.
         self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
@@ -189,13 +200,13 @@ impl Throttle {
         })
     }
 
-    /// Admits one password check on `name`, or refuses while the name is
+    /// Admits one password check on `subject`, or refuses while it is
     /// locked out, or while the checks already running could take it to the
     /// threshold (after a lockout, one check at a time). Call before hashing.
-    pub fn admit(&self, name: &str) -> Result<Attempt<'_>, AuthError> {
+    pub fn admit(&self, subject: Subject) -> Result<Attempt<'_>, AuthError> {
         let now = Instant::now();
         let mut accounts = self.accounts();
-        let entry = accounts.get_or_insert_mut(name.to_owned(), Failures::default);
+        let entry = accounts.get_or_insert_mut(subject.clone(), Failures::default);
         if let Some(until) = entry.locked_until.filter(|until| *until > now) {
             crate::metrics::throttle_refusal(Refusal::Account);
             return Err(AuthError::RateLimited {
@@ -213,7 +224,7 @@ impl Throttle {
         entry.in_flight += 1;
         Ok(Attempt {
             throttle: self,
-            name: name.to_owned(),
+            subject,
             decided: false,
         })
     }
@@ -238,8 +249,12 @@ mod tests {
         }
     }
 
+    fn name(name: &str) -> Subject {
+        Subject::Unknown(name.to_owned())
+    }
+
     fn retry_after_of(t: &Throttle, name: &str) -> Option<u32> {
-        match t.admit(name) {
+        match t.admit(self::name(name)) {
             Ok(_) => None,
             Err(AuthError::RateLimited { retry_after }) => Some(retry_after),
             Err(e) => panic!("{e}"),
@@ -249,26 +264,26 @@ mod tests {
     #[test]
     fn lockout_starts_at_the_threshold_and_doubles() {
         let t = Throttle::new(&config());
-        t.admit("bob").unwrap().failed();
-        t.admit("bob").unwrap().failed();
-        t.admit("bob").unwrap().failed();
+        t.admit(name("bob")).unwrap().failed();
+        t.admit(name("bob")).unwrap().failed();
+        t.admit(name("bob")).unwrap().failed();
         assert_eq!(
             retry_after_of(&t, "bob"),
             Some(1),
             "third failure locks out"
         );
-        t.accounts().peek_mut("bob").unwrap().locked_until = None;
-        t.admit("bob").unwrap().failed();
+        t.accounts().peek_mut(&name("bob")).unwrap().locked_until = None;
+        t.admit(name("bob")).unwrap().failed();
         assert_eq!(retry_after_of(&t, "bob"), Some(2));
-        t.accounts().peek_mut("bob").unwrap().locked_until = None;
-        t.admit("bob").unwrap().succeeded();
+        t.accounts().peek_mut(&name("bob")).unwrap().locked_until = None;
+        t.admit(name("bob")).unwrap().succeeded();
         assert_eq!(retry_after_of(&t, "bob"), None);
     }
 
     #[test]
     fn checks_in_flight_count_against_the_threshold() {
         let t = Throttle::new(&config());
-        let running: Vec<_> = (0..3).map(|_| t.admit("bob").unwrap()).collect();
+        let running: Vec<_> = (0..3).map(|_| t.admit(name("bob")).unwrap()).collect();
         assert_eq!(retry_after_of(&t, "bob"), Some(1));
         drop(running);
         // Undecided attempts free their place without counting.
@@ -280,7 +295,7 @@ mod tests {
         let t = Throttle::new(&config());
         for name in ["a", "b", "c"] {
             for _ in 0..3 {
-                t.admit(name).unwrap().failed();
+                t.admit(self::name(name)).unwrap().failed();
             }
         }
         // "a" was evicted to make room for "c".

@@ -1,7 +1,7 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`.
 
 use super::{Request, Route, State, auth, method_not_allowed, request, respond};
-use crate::auth::{Actor, Caller, Page, UserPatch};
+use crate::auth::{Actor, Caller, Page, Registration, UserPatch};
 use crate::error::ApiError;
 use crate::model::{Email, Role, User, UserId, Username, rfc3339};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -112,8 +112,21 @@ struct RegisterRequest {
     email: Option<String>,
 }
 
-/// POST /api/users: register `{username, password, email?}`; 201 with the user and `Location`.
-async fn register(req: Request) -> Result<impl Reply, ApiError> {
+/// What a registration answers when confirmation is required, whether the
+/// account was made or its email was taken: the same bytes either way.
+#[derive(Serialize)]
+struct PendingRegistration {
+    status: &'static str,
+    detail: &'static str,
+}
+
+const PENDING: PendingRegistration = PendingRegistration {
+    status: "pending_confirmation",
+    detail: "unless the email belongs to another account, the account was made and a confirmation code is on its way; redeem it at /api/confirm, then log in",
+};
+
+/// POST /api/users: register `{username, password, email?}`; 201 with the user and `Location`, or 202 `{status, detail}` when confirmation is required.
+async fn register(req: Request) -> Result<warp::reply::Response, ApiError> {
     let state = req.state.clone();
     state.auth.check_registration_rate(req.client)?;
     let request: RegisterRequest = req.json().await?;
@@ -124,10 +137,16 @@ async fn register(req: Request) -> Result<impl Reply, ApiError> {
         .map(Email::parse)
         .transpose()
         .map_err(invalid)?;
-    let user = state
+    let user = match state
         .auth
         .register(username, request.password, email)
-        .await?;
+        .await?
+    {
+        Registration::Created(user) => user,
+        Registration::Pending => {
+            return Ok(with_status(json(&PENDING), StatusCode::ACCEPTED).into_response());
+        }
+    };
     let viewer = Viewer {
         id: user.id,
         admin: false,
@@ -136,7 +155,8 @@ async fn register(req: Request) -> Result<impl Reply, ApiError> {
         with_status(json(&UserBody::new(&user, viewer)), StatusCode::CREATED),
         header::LOCATION,
         user_path(user.id),
-    ))
+    )
+    .into_response())
 }
 
 pub(super) fn invalid(e: crate::model::InvalidField) -> ApiError {
@@ -235,9 +255,11 @@ struct PatchRequest {
     disabled: Option<bool>,
     #[serde(default)]
     confirmed: Option<bool>,
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
-/// PATCH /api/users/{id}: change your own `email`/`password`, or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
+/// PATCH /api/users/{id}: change your own `email`/`password` (with `current_password`), or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
 async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let state = req.state.clone();
@@ -259,6 +281,7 @@ async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
         role,
         disabled: request.disabled,
         confirmed: request.confirmed,
+        current_password: request.current_password,
     };
     let user = state
         .auth

@@ -2,7 +2,7 @@
 //! live record, and every record is reachable from its indexes.
 
 use super::tokens::{expiry_key, user_token_key};
-use super::{Store, StoreResult, USER_COUNT, codec, read_u64};
+use super::{Store, StoreResult, USER_COUNT, codec, read_u64, skeletons};
 use crate::model::{SecretDigest, TokenRecord, User, UserId};
 use std::collections::HashSet;
 
@@ -15,6 +15,9 @@ pub struct CheckReport {
     pub tokens: u64,
     /// One line per inconsistency; empty when the store is sound.
     pub problems: Vec<String>,
+    /// One line per thing worth an operator's look that is not damage: the
+    /// store works as it is (names from earlier releases that clash).
+    pub findings: Vec<String>,
 }
 
 impl CheckReport {
@@ -30,7 +33,11 @@ impl Store {
     pub fn check(&self) -> StoreResult<CheckReport> {
         let i = &*self.inner;
         let mut report = CheckReport::default();
+        let mut findings = Vec::new();
         let mut problem = |p: String| report.problems.push(p);
+        // Before its first open by this release a store has no skeleton
+        // index (a restore checks one such); opening builds it.
+        let skeletons_current = self.skeletons_current()?;
 
         // Ids only, in a set: the walk must stay linear on a million users.
         let mut users = HashSet::new();
@@ -50,6 +57,28 @@ impl Store {
             let by_name = i.user_id_by_name.get(user.username.key().as_bytes())?;
             if by_name.as_deref() != Some(&user.id.to_key()[..]) {
                 problem(format!("user {} is missing from user_id_by_name", user.id));
+            }
+            // A name that is another account's email: logins by that
+            // identifier reach the email's owner, not this name's.
+            let name_as_email = i.user_id_by_email.get(user.username.key().as_bytes())?;
+            if let Some(other) = name_as_email.as_deref().and_then(UserId::from_key)
+                && other != user.id
+            {
+                findings.push(format!(
+                    "username of user {} is the email of user {other}; logins with it reach user {other}",
+                    user.id
+                ));
+            }
+            if skeletons_current {
+                let ids = i
+                    .user_id_by_skeleton
+                    .get(user.username.skeleton().as_bytes())?;
+                if !ids.is_some_and(|ids| skeletons::ids(&ids).any(|id| id == user.id)) {
+                    problem(format!(
+                        "user {} is missing from user_id_by_skeleton",
+                        user.id
+                    ));
+                }
             }
             if let Some(email) = &user.email {
                 let by_email = i.user_id_by_email.get(email.key().as_bytes())?;
@@ -71,6 +100,29 @@ impl Store {
                 }
             }
         }
+        if skeletons_current {
+            for entry in i.user_id_by_skeleton.iter() {
+                let (key, value) = entry?;
+                let ids: Vec<UserId> = skeletons::ids(&value).collect();
+                if ids.is_empty()
+                    || value.len() % 8 != 0
+                    || ids.iter().any(|id| !users.contains(id))
+                {
+                    problem(format!(
+                        "user_id_by_skeleton entry {key:?} points at no user"
+                    ));
+                } else if let [first, rest @ ..] = ids.as_slice()
+                    && !rest.is_empty()
+                {
+                    let others: Vec<String> = rest.iter().map(ToString::to_string).collect();
+                    findings.push(format!(
+                        "users {first} and {} have look-alike names (one confusable skeleton); both keep working, but no new name may look like them",
+                        others.join(", ")
+                    ));
+                }
+            }
+        }
+        report.findings = findings;
         let counted = match i.counters.get(USER_COUNT)? {
             Some(v) => read_u64(&v, "user count")?,
             None => 0,

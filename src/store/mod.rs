@@ -13,6 +13,7 @@ mod codes;
 mod durability;
 mod keys;
 mod seed;
+mod skeletons;
 mod tokens;
 mod user_cache;
 mod users;
@@ -74,7 +75,8 @@ impl StoreError {
 /// `StoreError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
-    /// Another account holds the lowercased username.
+    /// Another account holds the lowercased username, or one that looks
+    /// like it (the same skeleton).
     UsernameTaken,
     /// Another account holds the lowercased email.
     EmailTaken,
@@ -141,6 +143,11 @@ struct Inner {
     user_id_by_name: Tree,
     /// lowercased NFC email (UTF-8) → user id (u64 BE)
     user_id_by_email: Tree,
+    /// UTS #39 skeleton of the case-folded NFC username (UTF-8) → user ids
+    /// (u64 BE each, concatenated in id order; more than one only for
+    /// look-alike names registered before this index existed). Written in
+    /// the same transactions as `users`; see `skeletons`.
+    user_id_by_skeleton: Tree,
     /// SHA-256 of the token (32 bytes) → `TokenRecord`
     token_by_digest: Tree,
     /// user id (u64 BE) ++ token id (u64 BE) → SHA-256 of the token (32 bytes)
@@ -240,6 +247,7 @@ impl Store {
                 users: tree("users")?,
                 user_id_by_name: tree("user_id_by_name")?,
                 user_id_by_email: tree("user_id_by_email")?,
+                user_id_by_skeleton: tree("user_id_by_skeleton")?,
                 token_by_digest: tree("token_by_digest")?,
                 tokens_by_user: tree("tokens_by_user")?,
                 token_digest_by_expiry: tree("token_digest_by_expiry")?,
@@ -270,6 +278,7 @@ impl Store {
                     .unwrap_or_default()
             })
             .map_err(StoreError::Durability)?;
+        store.index_skeletons()?;
         Ok(store)
     }
 

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::model::{SecretDigest, TokenId, TokenRecord, User, UserId};
 use sled::{Batch, Tree};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// One user to seed, with the digests and expiry times of its access tokens.
 #[derive(Debug, Clone)]
@@ -33,6 +33,9 @@ struct Pending {
     users: Batch,
     by_name: Batch,
     by_email: Batch,
+    /// Skeleton → ids of this batch, appended to the stored ids on apply
+    /// (look-alike seeds are kept, as at a rebuild; `check` lists them).
+    by_skeleton: BTreeMap<String, Vec<u8>>,
     by_digest: Batch,
     by_user: Batch,
     by_expiry: Batch,
@@ -65,6 +68,8 @@ impl Store {
         let mut admin_count = self.counter(ADMIN_COUNT)?;
         let mut report = SeedReport::default();
         let mut pending = Pending::default();
+        // The index stays current only if it was current to begin with.
+        let skeletons_current = self.skeletons_current()?;
         for seed in users {
             let name = seed.user.username.key();
             let email = seed.user.email.as_ref().map(|e| e.key());
@@ -80,6 +85,11 @@ impl Store {
             let id = user.id.to_key();
             pending.users.insert(&id, codec::encode(&user)?);
             pending.by_name.insert(name.as_bytes(), &id);
+            pending
+                .by_skeleton
+                .entry(user.username.skeleton())
+                .or_default()
+                .extend_from_slice(&id);
             if let Some(email) = &email {
                 pending.by_email.insert(email.as_bytes(), &id);
             }
@@ -111,10 +121,12 @@ impl Store {
             if pending.len >= batch_size {
                 self.apply(std::mem::take(&mut pending))?;
                 self.write_counters(last_user, last_token, user_count, admin_count)?;
+                self.seeded_skeletons(skeletons_current, last_user)?;
             }
         }
         self.apply(pending)?;
         self.write_counters(last_user, last_token, user_count, admin_count)?;
+        self.seeded_skeletons(skeletons_current, last_user)?;
         Ok(report)
     }
 
@@ -125,11 +137,34 @@ impl Store {
         i.token_by_digest.apply_batch(pending.by_digest)?;
         i.user_id_by_name.apply_batch(pending.by_name)?;
         i.user_id_by_email.apply_batch(pending.by_email)?;
+        let mut by_skeleton = Batch::default();
+        for (skeleton, ids) in pending.by_skeleton {
+            let mut value = i
+                .user_id_by_skeleton
+                .get(skeleton.as_bytes())?
+                .map(|v| v.to_vec())
+                .unwrap_or_default();
+            value.extend_from_slice(&ids);
+            by_skeleton.insert(skeleton.as_bytes(), value);
+        }
+        i.user_id_by_skeleton.apply_batch(by_skeleton)?;
         i.tokens_by_user.apply_batch(pending.by_user)?;
         i.token_digest_by_expiry.apply_batch(pending.by_expiry)?;
         // Seeding makes new users only, but a batch is not a transaction:
         // forget everything rather than reason about what a reader saw.
         i.user_cache.forget_all();
+        Ok(())
+    }
+
+    /// Moves the skeleton index's marker past the seeded ids, if it was
+    /// current before the seed.
+    fn seeded_skeletons(&self, current: bool, last_user: u64) -> StoreResult<()> {
+        if current {
+            self.inner.counters.insert(
+                super::skeletons::SKELETONS_THROUGH,
+                &last_user.to_be_bytes(),
+            )?;
+        }
         Ok(())
     }
 

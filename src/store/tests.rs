@@ -26,6 +26,21 @@ fn new_user(name: &str, email: Option<&str>) -> User {
     }
 }
 
+/// A name as an earlier release may have stored it, skipping today's rules
+/// (records decode without re-validation).
+fn legacy_name(name: &str) -> Username {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap()
+}
+
+/// A user with a legacy name, stored.
+fn legacy_user(store: &Store, name: &str, email: Option<&str>) -> User {
+    let user = User {
+        username: legacy_name(name),
+        ..new_user("placeholder", email)
+    };
+    store.insert_user(user).unwrap().unwrap()
+}
+
 /// A user stored, with its assigned id.
 fn user(store: &Store, name: &str, email: Option<&str>) -> User {
     store.insert_user(new_user(name, email)).unwrap().unwrap()
@@ -558,13 +573,20 @@ fn bulk_seeding_a_taken_name_or_email_is_refused_and_names_and_emails_do_not_col
         seed_of("dave", Some("d@example.com")),
         seed_of("erin", Some("D@example.com")),
     ]);
-    // A name may start with '@' and look like an email, even one in the
-    // same batch: names and emails are separate keys.
+    // A legacy name may start with '@' and look like an email, even one in
+    // the same batch: names and emails are separate keys.
+    let legacy = |name: &str| seed::SeedUser {
+        user: User {
+            username: legacy_name(name),
+            ..new_user("placeholder", None)
+        },
+        tokens: Vec::new(),
+    };
     let report = store
         .seed_bulk(
             vec![
-                seed_of("@alice", None),
-                seed_of("@g@example.com", None),
+                legacy("@alice"),
+                legacy("@g@example.com"),
                 seed_of("grace", Some("g@example.com")),
             ],
             10,
@@ -612,4 +634,96 @@ fn a_user_keeps_three_codes_of_a_kind_and_spending_one_spends_its_kind() {
         "another kind stays"
     );
     assert_eq!(store.code_keys_of(alice.id).unwrap().len(), 1);
+}
+
+#[test]
+fn an_identifier_with_an_at_sign_is_an_email_and_check_reports_a_name_that_is_another_accounts_email()
+ {
+    let (_dir, store) = open();
+    let alice = user(&store, "alice", Some("alice@example.com"));
+    // Written by an earlier release, which allowed '@' in names.
+    let impostor = legacy_user(&store, "alice@example.com", None);
+    let legacy = legacy_user(&store, "bob@old.example", None);
+    let found = |login: &str| store.user_by_login(login).unwrap().map(|u| u.id);
+    assert_eq!(found("alice@example.com"), Some(alice.id));
+    assert_eq!(found("alice"), Some(alice.id));
+    // A legacy name with '@' that is nobody's email still logs in.
+    assert_eq!(found("bob@old.example"), Some(legacy.id));
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert!(
+        report.findings[0].contains(&format!("user {}", impostor.id)),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[test]
+fn a_look_alike_name_is_taken_until_the_name_it_resembles_is_deleted() {
+    let (_dir, store) = open();
+    let paypal = user(&store, "paypal", None);
+    let cyrillic = new_user("\u{440}\u{430}\u{443}\u{440}\u{430}l", None);
+    assert_eq!(
+        store.insert_user(cyrillic.clone()).unwrap(),
+        Err(Conflict::UsernameTaken)
+    );
+    assert_eq!(store.user_count().unwrap(), 1);
+    store.delete_user(paypal.id).unwrap().unwrap();
+    store.insert_user(cyrillic).unwrap().unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn a_store_without_the_skeleton_index_gets_one_at_open_and_keeps_look_alikes_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paypal, lookalike) = {
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let paypal = user(&store, "paypal", None);
+        let other = user(&store, "placeholder", None);
+        // As an earlier release would have left it: a look-alike name that
+        // nothing refused, and no skeleton index or marker.
+        let lookalike = User {
+            username: Username::parse("\u{440}\u{430}\u{443}\u{440}\u{430}l").unwrap(),
+            ..other
+        };
+        let i = &*store.inner;
+        i.users
+            .insert(lookalike.id.to_key(), codec::encode(&lookalike).unwrap())
+            .unwrap();
+        i.user_id_by_name.remove(b"placeholder").unwrap();
+        i.user_id_by_name
+            .insert(lookalike.username.key().as_bytes(), &lookalike.id.to_key())
+            .unwrap();
+        i.user_id_by_skeleton.clear().unwrap();
+        i.counters.remove(skeletons::SKELETONS_THROUGH).unwrap();
+        // A check before the index exists (a restore of an old backup)
+        // reports no missing entries.
+        let report = store.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+        store.flush_blocking().unwrap();
+        (paypal, lookalike)
+    };
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let found = |login: &str| store.user_by_login(login).unwrap().map(|u| u.id);
+    assert_eq!(found("paypal"), Some(paypal.id));
+    assert_eq!(found(&lookalike.username.key()), Some(lookalike.id));
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert!(
+        report.findings[0].contains("look-alike"),
+        "{:?}",
+        report.findings
+    );
+    // A third look-alike is refused; unrelated names are not.
+    assert_eq!(
+        store.insert_user(new_user("p\u{430}ypal", None)).unwrap(),
+        Err(Conflict::UsernameTaken)
+    );
+    user(&store, "bob", None);
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }

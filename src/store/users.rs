@@ -2,12 +2,13 @@
 //! beside them.
 
 use super::codes::{CodeKeys, remove_codes, spend_code};
+use super::skeletons::{self, SKELETONS_THROUGH};
 use super::tokens::{TokenTrees, UserTokenKey, remove_tokens};
 use super::{
     ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
     read_u64,
 };
-use crate::model::{SecretDigest, TokenId, User, UserId, unix_now};
+use crate::model::{SecretDigest, TokenId, User, UserId, Username, unix_now};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 use std::sync::Arc;
@@ -53,30 +54,49 @@ fn admin_delta(old: Option<&User>, new: Option<&User>) -> i64 {
 
 impl Store {
     /// Stores a new user under the next id (whatever `user.id` says) with
-    /// its name and email index entries, or reports which of them is taken.
+    /// its name, skeleton and email index entries, or reports which of them
+    /// is taken (a look-alike name counts as taken).
     /// Exactly one of many concurrent registrations of one name succeeds:
     /// the check, the id and the write are one transaction. Ids count up
     /// from 1 and are never reused.
     pub fn insert_user(&self, user: User) -> StoreResult<Result<User, Conflict>> {
         let i = &*self.inner;
         let name_key = user.username.key();
+        let skeleton = user.username.skeleton();
         let email_key = user.email.as_ref().map(|e| e.key());
         let _gate = self.writing();
         let outcome = (
             &i.users,
             &i.user_id_by_name,
+            &i.user_id_by_skeleton,
             &i.user_id_by_email,
             &i.counters,
         )
-            .transaction(|(users, by_name, by_email, counters)| {
+            .transaction(|(users, by_name, by_skeleton, by_email, counters)| {
                 if by_name.get(name_key.as_bytes())?.is_some() {
                     return abort(Ok(Conflict::UsernameTaken));
+                }
+                if let Some(ids) = by_skeleton.get(skeleton.as_bytes())? {
+                    // An entry whose users are all gone (deleted by a release
+                    // that kept no such index) blocks nothing.
+                    for other in skeletons::ids(&ids) {
+                        if users.get(other.to_key())?.is_some() {
+                            return abort(Ok(Conflict::UsernameTaken));
+                        }
+                    }
                 }
                 let user = User {
                     id: UserId(bump(counters, LAST_USER_ID, 1)?),
                     ..user.clone()
                 };
                 let id = user.id.to_key();
+                by_skeleton.insert(skeleton.as_bytes(), &id)?;
+                // Only while the index covers every earlier id, or the next
+                // open would skip a rebuild that it needs.
+                let through = counters.get(SKELETONS_THROUGH)?;
+                if through.as_deref() == Some(&(user.id.0 - 1).to_be_bytes()[..]) {
+                    counters.insert(SKELETONS_THROUGH, &id)?;
+                }
                 if let Some(key) = &email_key {
                     if by_email.get(key.as_bytes())?.is_some() {
                         return abort(Ok(Conflict::EmailTaken));
@@ -111,13 +131,21 @@ impl Store {
         Ok(user)
     }
 
-    /// The user whose lowercased name, or failing that lowercased email,
-    /// equals `key` (see [`crate::model::login_key`]).
+    /// The user a login identifier names (`key` is its
+    /// [`crate::model::login_key`]): with an `@` it is an email, without one
+    /// a username, so no username can stand in for another account's email.
+    /// Only names stored by earlier releases can hold an `@`; an identifier
+    /// with one falls back to them when no account has it as its email, so
+    /// they can still log in (`latchkey check` reports the clashes).
     pub fn user_by_login(&self, key: &str) -> StoreResult<Option<User>> {
         let i = &*self.inner;
-        let id = match i.user_id_by_name.get(key.as_bytes())? {
-            Some(id) => Some(id),
-            None => i.user_id_by_email.get(key.as_bytes())?,
+        let id = if key.contains('@') {
+            match i.user_id_by_email.get(key.as_bytes())? {
+                Some(id) => Some(id),
+                None => i.user_id_by_name.get(key.as_bytes())?,
+            }
+        } else {
+            i.user_id_by_name.get(key.as_bytes())?
         };
         match id {
             // A copy of its own: logins are rare, and their callers own it.
@@ -128,9 +156,24 @@ impl Store {
         }
     }
 
-    /// Whether a user holds this lowercased username (email not consulted).
-    pub fn username_taken(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.inner.user_id_by_name.contains_key(key.as_bytes())?)
+    /// Whether a user holds this name or one that looks like it (email not
+    /// consulted). A hint only: the insert's transaction decides.
+    pub fn username_taken(&self, name: &Username) -> StoreResult<bool> {
+        let i = &*self.inner;
+        if i.user_id_by_name.contains_key(name.key().as_bytes())? {
+            return Ok(true);
+        }
+        match i.user_id_by_skeleton.get(name.skeleton().as_bytes())? {
+            Some(ids) => {
+                for id in skeletons::ids(&ids) {
+                    if i.users.contains_key(id.to_key())? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            None => Ok(false),
+        }
     }
 
     /// How many users exist, read from the counter kept beside them.
@@ -266,6 +309,7 @@ impl Store {
         let outcome = (
             &i.users,
             &i.user_id_by_name,
+            &i.user_id_by_skeleton,
             &i.user_id_by_email,
             &i.counters,
             &i.token_by_digest,
@@ -278,6 +322,7 @@ impl Store {
                 |(
                     users,
                     by_name,
+                    by_skeleton,
                     by_email,
                     counters,
                     by_digest,
@@ -295,6 +340,15 @@ impl Store {
                         return abort(Ok(Conflict::LastAdmin));
                     }
                     by_name.remove(old.username.key().as_bytes())?;
+                    let skeleton = old.username.skeleton();
+                    if let Some(ids) = by_skeleton.get(skeleton.as_bytes())? {
+                        let rest = skeletons::without(&ids, id);
+                        if rest.is_empty() {
+                            by_skeleton.remove(skeleton.as_bytes())?;
+                        } else {
+                            by_skeleton.insert(skeleton.as_bytes(), rest)?;
+                        }
+                    }
                     if let Some(email) = &old.email {
                         by_email.remove(email.key().as_bytes())?;
                     }

@@ -104,6 +104,31 @@ async fn an_admin_may_patch_another_users_email_and_password() {
 }
 
 #[tokio::test]
+async fn an_admin_changing_their_own_password_needs_the_current_password() {
+    let app = TestServer::spawn_with_admin(|_| {}).await;
+    let admin = app.admin_token().await;
+    let me = app
+        .get("/api/me")
+        .bearer(&admin)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    app.patch(&path_of(&me))
+        .bearer(&admin)
+        .json(&json!({ "password": "taken over by a thief" }))
+        .send()
+        .await
+        .assert_problem(403, "invalid_current_password");
+    app.patch(&path_of(&me))
+        .bearer(&admin)
+        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
 async fn an_admin_may_delete_any_account() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (alice, alice_token) = user_with_token(&app, "alice").await;
@@ -692,7 +717,7 @@ async fn a_refused_last_admin_change_changes_nothing_else_either() {
     assert_last_admin(
         app.patch(&path_of(&me))
             .bearer(&token)
-            .json(&json!({ "role": "user", "email": "other@example.com" }))
+            .json(&json!({ "role": "user", "email": "other@example.com", "current_password": PASSWORD }))
             .send()
             .await,
     );

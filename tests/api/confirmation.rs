@@ -97,6 +97,39 @@ async fn a_new_registration_is_unconfirmed_and_its_code_is_posted_to_the_webhook
 }
 
 #[tokio::test]
+async fn a_taken_email_answers_a_registration_exactly_like_a_new_one() {
+    let mut hook = Webhook::start().await;
+    let app = confirming(&hook, |_| {}).await;
+    app.register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    hook.next_code("confirmation").await;
+    let register = |username: &'static str, email: &'static str| {
+        app.post("/api/users")
+            .json(&json!({ "username": username, "password": PASSWORD, "email": email }))
+            .send()
+    };
+    let new = register("bob", "bob@example.com").await;
+    let taken = register("mallory", "ALICE@example.com").await;
+    assert_eq!(new.fingerprint(), taken.fingerprint());
+    let body = new.assert_status(202).json();
+    assert_eq!(body["status"], "pending_confirmation", "{body}");
+    assert!(body.get("id").is_none(), "{body}");
+    // Only the new account got a code, and the taken email made no account.
+    let message = hook.next().await;
+    assert_eq!(message["username"], "bob", "{message}");
+    hook.assert_nothing_within(Duration::from_millis(500)).await;
+    app.get("/api/me")
+        .basic("mallory", PASSWORD)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    // Usernames are public, so a taken one is still said so.
+    register("bob", "other@example.com")
+        .await
+        .assert_problem(409, "username_taken");
+}
+
+#[tokio::test]
 async fn an_account_without_email_still_gets_its_code_with_a_null_email() {
     let mut hook = Webhook::start().await;
     let app = confirming(&hook, |_| {}).await;

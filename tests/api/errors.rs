@@ -184,7 +184,7 @@ async fn a_body_over_the_limit_is_413_on_patch() {
     let alice = app.register("alice", PASSWORD).await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
-        .json(&json!({ "email": format!("{}@example.com", "x".repeat(100)) }))
+        .json(&json!({ "email": format!("{}@example.com", "x".repeat(100)), "current_password": PASSWORD }))
         .send()
         .await
         .assert_problem(413, "payload_too_large");

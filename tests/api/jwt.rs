@@ -234,7 +234,7 @@ async fn a_signed_access_token_works_as_bearer_on_every_protected_endpoint() {
     let patched = app
         .patch(&me)
         .bearer(&token)
-        .json(&json!({ "email": "alice@example.com" }))
+        .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200)

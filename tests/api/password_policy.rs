@@ -82,7 +82,7 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
         let problem = app
             .patch(&path)
             .basic(username, PASSWORD)
-            .json(&json!({ "password": password }))
+            .json(&json!({ "password": password, "current_password": PASSWORD }))
             .send()
             .await
             .assert_problem(400, "invalid_request");
@@ -93,7 +93,7 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
     let emoji = UNUSUAL_BUT_FINE[0];
     app.patch(&path)
         .basic(username, PASSWORD)
-        .json(&json!({ "password": emoji }))
+        .json(&json!({ "password": emoji, "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200);

@@ -262,7 +262,7 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     let third = app.issue_token("alice", PASSWORD).await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&secret(&current))
-        .json(&json!({ "password": "a brand new secret" }))
+        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200);

@@ -136,6 +136,40 @@ async fn case_variants_of_a_name_share_one_failure_count() {
     }
 }
 
+#[tokio::test]
+async fn a_locked_account_cannot_be_reached_through_its_email() {
+    let app = TestServer::spawn().await;
+    app.register_with_email("lockme", PASSWORD, "lockme@ex.com")
+        .await;
+    for _ in 0..5 {
+        login(&app, "lockme", WRONG)
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    assert_rate_limited(login(&app, "lockme", PASSWORD).await);
+    assert_rate_limited(login(&app, "lockme@ex.com", PASSWORD).await);
+    assert_rate_limited(login(&app, "LOCKME@EX.COM", PASSWORD).await);
+}
+
+#[tokio::test]
+async fn failures_by_name_and_by_email_add_up_to_one_lockout() {
+    let app = TestServer::spawn().await;
+    app.register_with_email("lockme", PASSWORD, "lockme@ex.com")
+        .await;
+    for login_as in [
+        "lockme",
+        "lockme@ex.com",
+        "lockme",
+        "Lockme@ex.com",
+        "LOCKME",
+    ] {
+        login(&app, login_as, WRONG)
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    assert_rate_limited(login(&app, "lockme", PASSWORD).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_guesses_from_five_addresses_cost_only_a_handful_of_hashes() {
     const CLIENTS: u64 = 5;

@@ -126,7 +126,7 @@ async fn no_response_ever_contains_the_password_or_its_hash() {
         app.get("/api/users").bearer(&token).send().await,
         app.patch(&path)
             .bearer(&token)
-            .json(&json!({ "email": "b@example.com" }))
+            .json(&json!({ "email": "b@example.com", "current_password": PASSWORD }))
             .send()
             .await,
     ];
@@ -159,7 +159,7 @@ async fn patch_changes_the_email_and_returns_the_user() {
     let updated = app
         .patch(&path)
         .basic("alice", PASSWORD)
-        .json(&json!({ "email": "new@example.com" }))
+        .json(&json!({ "email": "new@example.com", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200)
@@ -195,7 +195,7 @@ async fn patch_changes_the_password() {
     let alice = app.register("alice", PASSWORD).await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
-        .json(&json!({ "password": "a brand new secret" }))
+        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200);
@@ -220,7 +220,7 @@ async fn password_change_with_a_token_keeps_that_token_and_revokes_the_others() 
     let third = app.token_for("alice", PASSWORD).await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&kept)
-        .json(&json!({ "password": "a brand new secret" }))
+        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200);
@@ -255,7 +255,7 @@ async fn password_change_with_basic_auth_revokes_every_token() {
     let second = app.token_for("alice", PASSWORD).await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
-        .json(&json!({ "password": "a brand new secret" }))
+        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200);
@@ -284,7 +284,7 @@ async fn changing_only_the_email_keeps_every_token() {
     let second = app.token_for("alice", PASSWORD).await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&first)
-        .json(&json!({ "email": "alice@example.com" }))
+        .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
         .send()
         .await
         .assert_status(200);
@@ -569,7 +569,7 @@ async fn changing_to_a_taken_email_is_409_email_taken() {
         .await;
     app.patch(&format!("/api/users/{}", id_of(&bob)))
         .basic("bob", PASSWORD)
-        .json(&json!({ "email": "alice@example.com" }))
+        .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
         .send()
         .await
         .assert_problem(409, "email_taken");
@@ -624,7 +624,7 @@ async fn passwords_outside_the_length_limits_are_refused_on_change() {
     for bad in ["short", &"x".repeat(1025)] {
         app.patch(&path)
             .basic("alice", PASSWORD)
-            .json(&json!({ "password": bad }))
+            .json(&json!({ "password": bad, "current_password": PASSWORD }))
             .send()
             .await
             .assert_problem(400, "invalid_request");
@@ -634,4 +634,193 @@ async fn passwords_outside_the_length_limits_are_refused_on_change() {
         .send()
         .await
         .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_new_username_may_not_contain_an_at_sign() {
+    let app = TestServer::spawn().await;
+    for bad in ["bob@example.com", "@bob", "bob@"] {
+        let problem = app
+            .try_register(bad, PASSWORD)
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().contains('@'),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_password_with_a_trailing_nul_does_not_log_in_as_the_password_without_it() {
+    let app = TestServer::spawn().await;
+    app.register("alice", PASSWORD).await;
+    let with_nul = format!("{PASSWORD}\u{0}");
+    app.get("/api/me")
+        .basic("alice", &with_nul)
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.post("/api/tokens")
+        .json(&json!({ "username": "alice", "password": with_nul }))
+        .send()
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_new_password_with_a_control_character_is_refused_not_altered() {
+    let app = TestServer::spawn().await;
+    for bad in [
+        format!("{PASSWORD}\u{0}"),
+        format!("\u{0}{PASSWORD}"),
+        format!("{PASSWORD}\u{7f}"),
+        format!("{PASSWORD}\u{85}"),
+    ] {
+        app.try_register("alice", &bad)
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn password_change_requires_the_current_password() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let stolen = app.token_for("alice", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    let change = |body: serde_json::Value| app.patch(&path).bearer(&stolen).json(&body).send();
+    let missing = change(json!({ "password": "taken over by a thief" })).await;
+    let wrong =
+        change(json!({ "password": "taken over by a thief", "current_password": "a guess at it" }))
+            .await;
+    // Missing and wrong answer alike, so neither tells the thief more.
+    assert_eq!(missing.fingerprint(), wrong.fingerprint());
+    missing.assert_problem(403, "invalid_current_password");
+    app.get("/api/me")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_status(200);
+    change(json!({ "password": "a brand new secret", "current_password": PASSWORD }))
+        .await
+        .assert_status(200);
+    app.get("/api/me")
+        .basic("alice", "a brand new secret")
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn email_change_requires_the_current_password() {
+    let app = TestServer::spawn().await;
+    let alice = app
+        .register_with_email("alice", PASSWORD, "alice@example.com")
+        .await;
+    let stolen = app.token_for("alice", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    for body in [
+        json!({ "email": "thief@example.com" }),
+        json!({ "email": null }),
+        json!({ "email": "thief@example.com", "current_password": "a guess at it" }),
+    ] {
+        app.patch(&path)
+            .bearer(&stolen)
+            .json(&body)
+            .send()
+            .await
+            .assert_problem(403, "invalid_current_password");
+    }
+    let me = app
+        .get("/api/me")
+        .bearer(&stolen)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(me["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_into_the_accounts_lockout() {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let stolen = app.token_for("alice", PASSWORD).await;
+    let path = format!("/api/users/{}", id_of(&alice));
+    for attempt in 0..5 {
+        app.patch(&path)
+            .bearer(&stolen)
+            .json(&json!({ "password": "taken over by a thief", "current_password": format!("guess {attempt}") }))
+            .send()
+            .await
+            .assert_problem(403, "invalid_current_password");
+    }
+    // Locked out: even the right current password, or a login, waits.
+    app.patch(&path)
+        .bearer(&stolen)
+        .json(&json!({ "password": "taken over by a thief", "current_password": PASSWORD }))
+        .send()
+        .await
+        .assert_problem(429, "rate_limited");
+    app.post("/api/tokens")
+        .basic("alice", PASSWORD)
+        .send()
+        .await
+        .assert_problem(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn a_name_that_looks_like_a_registered_one_is_409_username_taken() {
+    let app = TestServer::spawn().await;
+    app.register("paypal", PASSWORD).await;
+    app.register("sam", PASSWORD).await;
+    for lookalike in [
+        "\u{440}\u{430}\u{443}\u{440}\u{430}l", // Cyrillic раураl
+        "p\u{430}yp\u{430}l",                   // two Cyrillic а
+        "\u{3c1}\u{3b1}\u{3b3}\u{3c1}\u{3b1}l", // Greek ραγραl
+        "\u{ff50}\u{ff41}\u{ff59}\u{ff50}\u{ff41}\u{ff4c}", // full-width ｐａｙｐａｌ
+        "PayPal",
+        "paypa1",
+    ] {
+        app.try_register(lookalike, PASSWORD)
+            .await
+            .assert_problem(409, "username_taken");
+    }
+    // Full case folding: ß folds to ss, which lowercasing would not do.
+    app.register("strasse", PASSWORD).await;
+    app.try_register("stra\u{df}e", PASSWORD)
+        .await
+        .assert_problem(409, "username_taken");
+    // Long s folds to s, but PRECIS refuses it first (a compatibility form).
+    app.try_register("\u{17f}am", PASSWORD)
+        .await
+        .assert_problem(400, "invalid_request");
+    app.register("paypal2", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn invisible_and_direction_changing_characters_in_a_new_name_are_400() {
+    let app = TestServer::spawn().await;
+    for bad in [
+        "pay\u{200d}pal",                                         // zero-width joiner
+        "pay\u{200b}pal",                                         // zero-width space
+        "pay\u{ad}pal",                                           // soft hyphen
+        "\u{202e}lapyap",                                         // right-to-left override
+        "pay\u{e000}pal",                                         // private use
+        "paypal\u{e0041}\u{e007f}",                               // tag characters
+        "\u{301}paypal",                                          // a lone leading combining mark
+        "\u{1d429}\u{1d41a}\u{1d432}\u{1d429}\u{1d41a}\u{1d425}", // math bold
+    ] {
+        let problem = app
+            .try_register(bad, PASSWORD)
+            .await
+            .assert_problem(400, "invalid_request");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
+    }
 }

@@ -132,7 +132,10 @@ fn json_flag_prints_machine_readable_accounts_and_check_results() {
     assert_eq!(show(&data, "root@example.com")["username"], "root");
 
     let report = run(&data, &["check", "--json"], None).json();
-    assert_eq!(report, json!({ "users": 2, "tokens": 0, "problems": [] }));
+    assert_eq!(
+        report,
+        json!({ "users": 2, "tokens": 0, "problems": [], "findings": [] })
+    );
 }
 
 #[test]

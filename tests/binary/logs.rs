@@ -287,7 +287,7 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
             .client
             .patch(server.url(&format!("/api/users/{id}")))
             .header(AUTHORIZATION, &bearer)
-            .json(&json!({ "password": SECOND_PASSWORD }))
+            .json(&json!({ "password": SECOND_PASSWORD, "current_password": FIRST_PASSWORD }))
             .send()
             .await
             .unwrap(),
@@ -487,4 +487,35 @@ async fn no_secret_reaches_the_log_at_debug_level() {
     );
     secrets.assert_absent_from(&log);
     assert_attempts_are_logged(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_changing_another_accounts_password_is_logged_without_it() {
+    use crate::support::{PASSWORD, run};
+    let (_tmp, data) = workspace();
+    run(&data, &["user", "add", "root", "--admin"], Some(PASSWORD)).ok();
+    let server = Server::start(&data);
+    let bob = server.register("bob").await;
+    let bob_id = bob["id"].as_u64().unwrap();
+    let admin = server.issue_token("root").await;
+    let response = server
+        .client
+        .patch(server.url(&format!("/api/users/{bob_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({ "password": SECOND_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let log = server.stop();
+    let line = log
+        .lines()
+        .find(|l| l.contains("admin changes another account's credentials"))
+        .unwrap_or_else(|| panic!("no line for the admin's change:\n{log}"));
+    assert!(line.contains("actor_id=1"), "{line}");
+    assert!(line.contains(&format!("target_id={bob_id}")), "{line}");
+    assert!(
+        !log.contains(SECOND_PASSWORD),
+        "the new password is in the log"
+    );
 }

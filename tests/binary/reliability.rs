@@ -306,7 +306,7 @@ impl Driver {
             .client
             .patch(self.url(&format!("/api/users/{}", account.id.unwrap_or(0))))
             .bearer_auth(&account.tokens[used].secret)
-            .json(&json!({ "password": new }));
+            .json(&json!({ "password": new, "current_password": account.password }));
         let Answer::Got(status, body) = send(request).await else {
             self.accounts[a].in_flight = Some(InFlight::ChangePassword { new, used });
             return Ok(false);
