@@ -15,6 +15,7 @@
 use crate::config::LogFormat;
 use crate::http::server::ACCESS;
 mod queue;
+mod text;
 
 use queue::LogQueue;
 use std::io::Write;
@@ -88,7 +89,10 @@ where
         .with_timer(UtcMicros)
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.init(),
+        // A terminal gets the default's colours; a file or the journal the
+        // same line, written by hand (`text`).
+        LogFormat::Text if ansi => builder.init(),
+        LogFormat::Text => builder.event_format(text::PlainText).init(),
         LogFormat::Json => builder.json().init(),
     }
 }
