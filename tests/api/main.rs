@@ -2,6 +2,9 @@
 //! port over its own temp dir, so tests share nothing and run in any order.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod admin;
 mod backup;
 mod caddy;

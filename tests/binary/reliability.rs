@@ -10,7 +10,7 @@
 //! The disk-full and read-only tests mount a tmpfs, so they need root; they
 //! skip with a message without it, except under `CI=true`, where they must run.
 
-use crate::support::{Server, assert_one_line_failure, check, latchkey, run_to_failure};
+use crate::support::{PASSWORD, Server, assert_one_line_failure, check, latchkey, run_to_failure};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -626,8 +626,8 @@ async fn full_disk(small: &Path) -> (Server, PathBuf, String, Vec<String>) {
     std::fs::write(&spare, vec![0u8; 2 * 1024 * 1024]).unwrap();
     let data = small.join("data");
     let server = Server::start_with(&data, LOAD_ENV);
-    server.register("reader").await;
-    let token = server.issue_token("reader").await;
+    server.register("reader", PASSWORD).await;
+    let token = server.token_for("reader", PASSWORD).await;
     fill_leaving(small, "pad", 256 * 1024);
 
     let mut created = vec!["reader".to_owned()];
@@ -702,7 +702,7 @@ async fn full_disk_answers_503_keeps_reads_working_and_loses_no_acknowledged_use
     eprintln!("reliability: disk full: SIGTERM after space was freed: {status:?}");
 
     let server = Server::start_with(&data, LOAD_ENV);
-    let token = server.issue_token("reader").await;
+    let token = server.token_for("reader", PASSWORD).await;
     let mut names = BTreeSet::new();
     for page in 1..=1000 {
         let response = server
