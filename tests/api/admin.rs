@@ -27,31 +27,16 @@ async fn every_user_shows_a_role_and_a_registered_user_is_a_plain_user() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     assert_eq!(alice["role"], "user", "{alice}");
-    let me = app
-        .get("/api/me")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user", "{me}");
-    let admin = app
-        .get("/api/me")
-        .basic(ADMIN, PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let admin = app.me_basic(ADMIN, PASSWORD).await;
     assert_eq!(admin["role"], "admin", "{admin}");
     assert_user_shape(&admin, Some(ADMIN_EMAIL));
     // The role is public: other users see it too.
     let seen = app
-        .get(&path_of(&admin))
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as(&path_of(&admin), &alice_token)
+        .expect_json()
+        .await;
     assert_eq!(seen["role"], "admin", "{seen}");
 }
 
@@ -60,9 +45,8 @@ async fn registration_cannot_ask_for_the_admin_role() {
     let app = TestServer::spawn().await;
     app.post("/api/users")
         .json(&json!({ "username": "mallory", "password": PASSWORD, "role": "admin" }))
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
     let mallory = app.register("mallory", PASSWORD).await;
     assert_eq!(mallory["role"], "user");
 }
@@ -76,30 +60,19 @@ async fn an_admin_may_patch_another_users_email_and_password() {
         .patch(&path_of(&alice))
         .bearer(&admin)
         .json(&json!({ "email": "changed@example.com", "password": "set by the admin" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(updated["id"], alice["id"]);
     assert_eq!(updated["email"], "changed@example.com");
     // Another's new password revokes all their tokens: none was the admin's.
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.get_as("/api/resource", &alice_token)
+        .expect_problem(401, "invalid_token")
+        .await;
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
-    let me = app
-        .get("/api/me")
-        .basic("alice", "set by the admin")
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_problem(401, "invalid_credentials")
+        .await;
+    let me = app.me_basic("alice", "set by the admin").await;
     assert_eq!(me["email"], "changed@example.com");
 }
 
@@ -107,25 +80,17 @@ async fn an_admin_may_patch_another_users_email_and_password() {
 async fn an_admin_changing_their_own_password_needs_the_current_password() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let admin = app.admin_token().await;
-    let me = app
-        .get("/api/me")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&admin).await;
     app.patch(&path_of(&me))
         .bearer(&admin)
         .json(&json!({ "password": "taken over by a thief" }))
-        .send()
-        .await
-        .assert_problem(403, "invalid_current_password");
+        .expect_problem(403, "invalid_current_password")
+        .await;
     app.patch(&path_of(&me))
         .bearer(&admin)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -136,25 +101,19 @@ async fn an_admin_may_delete_any_account() {
     let response = app
         .delete(&path_of(&alice))
         .bearer(&admin)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
-    app.get(&path_of(&alice))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.get_as("/api/resource", &alice_token)
+        .expect_problem(401, "invalid_token")
+        .await;
+    app.get_as(&path_of(&alice), &admin)
+        .expect_problem(404, "not_found")
+        .await;
     app.delete("/api/users/999999")
         .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -175,23 +134,14 @@ async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own
             app.patch(&path_of(target))
                 .bearer(&alice_token)
                 .json(&patch)
-                .send()
-                .await
-                .assert_problem(403, "forbidden");
+                .expect_problem(403, "forbidden")
+                .await;
         }
     }
-    app.get("/api/admin/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
-    let me = app
-        .get("/api/me")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    app.get_as("/api/admin/resource", &alice_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
+    let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user");
     assert_eq!(me["email"], "alice@example.com");
 }
@@ -205,9 +155,8 @@ async fn an_unknown_role_is_400_invalid_request() {
         app.patch(&path_of(&alice))
             .bearer(&admin)
             .json(&json!({ "role": role }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }
 
@@ -216,50 +165,35 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, bob_token) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
-    app.get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &bob_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
 
     let promoted = app
         .patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(promoted["role"], "admin", "{promoted}");
     let resource = app
-        .get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/admin/resource", &bob_token)
+        .expect_json()
+        .await;
     assert_eq!(resource, json!({ "data": "Hello, admin bob!" }));
 
     let demoted = app
         .patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &bob_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     // The token itself was never touched.
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &bob_token).expect(200).await;
 }
 
 #[tokio::test]
@@ -271,21 +205,18 @@ async fn a_promoted_user_may_act_on_other_accounts_at_once() {
     app.patch(&path_of(&carol))
         .bearer(&bob_token)
         .json(&json!({ "email": "c@example.com" }))
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+        .expect_problem(403, "forbidden")
+        .await;
     app.patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.patch(&path_of(&carol))
         .bearer(&bob_token)
         .json(&json!({ "email": "c@example.com" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -293,7 +224,7 @@ async fn the_admin_resource_is_200_for_an_admin() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let token = app.admin_token().await;
     for response in [
-        app.get("/api/admin/resource").bearer(&token).send().await,
+        app.get_as("/api/admin/resource", &token).send().await,
         app.get("/api/admin/resource")
             .basic(ADMIN, PASSWORD)
             .send()
@@ -309,7 +240,7 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (_, token) = user_with_token(&app, "alice").await;
     for response in [
-        app.get("/api/admin/resource").bearer(&token).send().await,
+        app.get_as("/api/admin/resource", &token).send().await,
         app.get("/api/admin/resource")
             .basic("alice", PASSWORD)
             .send()
@@ -325,9 +256,8 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
     }
     // Without credentials it is a 401 like any protected resource.
     app.get("/api/admin/resource")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
@@ -337,13 +267,7 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
     let (bob, _) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
 
-    let as_admin = app
-        .get("/api/users")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let as_admin = app.get_as("/api/users", &admin).expect_json().await;
     let items = as_admin["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{as_admin}");
     for user in items {
@@ -351,13 +275,7 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
         assert_user_shape(user, Some(&format!("{name}@example.com")));
     }
 
-    let as_alice = app
-        .get("/api/users")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let as_alice = app.get_as("/api/users", &alice_token).expect_json().await;
     let items = as_alice["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{as_alice}");
     for user in items {
@@ -368,21 +286,9 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
         }
     }
 
-    let bob_to_admin = app
-        .get(&path_of(&bob))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let bob_to_admin = app.get_as(&path_of(&bob), &admin).expect_json().await;
     assert_user_shape(&bob_to_admin, Some("bob@example.com"));
-    let bob_to_alice = app
-        .get(&path_of(&bob))
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let bob_to_alice = app.get_as(&path_of(&bob), &alice_token).expect_json().await;
     assert_user_shape(&bob_to_alice, None);
 }
 
@@ -396,31 +302,19 @@ async fn disabling_an_account_revokes_its_tokens_at_once() {
         .patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(disabled["disabled"], true, "{disabled}");
     for dead in [&bob_token, &second] {
-        app.get("/api/resource")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
-        app.get("/api/tokens")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", dead)
+            .expect_problem(401, "invalid_token")
+            .await;
+        app.get_as("/api/tokens", dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     // The admin still sees the account, marked disabled.
-    let seen = app
-        .get(&path_of(&bob))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let seen = app.get_as(&path_of(&bob), &admin).expect_json().await;
     assert_eq!(seen["disabled"], true, "{seen}");
 }
 
@@ -433,21 +327,12 @@ async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
     app.patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 
-    let disabled = app.post("/api/tokens").basic("bob", PASSWORD).send().await;
-    let wrong_password = app
-        .post("/api/tokens")
-        .basic("alice", "not alices password")
-        .send()
-        .await;
-    let unknown_user = app
-        .post("/api/tokens")
-        .basic("nobody", PASSWORD)
-        .send()
-        .await;
+    let disabled = app.try_issue_token("bob", PASSWORD).await;
+    let wrong_password = app.try_issue_token("alice", "not alices password").await;
+    let unknown_user = app.try_issue_token("nobody", PASSWORD).await;
     assert_eq!(disabled.fingerprint(), wrong_password.fingerprint());
     assert_eq!(disabled.fingerprint(), unknown_user.fingerprint());
     disabled.assert_problem(401, "invalid_credentials");
@@ -483,35 +368,24 @@ async fn re_enabling_an_account_lets_its_password_log_in_again() {
     app.patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
-    app.post("/api/tokens")
-        .basic("bob", PASSWORD)
-        .send()
+        .expect(200)
+        .await;
+    app.try_issue_token("bob", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     let enabled = app
         .patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "disabled": false }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(enabled["disabled"], false, "{enabled}");
     let token = secret(&app.issue_token("bob", PASSWORD).await);
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
     // Tokens revoked by the disable stay revoked.
-    app.get("/api/resource")
-        .bearer(&old_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.get_as("/api/resource", &old_token)
+        .expect_problem(401, "invalid_token")
+        .await;
 }
 
 #[tokio::test]
@@ -524,31 +398,23 @@ async fn an_admin_may_revoke_every_token_of_any_user() {
     let response = app
         .delete(&format!("{}/tokens", path_of(&bob)))
         .bearer(&admin)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
     for dead in [first, second] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     // Only bob's tokens: the admin's and alice's live on, and bob may log in.
     for live in [&admin, &alice_token] {
-        app.get("/api/resource")
-            .bearer(live)
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as("/api/resource", live).expect(200).await;
     }
     app.issue_token("bob", PASSWORD).await;
     app.delete("/api/users/999999/tokens")
         .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -558,28 +424,22 @@ async fn a_user_may_revoke_every_token_of_their_own() {
     let second = app.token_for("alice", PASSWORD).await;
     app.delete(&format!("{}/tokens", path_of(&alice)))
         .bearer(&first)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     // Every one, the token the request was made with included.
     for dead in [first, second] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     let third = app.token_for("alice", PASSWORD).await;
     app.delete(&format!("{}/tokens", path_of(&alice)))
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(204);
-    app.get("/api/resource")
-        .bearer(&third)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect(204)
+        .await;
+    app.get_as("/api/resource", &third)
+        .expect_problem(401, "invalid_token")
+        .await;
 }
 
 #[tokio::test]
@@ -590,19 +450,13 @@ async fn a_non_admin_may_not_revoke_another_users_tokens() {
     let path = format!("{}/tokens", path_of(&alice));
     app.delete(&path)
         .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+        .expect_problem(403, "forbidden")
+        .await;
     app.delete(&path)
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200);
+        .expect_problem(403, "forbidden")
+        .await;
+    app.get_as("/api/resource", &alice_token).expect(200).await;
 }
 
 #[tokio::test]
@@ -617,37 +471,20 @@ async fn revoking_with_others_true_kills_every_token_but_the_current_one() {
     let response = app
         .delete("/api/tokens?others=true")
         .bearer(&kept)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
-    app.get("/api/resource")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &kept).expect(200).await;
     for dead in &others {
-        app.get("/api/resource")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["items"][0]["current"], true);
     // Another user's tokens are not the caller's "others".
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &bob_token).expect(200).await;
 }
 
 /// Asserts a 409 `last_admin` that says why.
@@ -664,13 +501,7 @@ fn assert_last_admin(response: Resp) {
 async fn the_only_admin_cannot_demote_disable_or_delete_themselves() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let token = app.admin_token().await;
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&token).await;
     let path = path_of(&me);
     assert_last_admin(
         app.patch(&path)
@@ -688,32 +519,16 @@ async fn the_only_admin_cannot_demote_disable_or_delete_themselves() {
     );
     assert_last_admin(app.delete(&path).bearer(&token).send().await);
     // Nothing changed: still an enabled admin, the token still works.
-    let after = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let after = app.me(&token).await;
     assert_eq!(after, me);
-    app.get("/api/admin/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/admin/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
 async fn a_refused_last_admin_change_changes_nothing_else_either() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let token = app.admin_token().await;
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&token).await;
     assert_last_admin(
         app.patch(&path_of(&me))
             .bearer(&token)
@@ -721,13 +536,7 @@ async fn a_refused_last_admin_change_changes_nothing_else_either() {
             .send()
             .await,
     );
-    let after = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let after = app.me(&token).await;
     assert_eq!(after["email"], ADMIN_EMAIL);
     assert_eq!(after["role"], "admin");
 }
@@ -736,34 +545,23 @@ async fn a_refused_last_admin_change_changes_nothing_else_either() {
 async fn once_a_second_admin_exists_the_first_may_step_down() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
-    let root = app
-        .get("/api/me")
-        .bearer(&root_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let root = app.me(&root_token).await;
     let (bob, bob_token) = user_with_token(&app, "bob").await;
     app.patch(&path_of(&bob))
         .bearer(&root_token)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     let demoted = app
         .patch(&path_of(&root))
         .bearer(&root_token)
         .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get("/api/admin/resource")
-        .bearer(&root_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &root_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     // Now bob is the last admin, and the guard protects him in turn.
     assert_last_admin(
         app.patch(&path_of(&bob))
@@ -783,20 +581,16 @@ async fn a_disabled_admin_does_not_count_toward_the_guard() {
     app.patch(&path_of(&bob))
         .bearer(&root_token)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.patch(&path_of(&bob))
         .bearer(&root_token)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect(200)
+        .await;
+    app.get_as("/api/resource", &bob_token)
+        .expect_problem(401, "invalid_token")
+        .await;
     let root = app.user_named(&root_token, ADMIN).await;
     assert_last_admin(
         app.patch(&path_of(&root))
@@ -858,9 +652,8 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     app.patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 
     let in_flight = PatchInFlight::start(
         &app,
@@ -872,16 +665,13 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     app.patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     in_flight.finish().await;
 
-    app.get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &bob_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     let seen = app.user_named(&admin, "bob").await;
     assert_eq!(seen["role"], "user", "{seen}");
 }
@@ -902,16 +692,13 @@ async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
     app.patch(&path_of(&bob))
         .bearer(&admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     in_flight.finish().await;
 
     let seen = app.user_named(&admin, "bob").await;
     assert_eq!(seen["disabled"], true, "{seen}");
-    app.post("/api/tokens")
-        .basic("bob", PASSWORD)
-        .send()
+    app.try_issue_token("bob", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
 }

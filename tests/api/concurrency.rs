@@ -62,16 +62,13 @@ async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
     let winner = winner.unwrap();
     app.get("/api/me")
         .basic("alice", &format!("password number {winner}"))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     let page = app
         .get("/api/users")
         .basic("alice", &format!("password number {winner}"))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(page["_meta"]["total_items"], 1);
 }
 
@@ -127,10 +124,7 @@ async fn concurrent_logins_each_get_their_own_token() {
     let app = Arc::new(TestServer::spawn_with(|cfg| cfg.throttle.account_failures = 16).await);
     app.register("alice", PASSWORD).await;
     let responses = all_at_once(&app, 16, |app, _| async move {
-        app.post("/api/tokens")
-            .basic("alice", PASSWORD)
-            .send()
-            .await
+        app.try_issue_token("alice", PASSWORD).await
     })
     .await;
     let tokens: BTreeSet<String> = responses
@@ -146,10 +140,8 @@ async fn concurrent_logins_each_get_their_own_token() {
     let list = app
         .get("/api/tokens")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 16);
 }
 
@@ -201,13 +193,7 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
     app.register("alice", PASSWORD).await;
     let mut issued = Vec::new();
     for _ in 0..16 {
-        let body = app
-            .post("/api/tokens")
-            .basic("alice", PASSWORD)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+        let body = app.issue_token("alice", PASSWORD).await;
         issued.push((
             body["id"].as_u64().unwrap(),
             body["token"].as_str().unwrap().to_owned(),
@@ -235,19 +221,11 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
         assert_eq!(pair, [204, 404], "token {id}: {:?}", statuses(&responses));
     }
     for (_, token) in &issued {
-        app.get("/api/resource")
-            .bearer(token)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", token)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
-    let list = app
-        .get("/api/tokens")
-        .bearer(&caller)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let list = app.get_as("/api/tokens", &caller).expect_json().await;
     let left = items(&list);
     assert_eq!(left.len(), 1, "only the caller's token is left: {list}");
     assert_eq!(left[0]["current"], true);

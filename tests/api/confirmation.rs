@@ -39,9 +39,8 @@ async fn ask_for_a_new_code(app: &TestServer, user: &Value, token: &str) {
     let response = app
         .post(&format!("/api/users/{}/confirmation", id_of(user)))
         .bearer(token)
-        .send()
-        .await
-        .assert_status(202);
+        .expect(202)
+        .await;
     assert!(response.body.is_empty(), "{}", response.text());
 }
 
@@ -61,13 +60,7 @@ async fn a_new_registration_is_unconfirmed_and_its_code_is_posted_to_the_webhook
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
     assert_eq!(alice["confirmed"], false, "{alice}");
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["confirmed"], false, "{me}");
 
     let message = hook.next().await;
@@ -120,9 +113,8 @@ async fn a_taken_email_answers_a_registration_exactly_like_a_new_one() {
     hook.assert_nothing_within(Duration::from_millis(500)).await;
     app.get("/api/me")
         .basic("mallory", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     // Usernames are public, so a taken one is still said so.
     register("bob", "other@example.com")
         .await
@@ -150,11 +142,7 @@ async fn without_required_confirmation_a_new_account_is_confirmed_and_sent_nothi
         .await;
     assert_eq!(alice["confirmed"], true, "{alice}");
     let token = app.token_for("alice", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
     hook.assert_nothing_within(Duration::from_secs(1)).await;
 }
 
@@ -169,53 +157,27 @@ async fn an_unconfirmed_account_may_manage_its_tokens_and_read_itself() {
     let other = app.token_for("alice", PASSWORD).await;
     let current = app.token_for("alice", PASSWORD).await;
 
-    let me = app
-        .get("/api/me")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&kept).await;
     assert_eq!(me["id"], alice["id"]);
     assert_eq!(me["confirmed"], false);
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 4, "{listed}");
 
     app.delete(&format!("/api/tokens/{}", id_of(&by_id)))
         .bearer(&kept)
-        .send()
-        .await
-        .assert_status(204);
-    app.delete("/api/tokens")
-        .bearer(&current)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
+    app.delete("/api/tokens").bearer(&current).expect(204).await;
     app.delete("/api/tokens?others=true")
         .bearer(&kept)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     for dead in [secret(&by_id), current, other] {
-        app.get("/api/me")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/me", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
 }
 
@@ -230,16 +192,16 @@ async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_
     let other = format!("/api/users/{}", id_of(&bob));
     let email = json!({ "email": "new@example.com" });
     let refused = [
-        app.get("/api/resource").bearer(&token).send().await,
+        app.get_as("/api/resource", &token).send().await,
         app.get("/api/resource")
             .basic("alice", PASSWORD)
             .send()
             .await,
-        app.get("/api/admin/resource").bearer(&token).send().await,
-        app.get("/api/users").bearer(&token).send().await,
+        app.get_as("/api/admin/resource", &token).send().await,
+        app.get_as("/api/users", &token).send().await,
         app.get("/api/users").basic("alice", PASSWORD).send().await,
-        app.get(&own).bearer(&token).send().await,
-        app.get(&other).bearer(&token).send().await,
+        app.get_as(&own, &token).send().await,
+        app.get_as(&other, &token).send().await,
         app.patch(&own).bearer(&token).json(&email).send().await,
         app.delete(&own).bearer(&token).send().await,
     ];
@@ -248,13 +210,7 @@ async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{problem}");
     }
     // Nothing was changed or deleted by the refused requests.
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&token).await;
     assert_eq!(me["email"], "alice@example.com");
 }
 
@@ -264,37 +220,19 @@ async fn confirming_with_the_code_alone_unlocks_the_account_and_its_tokens() {
     let app = confirming(&hook, |_| {}).await;
     let (alice, code) = register_unconfirmed(&app, &mut hook, "alice").await;
     let token = app.token_for("alice", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(403, "unconfirmed_account");
+    app.get_as("/api/resource", &token)
+        .expect_problem(403, "unconfirmed_account")
+        .await;
 
     let response = confirm(&app, &code).await.assert_status(204);
     assert!(response.body.is_empty());
 
-    let resource = app
-        .get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let resource = app.get_as("/api/resource", &token).expect_json().await;
     assert_eq!(resource, json!({ "data": "Hello, alice!" }));
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&token).await;
     assert_eq!(me["id"], alice["id"]);
     assert_eq!(me["confirmed"], true, "{me}");
-    app.get("/api/users")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/users", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -305,11 +243,9 @@ async fn a_confirmation_code_confirms_only_its_own_account() {
     register_unconfirmed(&app, &mut hook, "bob").await;
     confirm(&app, &alice_code).await.assert_status(204);
     let bob_token = app.token_for("bob", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "unconfirmed_account");
+    app.get_as("/api/resource", &bob_token)
+        .expect_problem(403, "unconfirmed_account")
+        .await;
 }
 
 #[tokio::test]
@@ -365,13 +301,7 @@ async fn an_expired_confirmation_code_is_400_invalid_code() {
     confirm(&app, &code)
         .await
         .assert_problem(400, "invalid_code");
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["confirmed"], false, "{me}");
 }
 
@@ -395,11 +325,7 @@ async fn asking_for_a_new_code_sends_one_and_with_one_live_code_it_replaces_the_
         .await
         .assert_problem(400, "invalid_code");
     confirm(&app, &second).await.assert_status(204);
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -409,9 +335,8 @@ async fn asking_for_a_new_code_works_with_a_password_too() {
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(202);
+        .expect(202)
+        .await;
     let code = hook.next_code("confirmation").await;
     confirm(&app, &code).await.assert_status(204);
 }
@@ -425,18 +350,15 @@ async fn asking_for_a_code_for_another_account_is_forbidden_and_sends_nothing() 
     let bob_token = app.token_for("bob", PASSWORD).await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
         .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+        .expect_problem(403, "forbidden")
+        .await;
     app.post("/api/users/999999/confirmation")
         .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     hook.assert_nothing_within(Duration::from_secs(1)).await;
 }
 
@@ -455,16 +377,10 @@ async fn an_admin_can_confirm_anyone_with_a_patch() {
         .patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&admin)
         .json(&json!({ "confirmed": true }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(updated["confirmed"], true, "{updated}");
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &alice_token).expect(200).await;
 }
 
 #[tokio::test]

@@ -10,9 +10,8 @@ async fn problem_bodies_carry_type_title_status_detail_and_error() {
     let app = TestServer::spawn().await;
     let problem = app
         .get("/api/me")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     for key in ["type", "title", "detail"] {
         assert!(
             !problem[key].as_str().unwrap().is_empty(),
@@ -49,24 +48,20 @@ async fn unknown_paths_are_404_whatever_the_credentials() {
             no_credentials.assert_problem(404, "not_found");
             app.request(method.clone(), path)
                 .basic("alice", "wrong password")
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
             app.request(method.clone(), path)
                 .bearer("lk_not_a_real_token")
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
             app.request(method.clone(), path)
                 .authorization("Basic !!!")
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
             app.request(method.clone(), path)
                 .bearer(&token)
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
         }
     }
 }
@@ -142,18 +137,14 @@ async fn a_body_over_the_limit_is_413() {
     let padding = "x".repeat(200);
     app.post("/api/users")
         .json(&json!({ "username": "alice", "password": PASSWORD, "email": padding }))
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large")
+        .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": padding }))
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large")
+        .await;
     // Nothing was registered.
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     // A body within the limit is fine.
@@ -165,17 +156,12 @@ async fn a_body_of_exactly_the_limit_is_accepted() {
     let body = json!({ "username": "alice", "password": PASSWORD });
     let limit = serde_json::to_vec(&body).unwrap().len();
     let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = limit as u64).await;
-    app.post("/api/users")
-        .json(&body)
-        .send()
-        .await
-        .assert_status(201);
+    app.post("/api/users").json(&body).expect(201).await;
     let longer = json!({ "username": "alice2", "password": PASSWORD });
     app.post("/api/users")
         .json(&longer)
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large")
+        .await;
 }
 
 #[tokio::test]
@@ -185,9 +171,7 @@ async fn a_body_over_the_limit_is_413_on_patch() {
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
         .json(&json!({ "email": format!("{}@example.com", "x".repeat(100)), "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large").await;
 }
 
 #[tokio::test]
@@ -217,14 +201,12 @@ async fn a_json_body_sent_as_text_plain_is_415() {
     let body = json!({ "username": "alice", "password": PASSWORD }).to_string();
     app.post("/api/users")
         .body_as("text/plain", body.clone())
-        .send()
-        .await
-        .assert_problem(415, "unsupported_media_type");
+        .expect_problem(415, "unsupported_media_type")
+        .await;
     app.post("/api/tokens")
         .body_as("text/plain", body)
-        .send()
-        .await
-        .assert_problem(415, "unsupported_media_type");
+        .expect_problem(415, "unsupported_media_type")
+        .await;
 }
 
 #[tokio::test]
@@ -234,9 +216,8 @@ async fn a_json_body_sent_as_text_plain_is_415_on_patch() {
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
         .body_as("text/plain", r#"{"email":"a@example.com"}"#)
-        .send()
-        .await
-        .assert_problem(415, "unsupported_media_type");
+        .expect_problem(415, "unsupported_media_type")
+        .await;
 }
 
 #[tokio::test]
@@ -257,9 +238,8 @@ async fn malformed_json_unknown_fields_and_wrong_types_are_400() {
     for body in &bodies {
         app.post("/api/users")
             .body_as("application/json", body.clone())
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     // None of them registered anyone.
     app.register("alice", PASSWORD).await;
@@ -269,9 +249,8 @@ async fn malformed_json_unknown_fields_and_wrong_types_are_400() {
 async fn registration_without_a_body_is_400() {
     let app = TestServer::spawn().await;
     app.post("/api/users")
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
 }
 
 #[tokio::test]
@@ -286,9 +265,8 @@ async fn malformed_token_request_bodies_are_400() {
     ] {
         app.post("/api/tokens")
             .body_as("application/json", body)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }
 
@@ -306,16 +284,9 @@ async fn malformed_patch_bodies_are_400() {
         app.patch(&path)
             .basic("alice", PASSWORD)
             .body_as("application/json", body)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["username"], "alice");
 }

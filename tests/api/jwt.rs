@@ -60,11 +60,9 @@ fn jwk<'a>(jwks: &'a Value, kid: &str) -> &'a Value {
 /// admin-only endpoint alike.
 async fn assert_refused(app: &TestServer, token: &str) {
     for path in ["/api/resource", "/api/me", "/api/admin/resource"] {
-        app.get(path)
-            .bearer(token)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as(path, token)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
 }
 
@@ -104,9 +102,7 @@ async fn a_login_in_jwt_mode_returns_a_signed_access_token_and_a_refresh_token()
     let app = TestServer::spawn_with(jwt_mode).await;
     app.register("alice", PASSWORD).await;
     let response = app
-        .post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+        .try_issue_token("alice", PASSWORD)
         .await
         .assert_status(200);
     assert_eq!(response.header("cache-control"), Some("no-store"));
@@ -203,11 +199,9 @@ async fn the_configured_issuer_and_audience_are_the_tokens_iss_and_aud() {
         claims["aud"] == "api.example" || claims["aud"] == json!(["api.example"]),
         "{claims}"
     );
-    app.get("/api/resource")
-        .bearer(&secret(&issued))
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &secret(&issued))
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -219,43 +213,31 @@ async fn a_signed_access_token_works_as_bearer_on_every_protected_endpoint() {
     let token = secret(&issued);
     let me = format!("/api/users/{}", id_of(&alice));
     for path in ["/api/users", &me, "/api/me", "/api/tokens", "/api/resource"] {
-        app.get(path).bearer(&token).send().await.assert_status(200);
+        app.get_as(path, &token).expect(200).await;
     }
-    let hello = app.get("/api/resource").bearer(&token).send().await.json();
+    let hello = app.get_as("/api/resource", &token).send().await.json();
     assert_eq!(hello, json!({ "data": "Hello, alice!" }));
     // The other ways of sending a token work too.
     for authorization in [format!("bearer {token}"), token.clone()] {
         app.get("/api/me")
             .authorization(&authorization)
-            .send()
-            .await
-            .assert_status(200);
+            .expect(200)
+            .await;
     }
     let patched = app
         .patch(&me)
         .bearer(&token)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(patched["email"], "alice@example.com");
     app.delete(&format!("/api/tokens/{}", id_of(&other)))
         .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
-    app.delete("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
+    app.delete("/api/tokens").bearer(&token).expect(204).await;
     let last = app.token_for("alice", PASSWORD).await;
-    app.delete(&me)
-        .bearer(&last)
-        .send()
-        .await
-        .assert_status(204);
+    app.delete(&me).bearer(&last).expect(204).await;
 }
 
 #[tokio::test]
@@ -264,36 +246,26 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
     let alice = app.register("alice", PASSWORD).await;
     let token = app.token_for("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.get("/api/admin/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     let path = format!("/api/users/{}", id_of(&alice));
     app.patch(&path)
         .bearer(&admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     let (_, claims) = jws_parts(&token);
     assert_eq!(claims["role"], "user", "{claims}");
-    app.get("/api/admin/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/admin/resource", &token).expect(200).await;
     app.patch(&path)
         .bearer(&admin)
         .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/admin/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+        .expect(200)
+        .await;
+    app.get_as("/api/admin/resource", &token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     // The same holds the other way: a demoted admin's "admin" claim buys nothing.
     let (_, admin_claims) = jws_parts(&admin);
     assert_eq!(admin_claims["role"], "admin", "{admin_claims}");
@@ -301,20 +273,16 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
     app.patch(&path)
         .bearer(&admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.patch(&format!("/api/users/{}", id_of(&root)))
         .bearer(&token)
         .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/admin/resource")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+        .expect(200)
+        .await;
+    app.get_as("/api/admin/resource", &admin)
+        .expect_problem(403, "insufficient_scope")
+        .await;
 }
 
 #[tokio::test]
@@ -323,17 +291,14 @@ async fn a_disabled_users_access_token_dies_at_once() {
     let alice = app.register("alice", PASSWORD).await;
     let issued = app.issue_token("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.get("/api/resource")
-        .bearer(&secret(&issued))
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &secret(&issued))
+        .expect(200)
+        .await;
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     assert_refused(&app, &secret(&issued)).await;
     app.post_refresh(&refresh_secret(&issued))
         .await
@@ -348,27 +313,15 @@ async fn an_opaque_token_keeps_working_after_a_restart_in_jwt_mode() {
     let dir = app.shutdown().await;
     let app = TestServer::spawn_in(dir, jwt_mode).await;
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get(path)
-            .bearer(&opaque)
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as(path, &opaque).expect(200).await;
     }
     // New logins get the new format, and both kinds work side by side.
     let issued = app.issue_token("alice", PASSWORD).await;
     jws_parts(&secret(&issued));
-    app.get("/api/resource")
-        .bearer(&secret(&issued))
-        .send()
-        .await
-        .assert_status(200);
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&opaque)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    app.get_as("/api/resource", &secret(&issued))
+        .expect(200)
+        .await;
+    let listed = app.get_as("/api/tokens", &opaque).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
 }
 
@@ -379,11 +332,7 @@ async fn a_signed_token_and_its_refresh_token_keep_working_after_a_restart_in_op
     let dir = app.shutdown().await;
     let app = TestServer::spawn_in(dir, |_| {}).await;
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get(path)
-            .bearer(&secret(&issued))
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as(path, &secret(&issued)).expect(200).await;
     }
     let opaque = app.token_for("alice", PASSWORD).await;
     assert_token_shape(&opaque);
@@ -392,11 +341,9 @@ async fn a_signed_token_and_its_refresh_token_keep_working_after_a_restart_in_op
         .await
         .assert_status(200)
         .json();
-    app.get("/api/resource")
-        .bearer(&secret(&refreshed))
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &secret(&refreshed))
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -405,11 +352,7 @@ async fn the_jwks_publishes_the_ed25519_public_key_named_by_the_tokens_kid() {
     let issued = alice_session(&app).await;
     let (header, _) = jws_parts(&secret(&issued));
     let kid = header["kid"].as_str().unwrap();
-    let response = app
-        .get("/.well-known/jwks.json")
-        .send()
-        .await
-        .assert_status(200);
+    let response = app.get("/.well-known/jwks.json").expect(200).await;
     assert!(
         response
             .header("content-type")
@@ -459,11 +402,7 @@ async fn after_keys_rotate_new_tokens_use_the_new_key_and_older_tokens_still_ver
     let (header, _) = jws_parts(&secret(&after));
     assert_eq!(header["kid"], new_kid, "new tokens must use the new key");
     for token in [secret(&before), secret(&after)] {
-        app.get("/api/resource")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as("/api/resource", &token).expect(200).await;
     }
     // A refresh signs with the new key too.
     let refreshed = app
@@ -516,11 +455,9 @@ async fn the_newest_key_signs_even_when_rotations_share_a_second() {
         header["kid"], newest,
         "the key made last ({newest}) must sign; keys in order made: {kids:?}"
     );
-    app.get("/api/resource")
-        .bearer(&secret(&before))
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &secret(&before))
+        .expect(200)
+        .await;
 }
 
 // The rule that drops a replaced key (from the JWKS and from verification)
@@ -541,11 +478,7 @@ async fn a_token_with_alg_none_is_refused() {
     assert_refused(&app, &format!("{header}.{payload}.")).await;
     let [_, _, signature] = parts(&token);
     assert_refused(&app, &format!("{header}.{payload}.{signature}")).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -572,11 +505,7 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
             assert_refused(&app, &format!("{signing_input}.{}", b64(&tag))).await;
         }
     }
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -596,11 +525,7 @@ async fn a_token_with_an_altered_signature_is_refused() {
     assert_refused(&app, &format!("{header}.{payload}.{}", b64(&bytes))).await;
     assert_refused(&app, &format!("{header}.{payload}.")).await;
     assert_refused(&app, &format!("{header}.{payload}")).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -670,11 +595,7 @@ async fn a_tampered_payload_under_the_original_signature_is_refused() {
         )
         .await;
     }
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -692,11 +613,7 @@ async fn an_expired_token_is_accepted_within_the_60_second_clock_skew() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Past `exp`, but within the documented 60 s allowance for clock skew.
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -722,11 +639,7 @@ async fn a_token_for_another_audience_or_issuer_is_refused() {
     // refusals were the claims, not the restarts.
     let dir = app.shutdown().await;
     let app = TestServer::spawn_in(dir, jwt_mode).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 /// Whether `python3` can import PyJWT and `cryptography`. Off CI a missing
@@ -824,11 +737,9 @@ async fn a_token_signed_with_the_servers_key_for_longer_than_the_access_lifetime
     };
     // The default access lifetime is 900 s, and 60 s of skew is allowed.
     for lifetime in [900, 960] {
-        app.get("/api/resource")
-            .bearer(&sign(lifetime))
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as("/api/resource", &sign(lifetime))
+            .expect(200)
+            .await;
     }
     for lifetime in [961, 86_400, 10 * 365 * 86_400] {
         assert_refused(&app, &sign(lifetime)).await;
@@ -841,20 +752,16 @@ async fn a_signed_token_as_the_basic_username_authenticates_in_both_token_modes(
     let token = secret(&alice_session(&app).await);
     let as_username =
         |app: &TestServer, presented: &str| app.get("/api/resource").basic(presented, "unused");
-    as_username(&app, &token).send().await.assert_status(200);
-    as_username(&app, &format!(" {token}"))
-        .send()
-        .await
-        .assert_status(200);
+    as_username(&app, &token).expect(200).await;
+    as_username(&app, &format!(" {token}")).expect(200).await;
     let dir = app.shutdown().await;
     let app = TestServer::spawn_in(dir, |_| {}).await;
-    as_username(&app, &token).send().await.assert_status(200);
+    as_username(&app, &token).expect(200).await;
     // Refused as a token, not checked as a password.
     let mut forged = token.clone();
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
     as_username(&app, &forged)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect_problem(401, "invalid_token")
+        .await;
 }

@@ -10,20 +10,14 @@ use serde_json::{Value, json};
 
 /// Asserts `token` works as a bearer token.
 async fn assert_works(app: &TestServer, token: &str) {
-    app.get("/api/resource")
-        .bearer(token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", token).expect(200).await;
 }
 
 /// Asserts `token` is refused as a bearer token with `invalid_token`.
 async fn assert_dead(app: &TestServer, token: &str) {
-    app.get("/api/resource")
-        .bearer(token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.get_as("/api/resource", token)
+        .expect_problem(401, "invalid_token")
+        .await;
 }
 
 /// Refreshes `refresh_token`, which must succeed; returns the response.
@@ -114,12 +108,9 @@ async fn a_chain_of_refreshes_keeps_one_session_alive() {
         refresh = refresh_secret(&next);
         assert_works(&app, &secret(&next)).await;
         let listed = app
-            .get("/api/tokens")
-            .bearer(&secret(&next))
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .get_as("/api/tokens", &secret(&next))
+            .expect_json()
+            .await;
         assert_eq!(
             listed["items"],
             json!([listed["items"][0].clone()]),
@@ -155,12 +146,9 @@ async fn a_spent_refresh_token_presented_again_kills_its_whole_session_and_no_ot
     let renewed = refreshed(&app, &refresh_secret(&other)).await;
     assert_works(&app, &secret(&renewed)).await;
     let listed = app
-        .get("/api/tokens")
-        .bearer(&secret(&renewed))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/tokens", &secret(&renewed))
+        .expect_json()
+        .await;
     let ids: Vec<u64> = listed["items"]
         .as_array()
         .unwrap()
@@ -176,22 +164,18 @@ async fn a_refresh_token_never_works_as_an_access_token() {
     let issued = app.issue_token("alice", PASSWORD).await;
     let refresh = refresh_secret(&issued);
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get(path)
-            .bearer(&refresh)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as(path, &refresh)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     app.get("/api/me")
         .basic(&refresh, "unused")
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect_problem(401, "invalid_token")
+        .await;
     app.post("/api/tokens")
         .bearer(&refresh)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     // Refused as a credential, it is still a good refresh token.
     refreshed(&app, &refresh).await;
 }
@@ -223,9 +207,8 @@ async fn deleting_api_tokens_with_a_signed_token_revokes_its_session_at_once() {
     let other = app.issue_token("alice", PASSWORD).await;
     app.delete("/api/tokens")
         .bearer(&secret(&issued))
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     assert_dead(&app, &secret(&issued)).await;
     app.post_refresh(&refresh_secret(&issued))
         .await
@@ -242,9 +225,8 @@ async fn deleting_a_session_by_id_revokes_it_at_once() {
     let victim_next = refreshed(&app, &refresh_secret(&victim)).await;
     app.delete(&format!("/api/tokens/{}", id_of(&victim)))
         .bearer(&secret(&keeper))
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     assert_dead(&app, &secret(&victim)).await;
     assert_dead(&app, &secret(&victim_next)).await;
     app.post_refresh(&refresh_secret(&victim_next))
@@ -263,9 +245,8 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&secret(&current))
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     assert_works(&app, &secret(&current)).await;
     for gone in [&other, &third] {
         assert_dead(&app, &secret(gone)).await;
@@ -276,12 +257,9 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     let next = refreshed(&app, &refresh_secret(&current)).await;
     assert_works(&app, &secret(&next)).await;
     let listed = app
-        .get("/api/tokens")
-        .bearer(&secret(&next))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/tokens", &secret(&next))
+        .expect_json()
+        .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["items"][0]["current"], true, "{listed}");
 }
@@ -293,9 +271,8 @@ async fn deleting_the_account_kills_its_sessions() {
     let second = app.issue_token("alice", PASSWORD).await;
     app.delete(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&secret(&first))
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     for session in [&first, &second] {
         assert_dead(&app, &secret(session)).await;
         app.post_refresh(&refresh_secret(session))
@@ -313,12 +290,7 @@ async fn listing_tokens_shows_each_session_and_marks_the_one_in_use() {
     let first = app.issue_token("alice", PASSWORD).await;
     let second = app.issue_token("alice", PASSWORD).await;
     for (mine, theirs) in [(&first, &second), (&second, &first)] {
-        let response = app
-            .get("/api/tokens")
-            .bearer(&secret(mine))
-            .send()
-            .await
-            .assert_status(200);
+        let response = app.get_as("/api/tokens", &secret(mine)).expect(200).await;
         let listed = response.json();
         let items = listed["items"].as_array().unwrap();
         assert_eq!(items.len(), 2, "{listed}");
@@ -386,9 +358,8 @@ async fn introspection_of_a_revoked_spent_or_garbage_token_says_only_inactive() 
     let revoked = app.issue_token("alice", PASSWORD).await;
     app.delete("/api/tokens")
         .bearer(&secret(&revoked))
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     let rotated = app.issue_token("alice", PASSWORD).await;
     refreshed(&app, &refresh_secret(&rotated)).await;
     let token = secret(&rotated);
@@ -422,7 +393,6 @@ async fn introspection_is_for_admins_only() {
             "application/x-www-form-urlencoded",
             format!("token={alice}"),
         )
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }

@@ -118,23 +118,15 @@ async fn resetting_sets_the_new_password_and_kills_every_previous_token() {
     assert!(response.body.is_empty());
 
     for dead in &tokens {
-        app.get("/api/resource")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     let token = app.token_for("alice", NEW_PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -149,16 +141,11 @@ async fn a_reset_code_works_once() {
         .await
         .assert_problem(400, "invalid_code");
     // The refused reuse changed nothing.
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
     app.get("/api/me")
         .basic("alice", NEW_PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -184,23 +171,17 @@ async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_c
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
     }
     // Nothing changed: the old password and token still work...
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/resource", &token).expect(200).await;
     app.get("/api/me")
         .basic("alice_liddell", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     // ...and the code is still good for an acceptable password.
     reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
     app.get("/api/me")
         .basic("alice_liddell", NEW_PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -217,9 +198,8 @@ async fn a_garbage_reset_code_is_400_invalid_code() {
     }
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -234,9 +214,8 @@ async fn an_expired_reset_code_is_400_invalid_code() {
         .assert_problem(400, "invalid_code");
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 /// No minimum interval between codes, for tests that need several codes
@@ -359,27 +338,23 @@ async fn a_confirmation_code_is_not_a_reset_code_nor_the_reverse() {
         .assert_problem(400, "invalid_code");
     app.post("/api/confirm")
         .json(&json!({ "code": for_reset }))
-        .send()
-        .await
-        .assert_problem(400, "invalid_code");
+        .expect_problem(400, "invalid_code")
+        .await;
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 
     // Each still works for its own purpose, and one does not replace the other.
     app.post("/api/confirm")
         .json(&json!({ "code": confirmation }))
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     reset(&app, &for_reset, NEW_PASSWORD)
         .await
         .assert_status(204);
     app.get("/api/me")
         .basic("alice", NEW_PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }

@@ -117,6 +117,7 @@ impl TestServer {
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> Req {
         Req {
+            request: format!("{method} {path}"),
             inner: self.client.request(method, self.url(path)),
         }
     }
@@ -131,6 +132,7 @@ impl TestServer {
     pub fn get_url(&self, url: &str) -> Req {
         Req {
             inner: self.client.get(url),
+            request: format!("GET {url}"),
         }
     }
 
@@ -154,6 +156,34 @@ impl TestServer {
         self.request(Method::DELETE, path)
     }
 
+    /// GET `path` with `Authorization: Bearer <token>`.
+    pub fn get_as(&self, path: &str, token: &str) -> Req {
+        self.get(path).bearer(token)
+    }
+
+    /// The account `token` belongs to, as `GET /api/me` (which must answer
+    /// 200) shows it.
+    pub async fn me(&self, token: &str) -> Value {
+        self.get_as("/api/me", token).expect_json().await
+    }
+
+    /// The account of `username`, as `GET /api/me` with Basic credentials
+    /// (which must answer 200) shows it.
+    pub async fn me_basic(&self, username: &str, password: &str) -> Value {
+        self.get("/api/me")
+            .basic(username, password)
+            .expect_json()
+            .await
+    }
+
+    /// POST /api/tokens with Basic credentials, whatever it answers.
+    pub async fn try_issue_token(&self, username: &str, password: &str) -> Resp {
+        self.post("/api/tokens")
+            .basic(username, password)
+            .send()
+            .await
+    }
+
     /// Registers `username` with `password` and no email; returns the user.
     pub async fn register(&self, username: &str, password: &str) -> Value {
         let response = self.try_register(username, password).await;
@@ -165,13 +195,7 @@ impl TestServer {
     /// account as `GET /api/me` shows it to its owner.
     async fn registered(&self, response: Resp, username: &str, password: &str) -> Value {
         if response.status.as_u16() == 202 {
-            return self
-                .get("/api/me")
-                .basic(username, password)
-                .send()
-                .await
-                .assert_status(200)
-                .json();
+            return self.me_basic(username, password).await;
         }
         response.assert_status(201).json()
     }
@@ -196,9 +220,7 @@ impl TestServer {
 
     /// Issues a token with Basic credentials; returns the whole token response.
     pub async fn issue_token(&self, username: &str, password: &str) -> Value {
-        self.post("/api/tokens")
-            .basic(username, password)
-            .send()
+        self.try_issue_token(username, password)
             .await
             .assert_status(200)
             .json()
@@ -257,14 +279,22 @@ impl RawResponse {
 /// A request being built.
 pub struct Req {
     inner: reqwest::RequestBuilder,
+    // `METHOD path`, for the failures of the `expect` helpers: an async fn
+    // cannot take `#[track_caller]`, so the request names the place.
+    request: String,
 }
 
 impl Req {
+    fn map(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        Self {
+            inner: f(self.inner),
+            request: self.request,
+        }
+    }
+
     /// A JSON body (with `Content-Type: application/json`).
     pub fn json(self, body: &impl serde::Serialize) -> Self {
-        Self {
-            inner: self.inner.json(body),
-        }
+        self.map(|inner| inner.json(body))
     }
 
     /// A raw body with the given content type.
@@ -274,9 +304,7 @@ impl Req {
 
     /// A raw body with no content type.
     pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
-        Self {
-            inner: self.inner.body(body),
-        }
+        self.map(|inner| inner.body(body))
     }
 
     /// `Authorization: Basic base64(user:pass)`.
@@ -296,22 +324,22 @@ impl Req {
 
     /// `Authorization` with raw bytes (which need not be ASCII).
     pub fn authorization_bytes(self, value: &[u8]) -> Self {
-        Self {
-            inner: self.inner.header(
+        self.map(|inner| {
+            inner.header(
                 reqwest::header::AUTHORIZATION,
                 HeaderValue::from_bytes(value).unwrap(),
-            ),
-        }
+            )
+        })
     }
 
     /// Any header.
     pub fn header(self, name: &str, value: &str) -> Self {
-        Self {
-            inner: self.inner.header(
+        self.map(|inner| {
+            inner.header(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_str(value).unwrap(),
-            ),
-        }
+            )
+        })
     }
 
     /// Sends it and reads the whole response.
@@ -325,6 +353,39 @@ impl Req {
             headers,
             body,
         }
+    }
+
+    /// Sends it and asserts the status, naming the request and showing the
+    /// body if it is wrong.
+    pub async fn expect(self, status: u16) -> Resp {
+        let request = self.request.clone();
+        let response = self.send().await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{request}: unexpected status; body: {}",
+            response.text()
+        );
+        response
+    }
+
+    /// Sends it, asserts `200` and returns the JSON body.
+    pub async fn expect_json(self) -> Value {
+        self.expect(200).await.json()
+    }
+
+    /// Sends it and asserts an RFC 9457 problem with this status and
+    /// `error` code (see [`Resp::assert_problem`]); returns its body.
+    pub async fn expect_problem(self, status: u16, code: &str) -> Value {
+        let request = self.request.clone();
+        let response = self.send().await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{request}: {}",
+            response.text()
+        );
+        response.assert_problem(status, code)
     }
 }
 

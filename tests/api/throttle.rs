@@ -9,7 +9,7 @@ const WRONG: &str = "not the password";
 
 /// POST /api/tokens with Basic `user:pass`: one password check.
 async fn login(app: &TestServer, user: &str, pass: &str) -> Resp {
-    app.post("/api/tokens").basic(user, pass).send().await
+    app.try_issue_token(user, pass).await
 }
 
 /// As [`login`], as the client a trusted proxy says `client` is.
@@ -60,17 +60,12 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_password()
     );
     // A token alice already holds is not a password check: the attacker
     // cannot lock her out of the sessions she has.
-    app.get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/me", &token).expect(200).await;
     // Other accounts are untouched.
     app.get("/api/resource")
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     login(&app, "bob", WRONG)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -299,17 +294,9 @@ async fn a_client_ip_gets_its_burst_of_password_checks_but_tokens_are_never_thro
     assert!(retry_after <= 60, "Retry-After {retry_after}");
     assert_rate_limited(login(&app, "alice", PASSWORD).await);
     for _ in 0..10 {
-        app.get("/api/me")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as("/api/me", &token).expect(200).await;
     }
-    app.get("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/tokens", &token).expect(200).await;
 }
 
 #[tokio::test]

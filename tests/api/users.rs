@@ -10,9 +10,8 @@ async fn registration_returns_201_with_the_user_and_its_location() {
     let response = app
         .post("/api/users")
         .json(&json!({ "username": "alice", "password": PASSWORD, "email": "alice@example.com" }))
-        .send()
-        .await
-        .assert_status(201);
+        .expect(201)
+        .await;
     assert!(
         response
             .header("content-type")
@@ -53,10 +52,8 @@ async fn user_seen_by_another_user_has_no_email() {
     let seen = app
         .get(&format!("/api/users/{}", id_of(&alice)))
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_user_shape(&seen, None);
     assert_eq!(seen["id"], alice["id"]);
     assert_eq!(seen["username"], "alice");
@@ -72,12 +69,9 @@ async fn user_seen_by_themselves_includes_email() {
         .await;
     let token = app.token_for("alice", PASSWORD).await;
     let seen = app
-        .get(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as(&format!("/api/users/{}", id_of(&alice)), &token)
+        .expect_json()
+        .await;
     assert_eq!(seen, alice);
 }
 
@@ -88,20 +82,8 @@ async fn me_returns_the_caller_with_email_for_password_and_token() {
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
     let token = app.token_for("alice", PASSWORD).await;
-    let by_password = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    let by_token = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let by_password = app.me_basic("alice", PASSWORD).await;
+    let by_token = app.me(&token).await;
     assert_user_shape(&by_password, Some("alice@example.com"));
     assert_eq!(by_password, alice);
     assert_eq!(by_token, alice);
@@ -113,17 +95,16 @@ async fn no_response_ever_contains_the_password_or_its_hash() {
     let created = app
         .post("/api/users")
         .json(&json!({ "username": "alice", "password": PASSWORD, "email": "a@example.com" }))
-        .send()
-        .await
-        .assert_status(201);
+        .expect(201)
+        .await;
     let id = id_of(&created.json());
     let path = format!("/api/users/{id}");
     let token = app.token_for("alice", PASSWORD).await;
     let responses = [
         created,
-        app.get("/api/me").bearer(&token).send().await,
-        app.get(&path).bearer(&token).send().await,
-        app.get("/api/users").bearer(&token).send().await,
+        app.get_as("/api/me", &token).send().await,
+        app.get_as(&path, &token).send().await,
+        app.get_as("/api/users", &token).send().await,
         app.patch(&path)
             .bearer(&token)
             .json(&json!({ "email": "b@example.com", "current_password": PASSWORD }))
@@ -144,9 +125,8 @@ async fn get_of_an_unknown_user_is_404() {
     app.register("alice", PASSWORD).await;
     app.get("/api/users/999999")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -160,33 +140,23 @@ async fn patch_changes_the_email_and_returns_the_user() {
         .patch(&path)
         .basic("alice", PASSWORD)
         .json(&json!({ "email": "new@example.com", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(updated["email"], "new@example.com");
     assert_eq!(updated["id"], alice["id"]);
     assert_eq!(updated["username"], "alice");
     assert_user_shape(&updated, Some("new@example.com"));
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["email"], "new@example.com");
     // The new email logs in; the old one no longer does.
     app.post("/api/tokens")
         .json(&json!({ "username": "new@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "old@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
@@ -196,19 +166,16 @@ async fn patch_changes_the_password() {
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     app.get("/api/me")
         .basic("alice", "a brand new secret")
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -221,28 +188,15 @@ async fn password_change_with_a_token_keeps_that_token_and_revokes_the_others() 
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&kept)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/resource")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
+    app.get_as("/api/resource", &kept).expect(200).await;
     for dead in [other, third] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["items"][0]["current"], true);
 }
@@ -256,23 +210,18 @@ async fn password_change_with_basic_auth_revokes_every_token() {
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     for dead in [first, second] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     let listed = app
         .get("/api/tokens")
         .basic("alice", "a brand new secret")
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(listed["items"], json!([]));
 }
 
@@ -285,15 +234,10 @@ async fn changing_only_the_email_keeps_every_token() {
     app.patch(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&first)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     for live in [first, second] {
-        app.get("/api/resource")
-            .bearer(&live)
-            .send()
-            .await
-            .assert_status(200);
+        app.get_as("/api/resource", &live).expect(200).await;
     }
 }
 
@@ -309,22 +253,14 @@ async fn patch_of_another_users_account_is_forbidden() {
     app.patch(&path)
         .basic("bob", PASSWORD)
         .json(&json!({ "password": "taken over by bob" }))
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+        .expect_problem(403, "forbidden")
+        .await;
     app.patch(&path)
         .bearer(&bob_token)
         .json(&json!({ "email": "bob@example.com" }))
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_problem(403, "forbidden")
+        .await;
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["email"], "alice@example.com");
 }
 
@@ -338,19 +274,13 @@ async fn delete_of_another_users_account_is_forbidden() {
     let path = format!("/api/users/{}", id_of(&alice));
     app.delete(&path)
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+        .expect_problem(403, "forbidden")
+        .await;
     app.delete(&path)
         .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    app.get("/api/me")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200);
+        .expect_problem(403, "forbidden")
+        .await;
+    app.get_as("/api/me", &alice_token).expect(200).await;
 }
 
 #[tokio::test]
@@ -360,14 +290,12 @@ async fn patch_and_delete_of_a_nonexistent_user_are_404() {
     app.patch("/api/users/999999")
         .bearer(&token)
         .json(&json!({ "email": "x@example.com" }))
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
     app.delete("/api/users/999999")
         .bearer(&token)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -379,22 +307,18 @@ async fn deleting_your_account_returns_204_and_kills_its_tokens_and_password() {
     let response = app
         .delete(&format!("/api/users/{}", id_of(&alice)))
         .bearer(&used)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
     for dead in [used, other] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/resource", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
@@ -404,14 +328,11 @@ async fn deleting_your_account_with_a_password_works_too() {
     let token = app.token_for("alice", PASSWORD).await;
     app.delete(&format!("/api/users/{}", id_of(&alice)))
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(204);
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect(204)
+        .await;
+    app.get_as("/api/resource", &token)
+        .expect_problem(401, "invalid_token")
+        .await;
 }
 
 #[tokio::test]
@@ -420,21 +341,15 @@ async fn a_deleted_user_is_404_to_others() {
     let alice = app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
     let path = format!("/api/users/{}", id_of(&alice));
-    app.delete(&path)
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(204);
+    app.delete(&path).basic("alice", PASSWORD).expect(204).await;
     app.get(&path)
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
     app.delete(&path)
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -444,30 +359,21 @@ async fn username_is_stored_nfc_normalized_and_logs_in_either_way() {
     let precomposed = "Jos\u{e9}";
     let user = app.register(decomposed, PASSWORD).await;
     assert_eq!(user["username"], precomposed);
-    let me = app
-        .get("/api/me")
-        .basic(precomposed, PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic(precomposed, PASSWORD).await;
     assert_eq!(me["id"], user["id"]);
     app.get("/api/me")
         .basic(decomposed, PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.post("/api/tokens")
         .json(&json!({ "username": precomposed, "password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     // The two spellings are one name.
     app.post("/api/users")
         .json(&json!({ "username": precomposed, "password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(409, "username_taken");
+        .expect_problem(409, "username_taken")
+        .await;
 }
 
 #[tokio::test]
@@ -477,27 +383,17 @@ async fn usernames_are_unique_ignoring_case_and_shown_as_registered() {
     for other in ["alice", "ALICE", "aLiCe"] {
         app.post("/api/users")
             .json(&json!({ "username": other, "password": PASSWORD }))
-            .send()
-            .await
-            .assert_problem(409, "username_taken");
+            .expect_problem(409, "username_taken")
+            .await;
     }
-    let me = app
-        .get("/api/me")
-        .basic("ALICE", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("ALICE", PASSWORD).await;
     assert_eq!(me["id"], alice["id"]);
     assert_eq!(me["username"], "Alice");
     let issued = app.issue_token("alice", PASSWORD).await;
     let resource = app
-        .get("/api/resource")
-        .bearer(&secret(&issued))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/resource", &secret(&issued))
+        .expect_json()
+        .await;
     assert_eq!(resource, json!({ "data": "Hello, Alice!" }));
 }
 
@@ -522,9 +418,8 @@ async fn each_invalid_username_is_refused_with_400() {
         let problem = app
             .post("/api/users")
             .json(&json!({ "username": bad, "password": PASSWORD }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
     }
 }
@@ -552,9 +447,8 @@ async fn registering_a_taken_email_is_409_email_taken() {
         .await;
     app.post("/api/users")
         .json(&json!({ "username": "bob", "password": PASSWORD, "email": "shared@example.com" }))
-        .send()
-        .await
-        .assert_problem(409, "email_taken");
+        .expect_problem(409, "email_taken")
+        .await;
     // The failed registration left no trace: bob is still free.
     app.register("bob", PASSWORD).await;
 }
@@ -570,16 +464,9 @@ async fn changing_to_a_taken_email_is_409_email_taken() {
     app.patch(&format!("/api/users/{}", id_of(&bob)))
         .basic("bob", PASSWORD)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(409, "email_taken");
-    let me = app
-        .get("/api/me")
-        .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_problem(409, "email_taken")
+        .await;
+    let me = app.me_basic("bob", PASSWORD).await;
     assert_eq!(me["email"], "bob@example.com");
 }
 
@@ -590,9 +477,8 @@ async fn passwords_outside_the_length_limits_are_refused_at_registration() {
     for bad in ["", "short", "7 chars", too_long.as_str()] {
         app.post("/api/users")
             .json(&json!({ "username": "alice", "password": bad }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     app.register("alice", "8 chars!").await;
     app.register("bob", &"x".repeat(1024)).await;
@@ -608,9 +494,8 @@ async fn configured_password_limits_are_enforced() {
     for bad in ["k7#mQ2vR9", "k7#mQ2vR9pZz1"] {
         app.post("/api/users")
             .json(&json!({ "username": "alice", "password": bad }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     app.register("alice", "k7#mQ2vR9p").await;
     app.register("bob", "k7#mQ2vR9pZz").await;
@@ -625,15 +510,13 @@ async fn passwords_outside_the_length_limits_are_refused_on_change() {
         app.patch(&path)
             .basic("alice", PASSWORD)
             .json(&json!({ "password": bad, "current_password": PASSWORD }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -658,19 +541,16 @@ async fn a_password_with_a_trailing_nul_does_not_log_in_as_the_password_without_
     let with_nul = format!("{PASSWORD}\u{0}");
     app.get("/api/me")
         .basic("alice", &with_nul)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": with_nul }))
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -704,17 +584,15 @@ async fn password_change_requires_the_current_password() {
     missing.assert_problem(403, "invalid_current_password");
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     change(json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .await
         .assert_status(200);
     app.get("/api/me")
         .basic("alice", "a brand new secret")
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -733,17 +611,10 @@ async fn email_change_requires_the_current_password() {
         app.patch(&path)
             .bearer(&stolen)
             .json(&body)
-            .send()
-            .await
-            .assert_problem(403, "invalid_current_password");
+            .expect_problem(403, "invalid_current_password")
+            .await;
     }
-    let me = app
-        .get("/api/me")
-        .bearer(&stolen)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&stolen).await;
     assert_eq!(me["email"], "alice@example.com");
 }
 
@@ -757,20 +628,15 @@ async fn wrong_current_passwords_count_into_the_accounts_lockout() {
         app.patch(&path)
             .bearer(&stolen)
             .json(&json!({ "password": "taken over by a thief", "current_password": format!("guess {attempt}") }))
-            .send()
-            .await
-            .assert_problem(403, "invalid_current_password");
+            .expect_problem(403, "invalid_current_password").await;
     }
     // Locked out: even the right current password, or a login, waits.
     app.patch(&path)
         .bearer(&stolen)
         .json(&json!({ "password": "taken over by a thief", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(429, "rate_limited");
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+        .expect_problem(429, "rate_limited")
+        .await;
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_problem(429, "rate_limited");
 }
