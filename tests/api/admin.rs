@@ -57,17 +57,14 @@ async fn an_admin_may_patch_another_users_email_and_password() {
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
     let updated = app
-        .patch(&path_of(&alice))
-        .bearer(&admin)
+        .patch_as(&path_of(&alice), &admin)
         .json(&json!({ "email": "changed@example.com", "password": "set by the admin" }))
         .expect_json()
         .await;
     assert_eq!(updated["id"], alice["id"]);
     assert_eq!(updated["email"], "changed@example.com");
     // Another's new password revokes all their tokens: none was the admin's.
-    app.get_as("/api/resource", &alice_token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&alice_token).await;
     app.get("/api/me")
         .basic("alice", PASSWORD)
         .expect_problem(401, "invalid_credentials")
@@ -81,13 +78,11 @@ async fn an_admin_changing_their_own_password_needs_the_current_password() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let admin = app.admin_token().await;
     let me = app.me(&admin).await;
-    app.patch(&path_of(&me))
-        .bearer(&admin)
+    app.patch_as(&path_of(&me), &admin)
         .json(&json!({ "password": "taken over by a thief" }))
         .expect_problem(403, "invalid_current_password")
         .await;
-    app.patch(&path_of(&me))
-        .bearer(&admin)
+    app.patch_as(&path_of(&me), &admin)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
         .await;
@@ -98,20 +93,13 @@ async fn an_admin_may_delete_any_account() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
-    let response = app
-        .delete(&path_of(&alice))
-        .bearer(&admin)
-        .expect(204)
-        .await;
+    let response = app.delete_as(&path_of(&alice), &admin).expect(204).await;
     assert!(response.body.is_empty());
-    app.get_as("/api/resource", &alice_token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&alice_token).await;
     app.get_as(&path_of(&alice), &admin)
         .expect_problem(404, "not_found")
         .await;
-    app.delete("/api/users/999999")
-        .bearer(&admin)
+    app.delete_as("/api/users/999999", &admin)
         .expect_problem(404, "not_found")
         .await;
 }
@@ -131,8 +119,7 @@ async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own
             // An allowed field does not carry an admin-only one through.
             json!({ "email": "alice2@example.com", "role": "admin" }),
         ] {
-            app.patch(&path_of(target))
-                .bearer(&alice_token)
+            app.patch_as(&path_of(target), &alice_token)
                 .json(&patch)
                 .expect_problem(403, "forbidden")
                 .await;
@@ -152,8 +139,7 @@ async fn an_unknown_role_is_400_invalid_request() {
     let (alice, _) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
     for role in [json!("root"), json!("Admin"), json!(""), json!(1)] {
-        app.patch(&path_of(&alice))
-            .bearer(&admin)
+        app.patch_as(&path_of(&alice), &admin)
             .json(&json!({ "role": role }))
             .expect_problem(400, "invalid_request")
             .await;
@@ -170,8 +156,7 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
         .await;
 
     let promoted = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
         .expect_json()
         .await;
@@ -183,8 +168,7 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
     assert_eq!(resource, json!({ "data": "Hello, admin bob!" }));
 
     let demoted = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "user" }))
         .expect_json()
         .await;
@@ -193,7 +177,7 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
         .expect_problem(403, "insufficient_scope")
         .await;
     // The token itself was never touched.
-    app.get_as("/api/resource", &bob_token).expect(200).await;
+    app.assert_token_accepted(&bob_token).await;
 }
 
 #[tokio::test]
@@ -202,18 +186,15 @@ async fn a_promoted_user_may_act_on_other_accounts_at_once() {
     let (bob, bob_token) = user_with_token(&app, "bob").await;
     let (carol, _) = user_with_token(&app, "carol").await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&carol))
-        .bearer(&bob_token)
+    app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
         .expect_problem(403, "forbidden")
         .await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
-    app.patch(&path_of(&carol))
-        .bearer(&bob_token)
+    app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
         .expect(200)
         .await;
@@ -299,16 +280,13 @@ async fn disabling_an_account_revokes_its_tokens_at_once() {
     let second = app.token_for("bob", PASSWORD).await;
     let admin = app.admin_token().await;
     let disabled = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
         .expect_json()
         .await;
     assert_eq!(disabled["disabled"], true, "{disabled}");
     for dead in [&bob_token, &second] {
-        app.get_as("/api/resource", dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.assert_token_refused(dead).await;
         app.get_as("/api/tokens", dead)
             .expect_problem(401, "invalid_token")
             .await;
@@ -324,8 +302,7 @@ async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
     let (bob, _) = user_with_token(&app, "bob").await;
     app.register("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;
@@ -365,8 +342,7 @@ async fn re_enabling_an_account_lets_its_password_log_in_again() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, old_token) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;
@@ -374,18 +350,15 @@ async fn re_enabling_an_account_lets_its_password_log_in_again() {
         .await
         .assert_problem(401, "invalid_credentials");
     let enabled = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": false }))
         .expect_json()
         .await;
     assert_eq!(enabled["disabled"], false, "{enabled}");
     let token = secret(&app.issue_token("bob", PASSWORD).await);
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
     // Tokens revoked by the disable stay revoked.
-    app.get_as("/api/resource", &old_token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&old_token).await;
 }
 
 #[tokio::test]
@@ -396,23 +369,19 @@ async fn an_admin_may_revoke_every_token_of_any_user() {
     let (_, alice_token) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
     let response = app
-        .delete(&format!("{}/tokens", path_of(&bob)))
-        .bearer(&admin)
+        .delete_as(&format!("{}/tokens", path_of(&bob)), &admin)
         .expect(204)
         .await;
     assert!(response.body.is_empty());
     for dead in [first, second] {
-        app.get_as("/api/resource", &dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.assert_token_refused(&dead).await;
     }
     // Only bob's tokens: the admin's and alice's live on, and bob may log in.
     for live in [&admin, &alice_token] {
-        app.get_as("/api/resource", live).expect(200).await;
+        app.assert_token_accepted(live).await;
     }
     app.issue_token("bob", PASSWORD).await;
-    app.delete("/api/users/999999/tokens")
-        .bearer(&admin)
+    app.delete_as("/api/users/999999/tokens", &admin)
         .expect_problem(404, "not_found")
         .await;
 }
@@ -422,24 +391,19 @@ async fn a_user_may_revoke_every_token_of_their_own() {
     let app = TestServer::spawn().await;
     let (alice, first) = user_with_token(&app, "alice").await;
     let second = app.token_for("alice", PASSWORD).await;
-    app.delete(&format!("{}/tokens", path_of(&alice)))
-        .bearer(&first)
+    app.delete_as(&format!("{}/tokens", path_of(&alice)), &first)
         .expect(204)
         .await;
     // Every one, the token the request was made with included.
     for dead in [first, second] {
-        app.get_as("/api/resource", &dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.assert_token_refused(&dead).await;
     }
     let third = app.token_for("alice", PASSWORD).await;
     app.delete(&format!("{}/tokens", path_of(&alice)))
         .basic("alice", PASSWORD)
         .expect(204)
         .await;
-    app.get_as("/api/resource", &third)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&third).await;
 }
 
 #[tokio::test]
@@ -448,15 +412,14 @@ async fn a_non_admin_may_not_revoke_another_users_tokens() {
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     let (_, bob_token) = user_with_token(&app, "bob").await;
     let path = format!("{}/tokens", path_of(&alice));
-    app.delete(&path)
-        .bearer(&bob_token)
+    app.delete_as(&path, &bob_token)
         .expect_problem(403, "forbidden")
         .await;
     app.delete(&path)
         .basic("bob", PASSWORD)
         .expect_problem(403, "forbidden")
         .await;
-    app.get_as("/api/resource", &alice_token).expect(200).await;
+    app.assert_token_accepted(&alice_token).await;
 }
 
 #[tokio::test]
@@ -469,22 +432,19 @@ async fn revoking_with_others_true_kills_every_token_but_the_current_one() {
     ];
     let (_, bob_token) = user_with_token(&app, "bob").await;
     let response = app
-        .delete("/api/tokens?others=true")
-        .bearer(&kept)
+        .delete_as("/api/tokens?others=true", &kept)
         .expect(204)
         .await;
     assert!(response.body.is_empty());
-    app.get_as("/api/resource", &kept).expect(200).await;
+    app.assert_token_accepted(&kept).await;
     for dead in &others {
-        app.get_as("/api/resource", dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.assert_token_refused(dead).await;
     }
     let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["items"][0]["current"], true);
     // Another user's tokens are not the caller's "others".
-    app.get_as("/api/resource", &bob_token).expect(200).await;
+    app.assert_token_accepted(&bob_token).await;
 }
 
 /// Asserts a 409 `last_admin` that says why.
@@ -504,20 +464,18 @@ async fn the_only_admin_cannot_demote_disable_or_delete_themselves() {
     let me = app.me(&token).await;
     let path = path_of(&me);
     assert_last_admin(
-        app.patch(&path)
-            .bearer(&token)
+        app.patch_as(&path, &token)
             .json(&json!({ "role": "user" }))
             .send()
             .await,
     );
     assert_last_admin(
-        app.patch(&path)
-            .bearer(&token)
+        app.patch_as(&path, &token)
             .json(&json!({ "disabled": true }))
             .send()
             .await,
     );
-    assert_last_admin(app.delete(&path).bearer(&token).send().await);
+    assert_last_admin(app.delete_as(&path, &token).send().await);
     // Nothing changed: still an enabled admin, the token still works.
     let after = app.me(&token).await;
     assert_eq!(after, me);
@@ -530,8 +488,7 @@ async fn a_refused_last_admin_change_changes_nothing_else_either() {
     let token = app.admin_token().await;
     let me = app.me(&token).await;
     assert_last_admin(
-        app.patch(&path_of(&me))
-            .bearer(&token)
+        app.patch_as(&path_of(&me), &token)
             .json(&json!({ "role": "user", "email": "other@example.com", "current_password": PASSWORD }))
             .send()
             .await,
@@ -547,14 +504,12 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
     let root_token = app.admin_token().await;
     let root = app.me(&root_token).await;
     let (bob, bob_token) = user_with_token(&app, "bob").await;
-    app.patch(&path_of(&bob))
-        .bearer(&root_token)
+    app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
     let demoted = app
-        .patch(&path_of(&root))
-        .bearer(&root_token)
+        .patch_as(&path_of(&root), &root_token)
         .json(&json!({ "role": "user" }))
         .expect_json()
         .await;
@@ -564,13 +519,12 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
         .await;
     // Now bob is the last admin, and the guard protects him in turn.
     assert_last_admin(
-        app.patch(&path_of(&bob))
-            .bearer(&bob_token)
+        app.patch_as(&path_of(&bob), &bob_token)
             .json(&json!({ "role": "user" }))
             .send()
             .await,
     );
-    assert_last_admin(app.delete(&path_of(&bob)).bearer(&bob_token).send().await);
+    assert_last_admin(app.delete_as(&path_of(&bob), &bob_token).send().await);
 }
 
 #[tokio::test]
@@ -578,23 +532,18 @@ async fn a_disabled_admin_does_not_count_toward_the_guard() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
     let (bob, bob_token) = user_with_token(&app, "bob").await;
-    app.patch(&path_of(&bob))
-        .bearer(&root_token)
+    app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
-    app.patch(&path_of(&bob))
-        .bearer(&root_token)
+    app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;
-    app.get_as("/api/resource", &bob_token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&bob_token).await;
     let root = app.user_named(&root_token, ADMIN).await;
     assert_last_admin(
-        app.patch(&path_of(&root))
-            .bearer(&root_token)
+        app.patch_as(&path_of(&root), &root_token)
             .json(&json!({ "role": "user" }))
             .send()
             .await,
@@ -649,8 +598,7 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, bob_token) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
@@ -662,8 +610,7 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
         &json!({ "email": "bob2@example.com" }),
     )
     .await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "user" }))
         .expect(200)
         .await;
@@ -689,8 +636,7 @@ async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
         &json!({ "email": "bob2@example.com" }),
     )
     .await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;

@@ -56,7 +56,7 @@ async fn a_backup_without_credentials_is_401() {
 async fn a_backup_for_a_user_who_is_not_an_admin_is_403_insufficient_scope() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let token = app.register_and_issue_token("mallory").await;
-    let response = app.post(BACKUP).bearer(&token).send().await;
+    let response = app.post_as(BACKUP, &token).send().await;
     assert_eq!(
         response.header("www-authenticate"),
         Some("Bearer realm=\"latchkey\", error=\"insufficient_scope\", scope=\"admin\"")

@@ -235,8 +235,7 @@ async fn caddy_passes_a_token_holder_through_with_x_auth_user_user_id_and_role_o
 
     // Revoked at latchkey, refused at Caddy on the very next request.
     s.server
-        .delete("/api/tokens")
-        .bearer(&s.token)
+        .delete_as("/api/tokens", &s.token)
         .expect(204)
         .await;
     s.assert_refused(s.app("/app/page").bearer(&s.token), 401, "invalid_token")

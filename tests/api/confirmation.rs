@@ -37,8 +37,7 @@ async fn register_unconfirmed(
 /// bodiless 202, which is the same whether a code is sent or held back.
 async fn ask_for_a_new_code(app: &TestServer, user: &Value, token: &str) {
     let response = app
-        .post(&format!("/api/users/{}/confirmation", id_of(user)))
-        .bearer(token)
+        .post_as(&format!("/api/users/{}/confirmation", id_of(user)), token)
         .expect(202)
         .await;
     assert!(response.body.is_empty(), "{}", response.text());
@@ -142,7 +141,7 @@ async fn without_required_confirmation_a_new_account_is_confirmed_and_sent_nothi
         .await;
     assert_eq!(alice["confirmed"], true, "{alice}");
     let token = app.token_for("alice", PASSWORD).await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
     hook.assert_nothing_within(Duration::from_secs(1)).await;
 }
 
@@ -163,13 +162,11 @@ async fn an_unconfirmed_account_may_manage_its_tokens_and_read_itself() {
     let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 4, "{listed}");
 
-    app.delete(&format!("/api/tokens/{}", id_of(&by_id)))
-        .bearer(&kept)
+    app.delete_as(&format!("/api/tokens/{}", id_of(&by_id)), &kept)
         .expect(204)
         .await;
-    app.delete("/api/tokens").bearer(&current).expect(204).await;
-    app.delete("/api/tokens?others=true")
-        .bearer(&kept)
+    app.delete_as("/api/tokens", &current).expect(204).await;
+    app.delete_as("/api/tokens?others=true", &kept)
         .expect(204)
         .await;
     for dead in [secret(&by_id), current, other] {
@@ -202,8 +199,8 @@ async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_
         app.get("/api/users").basic("alice", PASSWORD).send().await,
         app.get_as(&own, &token).send().await,
         app.get_as(&other, &token).send().await,
-        app.patch(&own).bearer(&token).json(&email).send().await,
-        app.delete(&own).bearer(&token).send().await,
+        app.patch_as(&own, &token).json(&email).send().await,
+        app.delete_as(&own, &token).send().await,
     ];
     for response in refused {
         let problem = response.assert_problem(403, "unconfirmed_account");
@@ -325,7 +322,7 @@ async fn asking_for_a_new_code_sends_one_and_with_one_live_code_it_replaces_the_
         .await
         .assert_problem(400, "invalid_code");
     confirm(&app, &second).await.assert_status(204);
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -348,12 +345,13 @@ async fn asking_for_a_code_for_another_account_is_forbidden_and_sends_nothing() 
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     register_unconfirmed(&app, &mut hook, "bob").await;
     let bob_token = app.token_for("bob", PASSWORD).await;
-    app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .bearer(&bob_token)
-        .expect_problem(403, "forbidden")
-        .await;
-    app.post("/api/users/999999/confirmation")
-        .bearer(&bob_token)
+    app.post_as(
+        &format!("/api/users/{}/confirmation", id_of(&alice)),
+        &bob_token,
+    )
+    .expect_problem(403, "forbidden")
+    .await;
+    app.post_as("/api/users/999999/confirmation", &bob_token)
         .expect_problem(404, "not_found")
         .await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
@@ -374,13 +372,12 @@ async fn an_admin_can_confirm_anyone_with_a_patch() {
     let alice_token = app.token_for("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     let updated = app
-        .patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&admin)
+        .patch_as(&format!("/api/users/{}", id_of(&alice)), &admin)
         .json(&json!({ "confirmed": true }))
         .expect_json()
         .await;
     assert_eq!(updated["confirmed"], true, "{updated}");
-    app.get_as("/api/resource", &alice_token).expect(200).await;
+    app.assert_token_accepted(&alice_token).await;
 }
 
 #[tokio::test]

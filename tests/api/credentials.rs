@@ -169,8 +169,7 @@ async fn unknown_revoked_and_malformed_tokens_get_401_invalid_token_on_every_rou
     let alice = app.register("alice", PASSWORD).await;
     let revoked = app.issue_token("alice", PASSWORD).await;
     let revoked_secret = revoked["token"].as_str().unwrap().to_owned();
-    app.delete("/api/tokens")
-        .bearer(&revoked_secret)
+    app.delete_as("/api/tokens", &revoked_secret)
         .expect(204)
         .await;
     let unknown = format!("lk_{}", "A".repeat(43));

@@ -122,11 +122,7 @@ async fn wrong_methods_are_405_with_an_accurate_allow_header() {
 #[tokio::test]
 async fn wrong_method_is_405_even_with_bad_credentials() {
     let app = TestServer::spawn().await;
-    let response = app
-        .put("/api/me")
-        .bearer("lk_not_a_real_token")
-        .send()
-        .await;
+    let response = app.put_as("/api/me", "lk_not_a_real_token").send().await;
     assert!(response.header("allow").is_some());
     response.assert_problem(405, "method_not_allowed");
 }

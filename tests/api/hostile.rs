@@ -388,7 +388,7 @@ async fn every_response_says_nosniff_and_token_responses_say_no_store() {
             .expect(413)
             .await,
     );
-    responses.push(app.delete("/api/tokens").bearer(&token).expect(204).await);
+    responses.push(app.delete_as("/api/tokens", &token).expect(204).await);
     for response in &responses {
         assert_eq!(
             response.header("x-content-type-options"),
@@ -546,8 +546,7 @@ async fn a_json_array_of_fields_in_place_of_an_object_is_refused() {
     let path = format!("/api/users/{}", id_of(&me));
     for body in ["[null, null]", " [\"x\", \"y\"]", "\"text\"", "null"] {
         let problem = server
-            .patch(&path)
-            .bearer(&token)
+            .patch_as(&path, &token)
             .body_as("application/json", body)
             .expect_problem(400, "invalid_request")
             .await;

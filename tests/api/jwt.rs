@@ -199,9 +199,7 @@ async fn the_configured_issuer_and_audience_are_the_tokens_iss_and_aud() {
         claims["aud"] == "api.example" || claims["aud"] == json!(["api.example"]),
         "{claims}"
     );
-    app.get_as("/api/resource", &secret(&issued))
-        .expect(200)
-        .await;
+    app.assert_token_accepted(&secret(&issued)).await;
 }
 
 #[tokio::test]
@@ -225,19 +223,17 @@ async fn a_signed_access_token_works_as_bearer_on_every_protected_endpoint() {
             .await;
     }
     let patched = app
-        .patch(&me)
-        .bearer(&token)
+        .patch_as(&me, &token)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
         .expect_json()
         .await;
     assert_eq!(patched["email"], "alice@example.com");
-    app.delete(&format!("/api/tokens/{}", id_of(&other)))
-        .bearer(&token)
+    app.delete_as(&format!("/api/tokens/{}", id_of(&other)), &token)
         .expect(204)
         .await;
-    app.delete("/api/tokens").bearer(&token).expect(204).await;
+    app.delete_as("/api/tokens", &token).expect(204).await;
     let last = app.token_for("alice", PASSWORD).await;
-    app.delete(&me).bearer(&last).expect(204).await;
+    app.delete_as(&me, &last).expect(204).await;
 }
 
 #[tokio::test]
@@ -250,16 +246,14 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
         .expect_problem(403, "insufficient_scope")
         .await;
     let path = format!("/api/users/{}", id_of(&alice));
-    app.patch(&path)
-        .bearer(&admin)
+    app.patch_as(&path, &admin)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
     let (_, claims) = jws_parts(&token);
     assert_eq!(claims["role"], "user", "{claims}");
     app.get_as("/api/admin/resource", &token).expect(200).await;
-    app.patch(&path)
-        .bearer(&admin)
+    app.patch_as(&path, &admin)
         .json(&json!({ "role": "user" }))
         .expect(200)
         .await;
@@ -270,13 +264,11 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
     let (_, admin_claims) = jws_parts(&admin);
     assert_eq!(admin_claims["role"], "admin", "{admin_claims}");
     let root = app.user_named(&admin, ADMIN).await;
-    app.patch(&path)
-        .bearer(&admin)
+    app.patch_as(&path, &admin)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
-    app.patch(&format!("/api/users/{}", id_of(&root)))
-        .bearer(&token)
+    app.patch_as(&format!("/api/users/{}", id_of(&root)), &token)
         .json(&json!({ "role": "user" }))
         .expect(200)
         .await;
@@ -291,11 +283,8 @@ async fn a_disabled_users_access_token_dies_at_once() {
     let alice = app.register("alice", PASSWORD).await;
     let issued = app.issue_token("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.get_as("/api/resource", &secret(&issued))
-        .expect(200)
-        .await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&admin)
+    app.assert_token_accepted(&secret(&issued)).await;
+    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;
@@ -318,9 +307,7 @@ async fn an_opaque_token_keeps_working_after_a_restart_in_jwt_mode() {
     // New logins get the new format, and both kinds work side by side.
     let issued = app.issue_token("alice", PASSWORD).await;
     jws_parts(&secret(&issued));
-    app.get_as("/api/resource", &secret(&issued))
-        .expect(200)
-        .await;
+    app.assert_token_accepted(&secret(&issued)).await;
     let listed = app.get_as("/api/tokens", &opaque).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
 }
@@ -341,9 +328,7 @@ async fn a_signed_token_and_its_refresh_token_keep_working_after_a_restart_in_op
         .await
         .assert_status(200)
         .json();
-    app.get_as("/api/resource", &secret(&refreshed))
-        .expect(200)
-        .await;
+    app.assert_token_accepted(&secret(&refreshed)).await;
 }
 
 #[tokio::test]
@@ -402,7 +387,7 @@ async fn after_keys_rotate_new_tokens_use_the_new_key_and_older_tokens_still_ver
     let (header, _) = jws_parts(&secret(&after));
     assert_eq!(header["kid"], new_kid, "new tokens must use the new key");
     for token in [secret(&before), secret(&after)] {
-        app.get_as("/api/resource", &token).expect(200).await;
+        app.assert_token_accepted(&token).await;
     }
     // A refresh signs with the new key too.
     let refreshed = app
@@ -455,9 +440,7 @@ async fn the_newest_key_signs_even_when_rotations_share_a_second() {
         header["kid"], newest,
         "the key made last ({newest}) must sign; keys in order made: {kids:?}"
     );
-    app.get_as("/api/resource", &secret(&before))
-        .expect(200)
-        .await;
+    app.assert_token_accepted(&secret(&before)).await;
 }
 
 // The rule that drops a replaced key (from the JWKS and from verification)
@@ -478,7 +461,7 @@ async fn a_token_with_alg_none_is_refused() {
     assert_refused(&app, &format!("{header}.{payload}.")).await;
     let [_, _, signature] = parts(&token);
     assert_refused(&app, &format!("{header}.{payload}.{signature}")).await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -505,7 +488,7 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
             assert_refused(&app, &format!("{signing_input}.{}", b64(&tag))).await;
         }
     }
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -525,7 +508,7 @@ async fn a_token_with_an_altered_signature_is_refused() {
     assert_refused(&app, &format!("{header}.{payload}.{}", b64(&bytes))).await;
     assert_refused(&app, &format!("{header}.{payload}.")).await;
     assert_refused(&app, &format!("{header}.{payload}")).await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -595,7 +578,7 @@ async fn a_tampered_payload_under_the_original_signature_is_refused() {
         )
         .await;
     }
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -613,7 +596,7 @@ async fn an_expired_token_is_accepted_within_the_60_second_clock_skew() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Past `exp`, but within the documented 60 s allowance for clock skew.
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -639,7 +622,7 @@ async fn a_token_for_another_audience_or_issuer_is_refused() {
     // refusals were the claims, not the restarts.
     let dir = app.shutdown().await;
     let app = TestServer::spawn_in(dir, jwt_mode).await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 /// Whether `python3` can import PyJWT and `cryptography`. Off CI a missing
@@ -737,9 +720,7 @@ async fn a_token_signed_with_the_servers_key_for_longer_than_the_access_lifetime
     };
     // The default access lifetime is 900 s, and 60 s of skew is allowed.
     for lifetime in [900, 960] {
-        app.get_as("/api/resource", &sign(lifetime))
-            .expect(200)
-            .await;
+        app.assert_token_accepted(&sign(lifetime)).await;
     }
     for lifetime in [961, 86_400, 10 * 365 * 86_400] {
         assert_refused(&app, &sign(lifetime)).await;

@@ -27,7 +27,7 @@ async fn a_registered_user_survives_a_graceful_restart() {
     let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me, alice);
     app.issue_token("alice", PASSWORD).await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
     app.post("/api/users")
         .json(&serde_json::json!({ "username": "ALICE", "password": PASSWORD }))
         .expect_problem(409, "username_taken")

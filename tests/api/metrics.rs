@@ -152,12 +152,11 @@ async fn enabled_metrics_are_prometheus_text_on_the_main_listener() {
 async fn a_registration_logins_and_a_revocation_raise_their_counters() {
     let app = TestServer::spawn_with(enabled).await;
     let before = scrape(&app).await;
-    app.register("dave", PASSWORD).await;
-    let token = app.token_for("dave", PASSWORD).await;
+    let token = app.register_and_issue_token("dave").await;
     app.try_issue_token("dave", "not the password")
         .await
         .assert_problem(401, "invalid_credentials");
-    app.delete("/api/tokens").bearer(&token).expect(204).await;
+    app.delete_as("/api/tokens", &token).expect(204).await;
     let after = scrape(&app).await;
     let rose = |name: &str, labels: &[(&str, &str)]| {
         total(&after, name, labels) - total(&before, name, labels)

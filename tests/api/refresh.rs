@@ -10,14 +10,12 @@ use serde_json::{Value, json};
 
 /// Asserts `token` works as a bearer token.
 async fn assert_works(app: &TestServer, token: &str) {
-    app.get_as("/api/resource", token).expect(200).await;
+    app.assert_token_accepted(token).await;
 }
 
 /// Asserts `token` is refused as a bearer token with `invalid_token`.
 async fn assert_dead(app: &TestServer, token: &str) {
-    app.get_as("/api/resource", token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(token).await;
 }
 
 /// Refreshes `refresh_token`, which must succeed; returns the response.
@@ -37,8 +35,7 @@ async fn jwt_app_with_alice() -> (TestServer, Value) {
 
 /// POST /api/tokens/introspect, form-encoded, as `bearer`.
 async fn introspect(app: &TestServer, bearer: &str, token: &str) -> Resp {
-    app.post("/api/tokens/introspect")
-        .bearer(bearer)
+    app.post_as("/api/tokens/introspect", bearer)
         .body_as(
             "application/x-www-form-urlencoded",
             format!("token={token}"),
@@ -172,8 +169,7 @@ async fn a_refresh_token_never_works_as_an_access_token() {
         .basic(&refresh, "unused")
         .expect_problem(401, "invalid_token")
         .await;
-    app.post("/api/tokens")
-        .bearer(&refresh)
+    app.post_as("/api/tokens", &refresh)
         .expect_problem(401, "invalid_credentials")
         .await;
     // Refused as a credential, it is still a good refresh token.
@@ -205,8 +201,7 @@ async fn deleting_api_tokens_with_a_signed_token_revokes_its_session_at_once() {
     let (app, _) = jwt_app_with_alice().await;
     let issued = app.issue_token("alice", PASSWORD).await;
     let other = app.issue_token("alice", PASSWORD).await;
-    app.delete("/api/tokens")
-        .bearer(&secret(&issued))
+    app.delete_as("/api/tokens", &secret(&issued))
         .expect(204)
         .await;
     assert_dead(&app, &secret(&issued)).await;
@@ -223,8 +218,7 @@ async fn deleting_a_session_by_id_revokes_it_at_once() {
     let victim = app.issue_token("alice", PASSWORD).await;
     // A refreshed access token of the session dies with it too.
     let victim_next = refreshed(&app, &refresh_secret(&victim)).await;
-    app.delete(&format!("/api/tokens/{}", id_of(&victim)))
-        .bearer(&secret(&keeper))
+    app.delete_as(&format!("/api/tokens/{}", id_of(&victim)), &secret(&keeper))
         .expect(204)
         .await;
     assert_dead(&app, &secret(&victim)).await;
@@ -242,8 +236,7 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     let current = app.issue_token("alice", PASSWORD).await;
     let other = app.issue_token("alice", PASSWORD).await;
     let third = app.issue_token("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&secret(&current))
+    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &secret(&current))
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
         .await;
@@ -269,8 +262,7 @@ async fn deleting_the_account_kills_its_sessions() {
     let (app, alice) = jwt_app_with_alice().await;
     let first = app.issue_token("alice", PASSWORD).await;
     let second = app.issue_token("alice", PASSWORD).await;
-    app.delete(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&secret(&first))
+    app.delete_as(&format!("/api/users/{}", id_of(&alice)), &secret(&first))
         .expect(204)
         .await;
     for session in [&first, &second] {
@@ -356,8 +348,7 @@ async fn introspection_of_a_revoked_spent_or_garbage_token_says_only_inactive() 
     app.register("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     let revoked = app.issue_token("alice", PASSWORD).await;
-    app.delete("/api/tokens")
-        .bearer(&secret(&revoked))
+    app.delete_as("/api/tokens", &secret(&revoked))
         .expect(204)
         .await;
     let rotated = app.issue_token("alice", PASSWORD).await;
@@ -383,8 +374,7 @@ async fn introspection_of_a_revoked_spent_or_garbage_token_says_only_inactive() 
 #[tokio::test]
 async fn introspection_is_for_admins_only() {
     let app = TestServer::spawn_with_admin(jwt_mode).await;
-    app.register("alice", PASSWORD).await;
-    let alice = app.token_for("alice", PASSWORD).await;
+    let alice = app.register_and_issue_token("alice").await;
     introspect(&app, &alice, &alice)
         .await
         .assert_problem(403, "insufficient_scope");

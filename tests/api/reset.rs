@@ -118,15 +118,13 @@ async fn resetting_sets_the_new_password_and_kills_every_previous_token() {
     assert!(response.body.is_empty());
 
     for dead in &tokens {
-        app.get_as("/api/resource", dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.assert_token_refused(dead).await;
     }
     app.try_issue_token("alice", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     let token = app.token_for("alice", NEW_PASSWORD).await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -141,7 +139,7 @@ async fn a_reset_code_works_once() {
         .await
         .assert_problem(400, "invalid_code");
     // The refused reuse changed nothing.
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
     app.get("/api/me")
         .basic("alice", NEW_PASSWORD)
         .expect(200)
@@ -152,8 +150,7 @@ async fn a_reset_code_works_once() {
 async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_code() {
     let mut hook = Webhook::start().await;
     let app = delivering(&hook, |_| {}).await;
-    app.register("alice_liddell", PASSWORD).await;
-    let token = app.token_for("alice_liddell", PASSWORD).await;
+    let token = app.register_and_issue_token("alice_liddell").await;
     let code = reset_code(&app, &mut hook, "alice_liddell").await;
     let too_long = "x".repeat(1025);
     for bad in [
@@ -171,7 +168,7 @@ async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_c
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
     }
     // Nothing changed: the old password and token still work...
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
     app.get("/api/me")
         .basic("alice_liddell", PASSWORD)
         .expect(200)

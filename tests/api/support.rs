@@ -161,6 +161,39 @@ impl TestServer {
         self.get(path).bearer(token)
     }
 
+    /// POST `path` with `Authorization: Bearer <token>`.
+    pub fn post_as(&self, path: &str, token: &str) -> Req {
+        self.post(path).bearer(token)
+    }
+
+    /// PATCH `path` with `Authorization: Bearer <token>`.
+    pub fn patch_as(&self, path: &str, token: &str) -> Req {
+        self.patch(path).bearer(token)
+    }
+
+    /// PUT `path` with `Authorization: Bearer <token>`.
+    pub fn put_as(&self, path: &str, token: &str) -> Req {
+        self.put(path).bearer(token)
+    }
+
+    /// DELETE `path` with `Authorization: Bearer <token>`.
+    pub fn delete_as(&self, path: &str, token: &str) -> Req {
+        self.delete(path).bearer(token)
+    }
+
+    /// Asserts `token` opens the protected resource; returns the answer.
+    pub async fn assert_token_accepted(&self, token: &str) -> Resp {
+        self.get_as("/api/resource", token).expect(200).await
+    }
+
+    /// Asserts the protected resource refuses `token` as `invalid_token`;
+    /// returns the problem.
+    pub async fn assert_token_refused(&self, token: &str) -> Value {
+        self.get_as("/api/resource", token)
+            .expect_problem(401, "invalid_token")
+            .await
+    }
+
     /// The account `token` belongs to, as `GET /api/me` (which must answer
     /// 200) shows it.
     pub async fn me(&self, token: &str) -> Value {

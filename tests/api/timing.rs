@@ -15,8 +15,7 @@ async fn with_a_disabled_account(adjust: impl FnOnce(&mut latchkey::config::Conf
     let admin = app.admin_token().await;
     let alice = app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&admin)
+    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;

@@ -118,7 +118,7 @@ async fn issuing_with_a_token_is_refused_in_every_form() {
         response.assert_problem(401, "invalid_credentials");
     }
     // The token itself is unharmed.
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -202,13 +202,10 @@ async fn listing_never_shows_another_users_tokens() {
 async fn revoked_token_is_refused_on_next_request() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
-    let response = app.delete("/api/tokens").bearer(&token).expect(204).await;
+    let response = app.delete_as("/api/tokens", &token).expect(204).await;
     assert!(response.body.is_empty());
-    app.get_as("/api/resource", &token)
-        .expect_problem(401, "invalid_token")
-        .await;
-    app.delete("/api/tokens")
-        .bearer(&token)
+    app.assert_token_refused(&token).await;
+    app.delete_as("/api/tokens", &token)
         .expect_problem(401, "invalid_token")
         .await;
 }
@@ -216,11 +213,10 @@ async fn revoked_token_is_refused_on_next_request() {
 #[tokio::test]
 async fn revoking_the_current_token_leaves_the_others_alive() {
     let app = TestServer::spawn().await;
-    app.register("alice", PASSWORD).await;
-    let revoked = app.token_for("alice", PASSWORD).await;
+    let revoked = app.register_and_issue_token("alice").await;
     let kept = app.token_for("alice", PASSWORD).await;
-    app.delete("/api/tokens").bearer(&revoked).expect(204).await;
-    app.get_as("/api/resource", &kept).expect(200).await;
+    app.delete_as("/api/tokens", &revoked).expect(204).await;
+    app.assert_token_accepted(&kept).await;
 }
 
 #[tokio::test]
@@ -238,9 +234,7 @@ async fn revoking_the_current_token_works_with_every_token_form() {
             .authorization(&authorization)
             .expect(204)
             .await;
-        app.get_as("/api/resource", &token)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.assert_token_refused(&token).await;
     }
 }
 
@@ -252,7 +246,7 @@ async fn revoking_the_current_token_with_a_password_is_400() {
         .basic("alice", PASSWORD)
         .expect_problem(400, "invalid_request")
         .await;
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -270,21 +264,17 @@ async fn revoking_one_token_by_id_kills_it_at_once() {
     let target = app.issue_token("alice", PASSWORD).await;
     let caller = app.token_for("alice", PASSWORD).await;
     let response = app
-        .delete(&format!("/api/tokens/{}", id_of(&target)))
-        .bearer(&caller)
+        .delete_as(&format!("/api/tokens/{}", id_of(&target)), &caller)
         .expect(204)
         .await;
     assert!(response.body.is_empty());
-    app.get_as("/api/resource", &secret(&target))
-        .expect_problem(401, "invalid_token")
-        .await;
-    app.get_as("/api/resource", &caller).expect(200).await;
+    app.assert_token_refused(&secret(&target)).await;
+    app.assert_token_accepted(&caller).await;
     let list = app.get_as("/api/tokens", &caller).expect_json().await;
     assert_eq!(items(&list).len(), 1);
     assert_eq!(items(&list)[0]["current"], true);
     // A second revocation finds nothing.
-    app.delete(&format!("/api/tokens/{}", id_of(&target)))
-        .bearer(&caller)
+    app.delete_as(&format!("/api/tokens/{}", id_of(&target)), &caller)
         .expect_problem(404, "not_found")
         .await;
 }
@@ -298,9 +288,7 @@ async fn revoking_one_token_by_id_works_with_a_password() {
         .basic("alice", PASSWORD)
         .expect(204)
         .await;
-    app.get_as("/api/resource", &secret(&target))
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&secret(&target)).await;
 }
 
 #[tokio::test]
@@ -309,13 +297,10 @@ async fn revoking_a_token_by_its_own_id_kills_it() {
     app.register("alice", PASSWORD).await;
     let issued = app.issue_token("alice", PASSWORD).await;
     let token = secret(&issued);
-    app.delete(&format!("/api/tokens/{}", id_of(&issued)))
-        .bearer(&token)
+    app.delete_as(&format!("/api/tokens/{}", id_of(&issued)), &token)
         .expect(204)
         .await;
-    app.get_as("/api/resource", &token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&token).await;
 }
 
 #[tokio::test]
@@ -324,25 +309,21 @@ async fn another_users_token_cannot_be_revoked_and_is_404() {
     app.register("alice", PASSWORD).await;
     let alices = app.issue_token("alice", PASSWORD).await;
     let bob = app.register_and_issue_token("bob").await;
-    app.delete(&format!("/api/tokens/{}", id_of(&alices)))
-        .bearer(&bob)
+    app.delete_as(&format!("/api/tokens/{}", id_of(&alices)), &bob)
         .expect_problem(404, "not_found")
         .await;
     app.delete(&format!("/api/tokens/{}", id_of(&alices)))
         .basic("bob", PASSWORD)
         .expect_problem(404, "not_found")
         .await;
-    app.get_as("/api/resource", &secret(&alices))
-        .expect(200)
-        .await;
+    app.assert_token_accepted(&secret(&alices)).await;
 }
 
 #[tokio::test]
 async fn revoking_an_unknown_token_id_is_404() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
-    app.delete("/api/tokens/999999")
-        .bearer(&token)
+    app.delete_as("/api/tokens/999999", &token)
         .expect_problem(404, "not_found")
         .await;
 }
@@ -355,7 +336,7 @@ async fn expired_token_is_refused_and_no_longer_listed() {
     assert_eq!(issued["expires_in"], 2);
     let token = secret(&issued);
     // Expiry is counted in whole seconds, so a 2 s token lives at least 1 s.
-    app.get_as("/api/resource", &token).expect(200).await;
+    app.assert_token_accepted(&token).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
         app.get_as(path, &token)
@@ -375,7 +356,5 @@ async fn a_one_second_token_is_dead_two_seconds_later() {
     let app = TestServer::spawn_with(|cfg| cfg.tokens.ttl_seconds = 1).await;
     let token = app.register_and_issue_token("alice").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    app.get_as("/api/resource", &token)
-        .expect_problem(401, "invalid_token")
-        .await;
+    app.assert_token_refused(&token).await;
 }

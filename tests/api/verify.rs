@@ -22,8 +22,7 @@ async fn a_valid_token_is_verified_with_the_user_headers_set() {
 #[tokio::test]
 async fn every_credential_form_is_verified_and_every_method_is_answered_alike() {
     let server = TestServer::spawn().await;
-    server.register("bob", PASSWORD).await;
-    let token = server.token_for("bob", PASSWORD).await;
+    let token = server.register_and_issue_token("bob").await;
     // nginx keeps the original method in its auth sub-request.
     for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -49,8 +48,7 @@ async fn every_credential_form_is_verified_and_every_method_is_answered_alike() 
 #[tokio::test]
 async fn missing_wrong_and_revoked_credentials_are_refused_with_401() {
     let server = TestServer::spawn().await;
-    server.register("carol", PASSWORD).await;
-    let token = server.token_for("carol", PASSWORD).await;
+    let token = server.register_and_issue_token("carol").await;
     let problem = server
         .get("/api/auth/verify")
         .expect_problem(401, "invalid_credentials")
@@ -63,11 +61,7 @@ async fn missing_wrong_and_revoked_credentials_are_refused_with_401() {
         .await;
     assert!(wrong.header("x-auth-user").is_none());
     wrong.assert_problem(401, "invalid_credentials");
-    server
-        .delete("/api/tokens")
-        .bearer(&token)
-        .expect(204)
-        .await;
+    server.delete_as("/api/tokens", &token).expect(204).await;
     let revoked = server.get_as("/api/auth/verify", &token).send().await;
     assert!(
         revoked
