@@ -60,9 +60,7 @@ async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
     }
     // The winner's password is the one that works.
     let winner = winner.unwrap();
-    app.get("/api/me")
-        .basic("alice", &format!("password number {winner}"))
-        .expect(200)
+    app.me_basic("alice", &format!("password number {winner}"))
         .await;
     let page = app
         .get("/api/users")

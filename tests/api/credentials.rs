@@ -102,10 +102,7 @@ async fn basic_credentials_are_utf8() {
 async fn basic_password_may_contain_colons() {
     let app = TestServer::spawn().await;
     app.register("alice", "pass:word:with:colons").await;
-    app.get("/api/me")
-        .basic("alice", "pass:word:with:colons")
-        .expect(200)
-        .await;
+    app.me_basic("alice", "pass:word:with:colons").await;
 }
 
 #[tokio::test]

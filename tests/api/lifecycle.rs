@@ -78,19 +78,13 @@ async fn a_hash_made_with_old_parameters_is_rehashed_at_the_next_login() {
     assert!(stored_hash(&dir, "alice").starts_with("$scrypt$ln=4,"));
 
     let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", PASSWORD).await;
     let dir = app.shutdown().await;
     assert!(stored_hash(&dir, "alice").starts_with("$scrypt$ln=5,"));
 
     // The new hash still verifies the same password.
     let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", PASSWORD).await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account_hardening;
 mod admin;
 mod backup;
 mod caddy;
@@ -30,5 +31,6 @@ mod throttle;
 mod timing;
 mod tls;
 mod tokens;
+mod usernames;
 mod users;
 mod verify;

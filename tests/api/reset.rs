@@ -140,10 +140,7 @@ async fn a_reset_code_works_once() {
         .assert_problem(400, "invalid_code");
     // The refused reuse changed nothing.
     app.assert_token_accepted(&token).await;
-    app.get("/api/me")
-        .basic("alice", NEW_PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", NEW_PASSWORD).await;
 }
 
 #[tokio::test]
@@ -169,16 +166,10 @@ async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_c
     }
     // Nothing changed: the old password and token still work...
     app.assert_token_accepted(&token).await;
-    app.get("/api/me")
-        .basic("alice_liddell", PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice_liddell", PASSWORD).await;
     // ...and the code is still good for an acceptable password.
     reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
-    app.get("/api/me")
-        .basic("alice_liddell", NEW_PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice_liddell", NEW_PASSWORD).await;
 }
 
 #[tokio::test]
@@ -193,10 +184,7 @@ async fn a_garbage_reset_code_is_400_invalid_code() {
             .await
             .assert_problem(400, "invalid_code");
     }
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", PASSWORD).await;
 }
 
 #[tokio::test]
@@ -209,10 +197,7 @@ async fn an_expired_reset_code_is_400_invalid_code() {
     reset(&app, &code, NEW_PASSWORD)
         .await
         .assert_problem(400, "invalid_code");
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", PASSWORD).await;
 }
 
 /// No minimum interval between codes, for tests that need several codes
@@ -337,10 +322,7 @@ async fn a_confirmation_code_is_not_a_reset_code_nor_the_reverse() {
         .json(&json!({ "code": for_reset }))
         .expect_problem(400, "invalid_code")
         .await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", PASSWORD).await;
 
     // Each still works for its own purpose, and one does not replace the other.
     app.post("/api/confirm")
@@ -350,8 +332,5 @@ async fn a_confirmation_code_is_not_a_reset_code_nor_the_reverse() {
     reset(&app, &for_reset, NEW_PASSWORD)
         .await
         .assert_status(204);
-    app.get("/api/me")
-        .basic("alice", NEW_PASSWORD)
-        .expect(200)
-        .await;
+    app.me_basic("alice", NEW_PASSWORD).await;
 }

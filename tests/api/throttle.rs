@@ -60,7 +60,7 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_password()
     );
     // A token alice already holds is not a password check: the attacker
     // cannot lock her out of the sessions she has.
-    app.get_as("/api/me", &token).expect(200).await;
+    app.me(&token).await;
     // Other accounts are untouched.
     app.get("/api/resource")
         .basic("bob", PASSWORD)
@@ -294,7 +294,7 @@ async fn a_client_ip_gets_its_burst_of_password_checks_but_tokens_are_never_thro
     assert!(retry_after <= 60, "Retry-After {retry_after}");
     assert_rate_limited(login(&app, "alice", PASSWORD).await);
     for _ in 0..10 {
-        app.get_as("/api/me", &token).expect(200).await;
+        app.me(&token).await;
     }
     app.get_as("/api/tokens", &token).expect(200).await;
 }

@@ -1,7 +1,7 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`: registration, reading,
-//! changing and deleting accounts, and the username and password rules.
+//! changing and deleting accounts, and the password length rules.
 
-use crate::support::{PASSWORD, TestServer, assert_rfc3339_utc, assert_user_shape, id_of, secret};
+use crate::support::{PASSWORD, TestServer, assert_rfc3339_utc, assert_user_shape, id_of};
 use serde_json::json;
 
 #[tokio::test]
@@ -171,10 +171,7 @@ async fn patch_changes_the_password() {
         .basic("alice", PASSWORD)
         .expect_problem(401, "invalid_credentials")
         .await;
-    app.get("/api/me")
-        .basic("alice", "a brand new secret")
-        .expect(200)
-        .await;
+    app.me_basic("alice", "a brand new secret").await;
 }
 
 #[tokio::test]
@@ -269,7 +266,7 @@ async fn delete_of_another_users_account_is_forbidden() {
     app.delete_as(&path, &bob_token)
         .expect_problem(403, "forbidden")
         .await;
-    app.get_as("/api/me", &alice_token).expect(200).await;
+    app.me(&alice_token).await;
 }
 
 #[tokio::test]
@@ -332,94 +329,6 @@ async fn a_deleted_user_is_404_to_others() {
         .basic("bob", PASSWORD)
         .expect_problem(404, "not_found")
         .await;
-}
-
-#[tokio::test]
-async fn username_is_stored_nfc_normalized_and_logs_in_either_way() {
-    let app = TestServer::spawn().await;
-    let decomposed = "Jose\u{301}";
-    let precomposed = "Jos\u{e9}";
-    let user = app.register(decomposed, PASSWORD).await;
-    assert_eq!(user["username"], precomposed);
-    let me = app.me_basic(precomposed, PASSWORD).await;
-    assert_eq!(me["id"], user["id"]);
-    app.get("/api/me")
-        .basic(decomposed, PASSWORD)
-        .expect(200)
-        .await;
-    app.post("/api/tokens")
-        .json(&json!({ "username": precomposed, "password": PASSWORD }))
-        .expect(200)
-        .await;
-    // The two spellings are one name.
-    app.post("/api/users")
-        .json(&json!({ "username": precomposed, "password": PASSWORD }))
-        .expect_problem(409, "username_taken")
-        .await;
-}
-
-#[tokio::test]
-async fn usernames_are_unique_ignoring_case_and_shown_as_registered() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("Alice", PASSWORD).await;
-    for other in ["alice", "ALICE", "aLiCe"] {
-        app.post("/api/users")
-            .json(&json!({ "username": other, "password": PASSWORD }))
-            .expect_problem(409, "username_taken")
-            .await;
-    }
-    let me = app.me_basic("ALICE", PASSWORD).await;
-    assert_eq!(me["id"], alice["id"]);
-    assert_eq!(me["username"], "Alice");
-    let issued = app.issue_token("alice", PASSWORD).await;
-    let resource = app
-        .get_as("/api/resource", &secret(&issued))
-        .expect_json()
-        .await;
-    assert_eq!(resource, json!({ "data": "Hello, Alice!" }));
-}
-
-#[tokio::test]
-async fn each_invalid_username_is_refused_with_400() {
-    let app = TestServer::spawn().await;
-    let too_long = "a".repeat(65);
-    for bad in [
-        "",
-        too_long.as_str(),
-        "al:ice",
-        "al\u{7}ice",
-        "al\nice",
-        "al\u{0}ice",
-        "\u{7f}alice",
-        " alice",
-        "alice ",
-        "\talice",
-        "alice\u{a0}",
-        "lk_alice",
-    ] {
-        let problem = app
-            .post("/api/users")
-            .json(&json!({ "username": bad, "password": PASSWORD }))
-            .expect_problem(400, "invalid_request")
-            .await;
-        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
-    }
-}
-
-#[tokio::test]
-async fn usernames_of_1_and_64_characters_are_accepted() {
-    let app = TestServer::spawn().await;
-    app.register("a", PASSWORD).await;
-    let ascii = "b".repeat(64);
-    assert_eq!(app.register(&ascii, PASSWORD).await["username"], ascii);
-    // 64 characters, 128 bytes: the limit counts characters.
-    let accented = "\u{e9}".repeat(64);
-    assert_eq!(
-        app.register(&accented, PASSWORD).await["username"],
-        accented
-    );
-    let spaced = "jo smith";
-    assert_eq!(app.register(spaced, PASSWORD).await["username"], spaced);
 }
 
 #[tokio::test]
@@ -495,177 +404,5 @@ async fn passwords_outside_the_length_limits_are_refused_on_change() {
             .expect_problem(400, "invalid_request")
             .await;
     }
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
-}
-
-#[tokio::test]
-async fn a_new_username_may_not_contain_an_at_sign() {
-    let app = TestServer::spawn().await;
-    for bad in ["bob@example.com", "@bob", "bob@"] {
-        let problem = app
-            .try_register(bad, PASSWORD)
-            .await
-            .assert_problem(400, "invalid_request");
-        assert!(
-            problem["detail"].as_str().unwrap().contains('@'),
-            "{problem}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_password_with_a_trailing_nul_does_not_log_in_as_the_password_without_it() {
-    let app = TestServer::spawn().await;
-    app.register("alice", PASSWORD).await;
-    let with_nul = format!("{PASSWORD}\u{0}");
-    app.get("/api/me")
-        .basic("alice", &with_nul)
-        .expect_problem(401, "invalid_credentials")
-        .await;
-    app.post("/api/tokens")
-        .json(&json!({ "username": "alice", "password": with_nul }))
-        .expect_problem(401, "invalid_credentials")
-        .await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
-}
-
-#[tokio::test]
-async fn a_new_password_with_a_control_character_is_refused_not_altered() {
-    let app = TestServer::spawn().await;
-    for bad in [
-        format!("{PASSWORD}\u{0}"),
-        format!("\u{0}{PASSWORD}"),
-        format!("{PASSWORD}\u{7f}"),
-        format!("{PASSWORD}\u{85}"),
-    ] {
-        app.try_register("alice", &bad)
-            .await
-            .assert_problem(400, "invalid_request");
-    }
-}
-
-#[tokio::test]
-async fn password_change_requires_the_current_password() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let stolen = app.token_for("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
-    let change = |body: serde_json::Value| app.patch_as(&path, &stolen).json(&body).send();
-    let missing = change(json!({ "password": "taken over by a thief" })).await;
-    let wrong =
-        change(json!({ "password": "taken over by a thief", "current_password": "a guess at it" }))
-            .await;
-    // Missing and wrong answer alike, so neither tells the thief more.
-    assert_eq!(missing.fingerprint(), wrong.fingerprint());
-    missing.assert_problem(403, "invalid_current_password");
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect(200)
-        .await;
-    change(json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .await
-        .assert_status(200);
-    app.get("/api/me")
-        .basic("alice", "a brand new secret")
-        .expect(200)
-        .await;
-}
-
-#[tokio::test]
-async fn email_change_requires_the_current_password() {
-    let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
-    let stolen = app.token_for("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
-    for body in [
-        json!({ "email": "thief@example.com" }),
-        json!({ "email": null }),
-        json!({ "email": "thief@example.com", "current_password": "a guess at it" }),
-    ] {
-        app.patch_as(&path, &stolen)
-            .json(&body)
-            .expect_problem(403, "invalid_current_password")
-            .await;
-    }
-    let me = app.me(&stolen).await;
-    assert_eq!(me["email"], "alice@example.com");
-}
-
-#[tokio::test]
-async fn wrong_current_passwords_count_into_the_accounts_lockout() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let stolen = app.token_for("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
-    for attempt in 0..5 {
-        app.patch_as(&path, &stolen)
-            .json(&json!({ "password": "taken over by a thief", "current_password": format!("guess {attempt}") }))
-            .expect_problem(403, "invalid_current_password").await;
-    }
-    // Locked out: even the right current password, or a login, waits.
-    app.patch_as(&path, &stolen)
-        .json(&json!({ "password": "taken over by a thief", "current_password": PASSWORD }))
-        .expect_problem(429, "rate_limited")
-        .await;
-    app.try_issue_token("alice", PASSWORD)
-        .await
-        .assert_problem(429, "rate_limited");
-}
-
-#[tokio::test]
-async fn a_name_that_looks_like_a_registered_one_is_409_username_taken() {
-    let app = TestServer::spawn().await;
-    app.register("paypal", PASSWORD).await;
-    app.register("sam", PASSWORD).await;
-    for lookalike in [
-        "\u{440}\u{430}\u{443}\u{440}\u{430}l", // Cyrillic раураl
-        "p\u{430}yp\u{430}l",                   // two Cyrillic а
-        "\u{3c1}\u{3b1}\u{3b3}\u{3c1}\u{3b1}l", // Greek ραγραl
-        "\u{ff50}\u{ff41}\u{ff59}\u{ff50}\u{ff41}\u{ff4c}", // full-width ｐａｙｐａｌ
-        "PayPal",
-        "paypa1",
-    ] {
-        app.try_register(lookalike, PASSWORD)
-            .await
-            .assert_problem(409, "username_taken");
-    }
-    // Full case folding: ß folds to ss, which lowercasing would not do.
-    app.register("strasse", PASSWORD).await;
-    app.try_register("stra\u{df}e", PASSWORD)
-        .await
-        .assert_problem(409, "username_taken");
-    // Long s folds to s, but PRECIS refuses it first (a compatibility form).
-    app.try_register("\u{17f}am", PASSWORD)
-        .await
-        .assert_problem(400, "invalid_request");
-    app.register("paypal2", PASSWORD).await;
-}
-
-#[tokio::test]
-async fn invisible_and_direction_changing_characters_in_a_new_name_are_400() {
-    let app = TestServer::spawn().await;
-    for bad in [
-        "pay\u{200d}pal",                                         // zero-width joiner
-        "pay\u{200b}pal",                                         // zero-width space
-        "pay\u{ad}pal",                                           // soft hyphen
-        "\u{202e}lapyap",                                         // right-to-left override
-        "pay\u{e000}pal",                                         // private use
-        "paypal\u{e0041}\u{e007f}",                               // tag characters
-        "\u{301}paypal",                                          // a lone leading combining mark
-        "\u{1d429}\u{1d41a}\u{1d432}\u{1d429}\u{1d41a}\u{1d425}", // math bold
-    ] {
-        let problem = app
-            .try_register(bad, PASSWORD)
-            .await
-            .assert_problem(400, "invalid_request");
-        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
-    }
+    app.me_basic("alice", PASSWORD).await;
 }
