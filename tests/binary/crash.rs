@@ -14,7 +14,7 @@
 
 use crate::support::{
     PASSWORD, Server, assert_one_line_failure, cheap_hashing, check, latchkey, run_to_failure,
-    workspace,
+    start_failure, workspace,
 };
 use serde_json::Value;
 use std::net::TcpListener;
@@ -143,14 +143,7 @@ async fn second_server_on_same_data_dir_fails_with_one_line_error() {
 
     // Default (strong) scrypt on purpose: the store is opened before any
     // hashing, and strong parameters mean no weak-scrypt warning on stderr.
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &data);
     assert!(line.contains(&data.display().to_string()), "{line}");
     assert!(line.contains("another latchkey process"), "{line}");
 
@@ -212,13 +205,6 @@ fn unreadable_data_dir_fails_with_one_line_error() {
     let not_a_dir = tmp.path().join("data");
     std::fs::write(&not_a_dir, "a regular file, not a directory").unwrap();
 
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&not_a_dir),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &not_a_dir);
     assert!(line.contains(&not_a_dir.display().to_string()), "{line}");
 }

@@ -79,6 +79,23 @@ async fn parts(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// POST /api/tokens with `authorization` as the header; asserts 200 and
+/// returns the token response.
+async fn issued_with(server: &Server, authorization: &str) -> Value {
+    let (status, body) = parts(
+        server
+            .client
+            .post(server.url("/api/tokens"))
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// A string member of a JSON body.
 fn text(body: &Value, key: &str) -> String {
     body[key]
@@ -111,15 +128,7 @@ async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Se
     let id = user["id"].as_u64().unwrap();
 
     let login = secrets.basic("first login", "alice", FIRST_PASSWORD);
-    let (status, body) = parts(
-        post("/api/tokens")
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     let token = text(&body, "token");
     secrets.add("opaque token", &token);
 
@@ -202,15 +211,7 @@ async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Se
     .await;
     assert_eq!(status, 200, "{body}");
     let login = secrets.basic("second login", "alice", SECOND_PASSWORD);
-    let (status, body) = parts(
-        post("/api/tokens")
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     secrets.add("token after the change", &text(&body, "token"));
 
     let response = post("/api/password-reset")
@@ -239,15 +240,7 @@ async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Se
         .unwrap();
     assert_eq!(response.status(), 204);
     let login = secrets.basic("login after the reset", "alice", RESET_PASSWORD);
-    let (status, body) = parts(
-        post("/api/tokens")
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     secrets.add("token after the reset", &text(&body, "token"));
 }
 

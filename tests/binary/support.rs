@@ -334,6 +334,20 @@ pub fn run_to_failure(cmd: &mut Command) -> (ExitStatus, String) {
     (status, stderr.all())
 }
 
+/// Starts latchkey on a free port over `data_dir` (working directory
+/// `cwd`, default hashing), which must fail at start-up as
+/// [`assert_one_line_failure`] says; returns that one line.
+pub fn start_failure(cwd: &Path, data_dir: &Path) -> String {
+    let (status, stderr) = run_to_failure(
+        latchkey(cwd)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir),
+    );
+    assert_one_line_failure(status, &stderr)
+}
+
 /// A start-up failure as an operator should see it: a non-zero exit and one
 /// `latchkey: ...` line, no panic, no backtrace.
 pub fn assert_one_line_failure(status: ExitStatus, stderr: &str) -> String {
