@@ -2,7 +2,7 @@
 //! is required and counts into the lockout, and control characters are
 //! refused rather than altered or ignored.
 
-use crate::support::{PASSWORD, TestServer, id_of};
+use crate::support::{PASSWORD, TestServer, path_of};
 use serde_json::json;
 
 #[tokio::test]
@@ -41,7 +41,7 @@ async fn password_change_requires_the_current_password() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
     let stolen = app.token_for("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     let change = |body: serde_json::Value| app.patch_as(&path, &stolen).json(&body).send();
     let missing = change(json!({ "password": "taken over by a thief" })).await;
     let wrong =
@@ -64,7 +64,7 @@ async fn email_change_requires_the_current_password() {
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
     let stolen = app.token_for("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     for body in [
         json!({ "email": "thief@example.com" }),
         json!({ "email": null }),
@@ -84,7 +84,7 @@ async fn wrong_current_passwords_count_into_the_accounts_lockout() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
     let stolen = app.token_for("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     for attempt in 0..5 {
         app.patch_as(&path, &stolen)
             .json(&json!({ "password": "taken over by a thief", "current_password": format!("guess {attempt}") }))

@@ -3,14 +3,9 @@
 //! admin.
 
 use crate::support::{
-    ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, assert_user_shape, id_of, secret,
+    ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, assert_user_shape, path_of, secret,
 };
 use serde_json::{Value, json};
-
-/// `/api/users/{id}` of `user`.
-fn path_of(user: &Value) -> String {
-    format!("/api/users/{}", id_of(user))
-}
 
 /// Registers `username` with [`PASSWORD`] and an email of its name; returns
 /// the user and a token.

@@ -3,7 +3,7 @@
 //! its tokens until it redeems it at `POST /api/confirm`.
 
 use crate::support::{
-    PASSWORD, TestServer, Webhook, assert_has_keys, assert_rfc3339_utc, id_of, secret,
+    PASSWORD, TestServer, Webhook, assert_has_keys, assert_rfc3339_utc, id_of, path_of, secret,
 };
 use latchkey::config::Config;
 use serde_json::{Value, json};
@@ -185,8 +185,8 @@ async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     let (bob, _) = register_unconfirmed(&app, &mut hook, "bob").await;
     let token = app.token_for("alice", PASSWORD).await;
-    let own = format!("/api/users/{}", id_of(&alice));
-    let other = format!("/api/users/{}", id_of(&bob));
+    let own = path_of(&alice);
+    let other = path_of(&bob);
     let email = json!({ "email": "new@example.com" });
     let refused = [
         app.get_as("/api/resource", &token).send().await,
@@ -372,7 +372,7 @@ async fn an_admin_can_confirm_anyone_with_a_patch() {
     let alice_token = app.token_for("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     let updated = app
-        .patch_as(&format!("/api/users/{}", id_of(&alice)), &admin)
+        .patch_as(&path_of(&alice), &admin)
         .json(&json!({ "confirmed": true }))
         .expect_json()
         .await;

@@ -1,7 +1,7 @@
 //! The error contract: problem+json for every failure, 404 before auth,
 //! 405 with `Allow`, and the body errors (413, 415, malformed JSON).
 
-use crate::support::{PASSWORD, TestServer, id_of, set};
+use crate::support::{PASSWORD, TestServer, path_of, set};
 use reqwest::Method;
 use serde_json::json;
 
@@ -164,7 +164,7 @@ async fn a_body_of_exactly_the_limit_is_accepted() {
 async fn a_body_over_the_limit_is_413_on_patch() {
     let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = 64).await;
     let alice = app.register("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
+    app.patch(&path_of(&alice))
         .basic("alice", PASSWORD)
         .json(&json!({ "email": format!("{}@example.com", "x".repeat(100)), "current_password": PASSWORD }))
         .expect_problem(413, "payload_too_large").await;
@@ -209,7 +209,7 @@ async fn a_json_body_sent_as_text_plain_is_415() {
 async fn a_json_body_sent_as_text_plain_is_415_on_patch() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
+    app.patch(&path_of(&alice))
         .basic("alice", PASSWORD)
         .body_as("text/plain", r#"{"email":"a@example.com"}"#)
         .expect_problem(415, "unsupported_media_type")
@@ -270,7 +270,7 @@ async fn malformed_token_request_bodies_are_400() {
 async fn malformed_patch_bodies_are_400() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     for body in [
         "{".to_owned(),
         json!({ "username": "mallory" }).to_string(),

@@ -1,7 +1,7 @@
 //! Hostile HTTP: oversized and slow requests, malformed and duplicated
 //! credentials, the connection cap, security headers and CORS.
 
-use crate::support::{PASSWORD, RawResponse, Resp, TestServer, basic_header, id_of};
+use crate::support::{PASSWORD, RawResponse, Resp, TestServer, basic_header, id_of, path_of};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
@@ -127,7 +127,7 @@ async fn a_json_body_without_a_json_content_type_is_415() {
     let register = json!({ "username": "bob", "password": PASSWORD }).to_string();
     let login = json!({ "username": "alice", "password": PASSWORD }).to_string();
     let patch = json!({ "email": "alice@example.com" }).to_string();
-    let user_path = format!("/api/users/{}", id_of(&user));
+    let user_path = path_of(&user);
     for content_type in [
         None,
         Some("application/x-www-form-urlencoded"),
@@ -543,7 +543,7 @@ async fn a_json_array_of_fields_in_place_of_an_object_is_refused() {
     let token = server.register_and_issue_token("arrays").await;
     let me = server.get_as("/api/me", &token).send().await.json();
     // serde alone would read `[null, null]` as a struct's fields in order.
-    let path = format!("/api/users/{}", id_of(&me));
+    let path = path_of(&me);
     for body in ["[null, null]", " [\"x\", \"y\"]", "\"text\"", "null"] {
         let problem = server
             .patch_as(&path, &token)

@@ -4,7 +4,7 @@
 
 use crate::support::{
     ADMIN, PASSWORD, TestServer, assert_has_keys, assert_rfc3339_utc, assert_token_shape, id_of,
-    jws_parts, jwt_mode, refresh_secret, secret,
+    jws_parts, jwt_mode, path_of, refresh_secret, secret,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -209,7 +209,7 @@ async fn a_signed_access_token_works_as_bearer_on_every_protected_endpoint() {
     let issued = app.issue_token("alice", PASSWORD).await;
     let other = app.issue_token("alice", PASSWORD).await;
     let token = secret(&issued);
-    let me = format!("/api/users/{}", id_of(&alice));
+    let me = path_of(&alice);
     for path in ["/api/users", &me, "/api/me", "/api/tokens", "/api/resource"] {
         app.get_as(path, &token).expect(200).await;
     }
@@ -245,7 +245,7 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
     app.get_as("/api/admin/resource", &token)
         .expect_problem(403, "insufficient_scope")
         .await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     app.patch_as(&path, &admin)
         .json(&json!({ "role": "admin" }))
         .expect(200)
@@ -268,7 +268,7 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
-    app.patch_as(&format!("/api/users/{}", id_of(&root)), &token)
+    app.patch_as(&path_of(&root), &token)
         .json(&json!({ "role": "user" }))
         .expect(200)
         .await;
@@ -284,7 +284,7 @@ async fn a_disabled_users_access_token_dies_at_once() {
     let issued = app.issue_token("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     app.assert_token_accepted(&secret(&issued)).await;
-    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &admin)
+    app.patch_as(&path_of(&alice), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;

@@ -2,7 +2,7 @@
 //! common password, no control characters; no composition rules) and
 //! Unicode normalization, at registration and on a password change.
 
-use crate::support::{PASSWORD, TestServer, id_of};
+use crate::support::{PASSWORD, TestServer, path_of};
 use serde_json::json;
 
 /// Passwords the policy refuses for `username`, each with a word the
@@ -75,7 +75,7 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
     let app = TestServer::spawn().await;
     let username = "sesquipedalian";
     let user = app.register(username, PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&user));
+    let path = path_of(&user);
     for (password, why) in refused_for(username) {
         let problem = app
             .patch(&path)

@@ -4,7 +4,7 @@
 
 use crate::support::{
     ADMIN, PASSWORD, Resp, TestServer, assert_has_keys, assert_token_shape, id_of, jws_parts,
-    jwt_mode, refresh_secret, secret,
+    jwt_mode, path_of, refresh_secret, secret,
 };
 use serde_json::{Value, json};
 
@@ -236,7 +236,7 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     let current = app.issue_token("alice", PASSWORD).await;
     let other = app.issue_token("alice", PASSWORD).await;
     let third = app.issue_token("alice", PASSWORD).await;
-    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &secret(&current))
+    app.patch_as(&path_of(&alice), &secret(&current))
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
         .await;
@@ -262,7 +262,7 @@ async fn deleting_the_account_kills_its_sessions() {
     let (app, alice) = jwt_app_with_alice().await;
     let first = app.issue_token("alice", PASSWORD).await;
     let second = app.issue_token("alice", PASSWORD).await;
-    app.delete_as(&format!("/api/users/{}", id_of(&alice)), &secret(&first))
+    app.delete_as(&path_of(&alice), &secret(&first))
         .expect(204)
         .await;
     for session in [&first, &second] {

@@ -2,7 +2,7 @@
 //! account must fail alike, in what the response says and in how long it
 //! takes to say it.
 
-use crate::support::{ADMIN, PASSWORD, Resp, TestServer, id_of};
+use crate::support::{ADMIN, PASSWORD, Resp, TestServer, path_of};
 use serde_json::json;
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ async fn with_a_disabled_account(adjust: impl FnOnce(&mut latchkey::config::Conf
     let admin = app.admin_token().await;
     let alice = app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
-    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &admin)
+    app.patch_as(&path_of(&alice), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)
         .await;

@@ -1,7 +1,7 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`: registration, reading,
 //! changing and deleting accounts, and the password length rules.
 
-use crate::support::{PASSWORD, TestServer, assert_rfc3339_utc, assert_user_shape, id_of};
+use crate::support::{PASSWORD, TestServer, assert_rfc3339_utc, assert_user_shape, id_of, path_of};
 use serde_json::json;
 
 #[tokio::test]
@@ -50,7 +50,7 @@ async fn user_seen_by_another_user_has_no_email() {
         .await;
     app.register("bob", PASSWORD).await;
     let seen = app
-        .get(&format!("/api/users/{}", id_of(&alice)))
+        .get(&path_of(&alice))
         .basic("bob", PASSWORD)
         .expect_json()
         .await;
@@ -68,10 +68,7 @@ async fn user_seen_by_themselves_includes_email() {
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
     let token = app.token_for("alice", PASSWORD).await;
-    let seen = app
-        .get_as(&format!("/api/users/{}", id_of(&alice)), &token)
-        .expect_json()
-        .await;
+    let seen = app.get_as(&path_of(&alice), &token).expect_json().await;
     assert_eq!(seen, alice);
 }
 
@@ -134,7 +131,7 @@ async fn patch_changes_the_email_and_returns_the_user() {
     let alice = app
         .register_with_email("alice", PASSWORD, "old@example.com")
         .await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     let updated = app
         .patch(&path)
         .basic("alice", PASSWORD)
@@ -162,7 +159,7 @@ async fn patch_changes_the_email_and_returns_the_user() {
 async fn patch_changes_the_password() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
+    app.patch(&path_of(&alice))
         .basic("alice", PASSWORD)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
@@ -181,7 +178,7 @@ async fn password_change_with_a_token_keeps_that_token_and_revokes_the_others() 
     let kept = app.token_for("alice", PASSWORD).await;
     let other = app.token_for("alice", PASSWORD).await;
     let third = app.token_for("alice", PASSWORD).await;
-    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &kept)
+    app.patch_as(&path_of(&alice), &kept)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
         .await;
@@ -200,7 +197,7 @@ async fn password_change_with_basic_auth_revokes_every_token() {
     let alice = app.register("alice", PASSWORD).await;
     let first = app.token_for("alice", PASSWORD).await;
     let second = app.token_for("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
+    app.patch(&path_of(&alice))
         .basic("alice", PASSWORD)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
@@ -222,7 +219,7 @@ async fn changing_only_the_email_keeps_every_token() {
     let alice = app.register("alice", PASSWORD).await;
     let first = app.token_for("alice", PASSWORD).await;
     let second = app.token_for("alice", PASSWORD).await;
-    app.patch_as(&format!("/api/users/{}", id_of(&alice)), &first)
+    app.patch_as(&path_of(&alice), &first)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
         .expect(200)
         .await;
@@ -238,7 +235,7 @@ async fn patch_of_another_users_account_is_forbidden() {
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
     let bob_token = app.register_and_issue_token("bob").await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     app.patch(&path)
         .basic("bob", PASSWORD)
         .json(&json!({ "password": "taken over by bob" }))
@@ -258,7 +255,7 @@ async fn delete_of_another_users_account_is_forbidden() {
     let alice = app.register("alice", PASSWORD).await;
     let alice_token = app.token_for("alice", PASSWORD).await;
     let bob_token = app.register_and_issue_token("bob").await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     app.delete(&path)
         .basic("bob", PASSWORD)
         .expect_problem(403, "forbidden")
@@ -288,10 +285,7 @@ async fn deleting_your_account_returns_204_and_kills_its_tokens_and_password() {
     let alice = app.register("alice", PASSWORD).await;
     let used = app.token_for("alice", PASSWORD).await;
     let other = app.token_for("alice", PASSWORD).await;
-    let response = app
-        .delete_as(&format!("/api/users/{}", id_of(&alice)), &used)
-        .expect(204)
-        .await;
+    let response = app.delete_as(&path_of(&alice), &used).expect(204).await;
     assert!(response.body.is_empty());
     for dead in [used, other] {
         app.assert_token_refused(&dead).await;
@@ -307,7 +301,7 @@ async fn deleting_your_account_with_a_password_works_too() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
     let token = app.token_for("alice", PASSWORD).await;
-    app.delete(&format!("/api/users/{}", id_of(&alice)))
+    app.delete(&path_of(&alice))
         .basic("alice", PASSWORD)
         .expect(204)
         .await;
@@ -319,7 +313,7 @@ async fn a_deleted_user_is_404_to_others() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     app.delete(&path).basic("alice", PASSWORD).expect(204).await;
     app.get(&path)
         .basic("bob", PASSWORD)
@@ -352,7 +346,7 @@ async fn changing_to_a_taken_email_is_409_email_taken() {
     let bob = app
         .register_with_email("bob", PASSWORD, "bob@example.com")
         .await;
-    app.patch(&format!("/api/users/{}", id_of(&bob)))
+    app.patch(&path_of(&bob))
         .basic("bob", PASSWORD)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
         .expect_problem(409, "email_taken")
@@ -396,7 +390,7 @@ async fn configured_password_limits_are_enforced() {
 async fn passwords_outside_the_length_limits_are_refused_on_change() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     for bad in ["short", &"x".repeat(1025)] {
         app.patch(&path)
             .basic("alice", PASSWORD)

@@ -24,6 +24,11 @@ pub fn id_of(value: &Value) -> u64 {
         .unwrap_or_else(|| panic!("no integer id in {value}"))
 }
 
+/// The path of a user, `/api/users/{id}`.
+pub fn path_of(user: &Value) -> String {
+    format!("/api/users/{}", id_of(user))
+}
+
 /// `Basic` credentials for `user:pass`, UTF-8 encoded.
 pub fn basic_header(user: &str, pass: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
