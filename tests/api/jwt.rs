@@ -3,8 +3,8 @@
 //! rotation, forged tokens, and an independent verifier.
 
 use crate::support::{
-    ADMIN, PASSWORD, TestServer, assert_has_keys, assert_rfc3339_utc, assert_token_shape, id_of,
-    jws_parts, jwt_mode, path_of, refresh_secret, secret,
+    ADMIN, PASSWORD, SESSION_KEYS, TestServer, assert_has_keys, assert_rfc3339_utc,
+    assert_token_shape, id_of, jws_parts, jwt_mode, path_of, refresh_secret, secret,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -107,18 +107,7 @@ async fn a_login_in_jwt_mode_returns_a_signed_access_token_and_a_refresh_token()
         .assert_status(200);
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let issued = response.json();
-    assert_has_keys(
-        &issued,
-        &[
-            "token",
-            "token_type",
-            "expires_in",
-            "expires_at",
-            "id",
-            "refresh_token",
-            "refresh_expires_at",
-        ],
-    );
+    assert_has_keys(&issued, SESSION_KEYS);
     assert_eq!(issued["token_type"], "Bearer");
     id_of(&issued);
     let expires_in = issued["expires_in"].as_i64().unwrap();

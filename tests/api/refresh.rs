@@ -3,8 +3,8 @@
 //! introspection.
 
 use crate::support::{
-    ADMIN, PASSWORD, Resp, TestServer, assert_has_keys, assert_token_shape, id_of, jws_parts,
-    jwt_mode, path_of, refresh_secret, secret,
+    ADMIN, PASSWORD, Resp, SESSION_KEYS, TestServer, assert_has_keys, assert_token_shape, id_of,
+    jws_parts, jwt_mode, path_of, refresh_secret, secret,
 };
 use serde_json::{Value, json};
 
@@ -63,18 +63,7 @@ async fn a_refresh_returns_a_new_access_and_refresh_token_for_the_same_session()
         .assert_status(200);
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let next = response.json();
-    assert_has_keys(
-        &next,
-        &[
-            "token",
-            "token_type",
-            "expires_in",
-            "expires_at",
-            "id",
-            "refresh_token",
-            "refresh_expires_at",
-        ],
-    );
+    assert_has_keys(&next, SESSION_KEYS);
     assert_eq!(next["token_type"], "Bearer");
     assert_eq!(id_of(&next), id_of(&issued), "same session");
     assert_ne!(secret(&next), secret(&issued));

@@ -628,3 +628,15 @@ impl TestServer {
             .json()
     }
 }
+
+/// What a login or a refresh answers in jwt mode: the access token and
+/// its lifetime, and the refresh token that continues the session.
+pub const SESSION_KEYS: &[&str] = &[
+    "token",
+    "token_type",
+    "expires_in",
+    "expires_at",
+    "id",
+    "refresh_token",
+    "refresh_expires_at",
+];

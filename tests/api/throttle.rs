@@ -165,21 +165,26 @@ async fn failures_by_name_and_by_email_add_up_to_one_lockout() {
     assert_rate_limited(login(&app, "lockme", PASSWORD).await);
 }
 
+/// A server with alice registered, trusting X-Forwarded-For from loopback
+/// so each guesser can claim its own address. The per-IP buckets are not
+/// what should stop the guessing, so they are out of reach.
+async fn guessed_at() -> Arc<TestServer> {
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        cfg.throttle.ip_burst = 10_000;
+        cfg.throttle.ip_per_minute = 10_000;
+    })
+    .await;
+    app.register("alice", PASSWORD).await;
+    Arc::new(app)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_guesses_from_five_addresses_cost_only_a_handful_of_hashes() {
     const CLIENTS: u64 = 5;
     const GUESSES_EACH: u64 = 40;
     const ACCOUNT_FAILURES: usize = 5;
-    let app = Arc::new(
-        TestServer::spawn_with(|cfg| {
-            cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-            // The per-IP buckets are not what should stop this.
-            cfg.throttle.ip_burst = 10_000;
-            cfg.throttle.ip_per_minute = 10_000;
-        })
-        .await,
-    );
-    app.register("alice", PASSWORD).await;
+    let app = guessed_at().await;
     // Each client guesses every 60 ms, the five a step apart: one guess
     // about every 12 ms, 2.4 s in all, so several lockouts run out mid-way.
     let pace = Duration::from_millis(60);
@@ -234,15 +239,7 @@ async fn two_hundred_guesses_from_five_addresses_cost_only_a_handful_of_hashes()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_guesses_cannot_slip_past_the_lockout() {
     const GUESSES: u64 = 40;
-    let app = Arc::new(
-        TestServer::spawn_with(|cfg| {
-            cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-            cfg.throttle.ip_burst = 10_000;
-            cfg.throttle.ip_per_minute = 10_000;
-        })
-        .await,
-    );
-    app.register("alice", PASSWORD).await;
+    let app = guessed_at().await;
     // Every guess on its own connection and address, all let go at once:
     // the lockout must hold however many are in flight, or an attacker
     // gets as many guesses per lockout as they open connections.
