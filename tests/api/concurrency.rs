@@ -34,6 +34,18 @@ fn statuses(responses: &[Resp]) -> Vec<u16> {
     responses.iter().map(|r| r.status.as_u16()).collect()
 }
 
+/// Asserts exactly one of `responses` is a 201; returns every status.
+#[track_caller]
+fn assert_one_created(responses: &[Resp]) -> Vec<u16> {
+    let codes = statuses(responses);
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 201).count(),
+        1,
+        "statuses: {codes:?}"
+    );
+    codes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
     let app = Arc::new(TestServer::spawn().await);
@@ -44,12 +56,7 @@ async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
             .await
     })
     .await;
-    let codes = statuses(&responses);
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 201).count(),
-        1,
-        "statuses: {codes:?}"
-    );
+    assert_one_created(&responses);
     let mut winner = None;
     for (i, response) in responses.into_iter().enumerate() {
         if response.status == 201 {
@@ -81,12 +88,7 @@ async fn concurrent_registrations_differing_only_in_case_make_one_account() {
             .await
     })
     .await;
-    let codes = statuses(&responses);
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 201).count(),
-        1,
-        "statuses: {codes:?}"
-    );
+    let codes = assert_one_created(&responses);
     assert!(codes.iter().all(|&c| c == 201 || c == 409), "{codes:?}");
 }
 
@@ -104,12 +106,7 @@ async fn concurrent_registrations_with_one_email_make_one_account() {
             .await
     })
     .await;
-    let codes = statuses(&responses);
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 201).count(),
-        1,
-        "statuses: {codes:?}"
-    );
+    assert_one_created(&responses);
     for response in responses.into_iter().filter(|r| r.status != 201) {
         response.assert_problem(409, "email_taken");
     }

@@ -67,6 +67,20 @@ impl Webhook {
             .unwrap()
     }
 
+    /// Asserts `message` is a delivery of `kind` to the user `user_id`,
+    /// `username`, at `email`, carrying a code and its expiry.
+    #[track_caller]
+    pub fn assert_delivery(message: &Value, kind: &str, user_id: u64, username: &str, email: &str) {
+        crate::common::assert_has_keys(
+            message,
+            &["kind", "user_id", "username", "email", "code", "expires_at"],
+        );
+        assert_eq!(message["kind"], kind, "{message}");
+        assert_eq!(message["user_id"].as_u64(), Some(user_id), "{message}");
+        assert_eq!(message["username"], username, "{message}");
+        assert_eq!(message["email"], email, "{message}");
+    }
+
     /// The code in `message`, which must be of `kind`.
     #[track_caller]
     pub fn code_of(message: &Value, kind: &str) -> String {
