@@ -43,10 +43,7 @@ async fn issued_token_survives_kill_9() {
     assert_eq!(check(&data), (1, 1), "users and tokens after the kill");
 
     let server = Server::start(&data);
-    let response = server.resource(&token).await;
-    assert_eq!(response.status(), 200, "stderr:\n{}", server.stderr());
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"], "Hello, alice!");
+    server.assert_greets(&token, "alice").await;
 }
 
 #[tokio::test]

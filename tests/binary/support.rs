@@ -276,6 +276,15 @@ impl Server {
             .unwrap()
     }
 
+    /// Asserts `token` opens /api/resource as `username`: a 200 greeting
+    /// them by name (a failure shows the server's log).
+    pub async fn assert_greets(&self, token: &str, username: &str) {
+        let response = self.resource(token).await;
+        assert_eq!(response.status(), 200, "stderr:\n{}", self.stderr());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"], format!("Hello, {username}!"), "{body}");
+    }
+
     /// GET /api/resource with a Bearer token.
     pub async fn resource(&self, token: &str) -> reqwest::Response {
         self.get_with_token("/api/resource", token).await
