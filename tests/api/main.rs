@@ -16,6 +16,7 @@ mod errors;
 mod headers;
 mod hostile;
 mod jwt;
+mod jwt_forgery;
 mod lifecycle;
 mod metrics;
 mod nginx;
