@@ -7,6 +7,7 @@ mod common;
 
 mod account_hardening;
 mod admin;
+mod admin_guard;
 mod backup;
 mod caddy;
 mod concurrency;
