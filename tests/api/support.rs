@@ -410,15 +410,7 @@ impl Req {
     /// Sends it and asserts an RFC 9457 problem with this status and
     /// `error` code (see [`Resp::assert_problem`]); returns its body.
     pub async fn expect_problem(self, status: u16, code: &str) -> Value {
-        let request = self.request.clone();
-        let response = self.send().await;
-        assert_eq!(
-            response.status.as_u16(),
-            status,
-            "{request}: {}",
-            response.text()
-        );
-        response.assert_problem(status, code)
+        self.expect(status).await.assert_problem(status, code)
     }
 }
 
