@@ -1,20 +1,15 @@
 //! Roles: the `admin` role and what it may do to other accounts, disabling
-//! accounts, revoking a user's tokens, and the guard that keeps one enabled
+//! accounts, revoking a user's tokens; the guard that keeps one enabled
 //! admin.
 
 use crate::support::{
-    ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, assert_user_shape, id_of, secret,
+    ADMIN, ADMIN_EMAIL, PASSWORD, TestServer, assert_user_shape, path_of, secret,
 };
 use serde_json::{Value, json};
 
-/// `/api/users/{id}` of `user`.
-fn path_of(user: &Value) -> String {
-    format!("/api/users/{}", id_of(user))
-}
-
 /// Registers `username` with [`PASSWORD`] and an email of its name; returns
 /// the user and a token.
-async fn user_with_token(app: &TestServer, username: &str) -> (Value, String) {
+pub(crate) async fn user_with_token(app: &TestServer, username: &str) -> (Value, String) {
     let user = app
         .register_with_email(username, PASSWORD, &format!("{username}@example.com"))
         .await;
@@ -27,31 +22,16 @@ async fn every_user_shows_a_role_and_a_registered_user_is_a_plain_user() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     assert_eq!(alice["role"], "user", "{alice}");
-    let me = app
-        .get("/api/me")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user", "{me}");
-    let admin = app
-        .get("/api/me")
-        .basic(ADMIN, PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let admin = app.me_basic(ADMIN, PASSWORD).await;
     assert_eq!(admin["role"], "admin", "{admin}");
     assert_user_shape(&admin, Some(ADMIN_EMAIL));
     // The role is public: other users see it too.
     let seen = app
-        .get(&path_of(&admin))
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as(&path_of(&admin), &alice_token)
+        .expect_json()
+        .await;
     assert_eq!(seen["role"], "admin", "{seen}");
 }
 
@@ -60,9 +40,8 @@ async fn registration_cannot_ask_for_the_admin_role() {
     let app = TestServer::spawn().await;
     app.post("/api/users")
         .json(&json!({ "username": "mallory", "password": PASSWORD, "role": "admin" }))
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
     let mallory = app.register("mallory", PASSWORD).await;
     assert_eq!(mallory["role"], "user");
 }
@@ -73,33 +52,19 @@ async fn an_admin_may_patch_another_users_email_and_password() {
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
     let updated = app
-        .patch(&path_of(&alice))
-        .bearer(&admin)
+        .patch_as(&path_of(&alice), &admin)
         .json(&json!({ "email": "changed@example.com", "password": "set by the admin" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(updated["id"], alice["id"]);
     assert_eq!(updated["email"], "changed@example.com");
     // Another's new password revokes all their tokens: none was the admin's.
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.assert_token_refused(&alice_token).await;
     app.get("/api/me")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
-    let me = app
-        .get("/api/me")
-        .basic("alice", "set by the admin")
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_problem(401, "invalid_credentials")
+        .await;
+    let me = app.me_basic("alice", "set by the admin").await;
     assert_eq!(me["email"], "changed@example.com");
 }
 
@@ -107,25 +72,15 @@ async fn an_admin_may_patch_another_users_email_and_password() {
 async fn an_admin_changing_their_own_password_needs_the_current_password() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let admin = app.admin_token().await;
-    let me = app
-        .get("/api/me")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    app.patch(&path_of(&me))
-        .bearer(&admin)
+    let me = app.me(&admin).await;
+    app.patch_as(&path_of(&me), &admin)
         .json(&json!({ "password": "taken over by a thief" }))
-        .send()
-        .await
-        .assert_problem(403, "invalid_current_password");
-    app.patch(&path_of(&me))
-        .bearer(&admin)
+        .expect_problem(403, "invalid_current_password")
+        .await;
+    app.patch_as(&path_of(&me), &admin)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -133,28 +88,15 @@ async fn an_admin_may_delete_any_account() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
-    let response = app
-        .delete(&path_of(&alice))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(204);
+    let response = app.delete_as(&path_of(&alice), &admin).expect(204).await;
     assert!(response.body.is_empty());
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
-    app.get(&path_of(&alice))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
-    app.delete("/api/users/999999")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.assert_token_refused(&alice_token).await;
+    app.get_as(&path_of(&alice), &admin)
+        .expect_problem(404, "not_found")
+        .await;
+    app.delete_as("/api/users/999999", &admin)
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -172,26 +114,16 @@ async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own
             // An allowed field does not carry an admin-only one through.
             json!({ "email": "alice2@example.com", "role": "admin" }),
         ] {
-            app.patch(&path_of(target))
-                .bearer(&alice_token)
+            app.patch_as(&path_of(target), &alice_token)
                 .json(&patch)
-                .send()
-                .await
-                .assert_problem(403, "forbidden");
+                .expect_problem(403, "forbidden")
+                .await;
         }
     }
-    app.get("/api/admin/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
-    let me = app
-        .get("/api/me")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    app.get_as("/api/admin/resource", &alice_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
+    let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user");
     assert_eq!(me["email"], "alice@example.com");
 }
@@ -202,12 +134,10 @@ async fn an_unknown_role_is_400_invalid_request() {
     let (alice, _) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
     for role in [json!("root"), json!("Admin"), json!(""), json!(1)] {
-        app.patch(&path_of(&alice))
-            .bearer(&admin)
+        app.patch_as(&path_of(&alice), &admin)
             .json(&json!({ "role": role }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }
 
@@ -216,50 +146,33 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, bob_token) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
-    app.get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &bob_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
 
     let promoted = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(promoted["role"], "admin", "{promoted}");
     let resource = app
-        .get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/admin/resource", &bob_token)
+        .expect_json()
+        .await;
     assert_eq!(resource, json!({ "data": "Hello, admin bob!" }));
 
     let demoted = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.get_as("/api/admin/resource", &bob_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     // The token itself was never touched.
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&bob_token).await;
 }
 
 #[tokio::test]
@@ -268,24 +181,18 @@ async fn a_promoted_user_may_act_on_other_accounts_at_once() {
     let (bob, bob_token) = user_with_token(&app, "bob").await;
     let (carol, _) = user_with_token(&app, "carol").await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&carol))
-        .bearer(&bob_token)
+    app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+        .expect_problem(403, "forbidden")
+        .await;
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
-    app.patch(&path_of(&carol))
-        .bearer(&bob_token)
+        .expect(200)
+        .await;
+    app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -293,7 +200,7 @@ async fn the_admin_resource_is_200_for_an_admin() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let token = app.admin_token().await;
     for response in [
-        app.get("/api/admin/resource").bearer(&token).send().await,
+        app.get_as("/api/admin/resource", &token).send().await,
         app.get("/api/admin/resource")
             .basic(ADMIN, PASSWORD)
             .send()
@@ -309,7 +216,7 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (_, token) = user_with_token(&app, "alice").await;
     for response in [
-        app.get("/api/admin/resource").bearer(&token).send().await,
+        app.get_as("/api/admin/resource", &token).send().await,
         app.get("/api/admin/resource")
             .basic("alice", PASSWORD)
             .send()
@@ -325,9 +232,8 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
     }
     // Without credentials it is a 401 like any protected resource.
     app.get("/api/admin/resource")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
@@ -337,13 +243,7 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
     let (bob, _) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
 
-    let as_admin = app
-        .get("/api/users")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let as_admin = app.get_as("/api/users", &admin).expect_json().await;
     let items = as_admin["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{as_admin}");
     for user in items {
@@ -351,13 +251,7 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
         assert_user_shape(user, Some(&format!("{name}@example.com")));
     }
 
-    let as_alice = app
-        .get("/api/users")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let as_alice = app.get_as("/api/users", &alice_token).expect_json().await;
     let items = as_alice["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{as_alice}");
     for user in items {
@@ -368,21 +262,9 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
         }
     }
 
-    let bob_to_admin = app
-        .get(&path_of(&bob))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let bob_to_admin = app.get_as(&path_of(&bob), &admin).expect_json().await;
     assert_user_shape(&bob_to_admin, Some("bob@example.com"));
-    let bob_to_alice = app
-        .get(&path_of(&bob))
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let bob_to_alice = app.get_as(&path_of(&bob), &alice_token).expect_json().await;
     assert_user_shape(&bob_to_alice, None);
 }
 
@@ -393,34 +275,19 @@ async fn disabling_an_account_revokes_its_tokens_at_once() {
     let second = app.token_for("bob", PASSWORD).await;
     let admin = app.admin_token().await;
     let disabled = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(disabled["disabled"], true, "{disabled}");
     for dead in [&bob_token, &second] {
-        app.get("/api/resource")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
-        app.get("/api/tokens")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.assert_token_refused(dead).await;
+        app.get_as("/api/tokens", dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     // The admin still sees the account, marked disabled.
-    let seen = app
-        .get(&path_of(&bob))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let seen = app.get_as(&path_of(&bob), &admin).expect_json().await;
     assert_eq!(seen["disabled"], true, "{seen}");
 }
 
@@ -430,24 +297,14 @@ async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
     let (bob, _) = user_with_token(&app, "bob").await;
     app.register("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 
-    let disabled = app.post("/api/tokens").basic("bob", PASSWORD).send().await;
-    let wrong_password = app
-        .post("/api/tokens")
-        .basic("alice", "not alices password")
-        .send()
-        .await;
-    let unknown_user = app
-        .post("/api/tokens")
-        .basic("nobody", PASSWORD)
-        .send()
-        .await;
+    let disabled = app.try_issue_token("bob", PASSWORD).await;
+    let wrong_password = app.try_issue_token("alice", "not alices password").await;
+    let unknown_user = app.try_issue_token("nobody", PASSWORD).await;
     assert_eq!(disabled.fingerprint(), wrong_password.fingerprint());
     assert_eq!(disabled.fingerprint(), unknown_user.fingerprint());
     disabled.assert_problem(401, "invalid_credentials");
@@ -480,38 +337,23 @@ async fn re_enabling_an_account_lets_its_password_log_in_again() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, old_token) = user_with_token(&app, "bob").await;
     let admin = app.admin_token().await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
+    app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
-    app.post("/api/tokens")
-        .basic("bob", PASSWORD)
-        .send()
+        .expect(200)
+        .await;
+    app.try_issue_token("bob", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     let enabled = app
-        .patch(&path_of(&bob))
-        .bearer(&admin)
+        .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": false }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(enabled["disabled"], false, "{enabled}");
     let token = secret(&app.issue_token("bob", PASSWORD).await);
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
     // Tokens revoked by the disable stay revoked.
-    app.get("/api/resource")
-        .bearer(&old_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.assert_token_refused(&old_token).await;
 }
 
 #[tokio::test]
@@ -522,33 +364,21 @@ async fn an_admin_may_revoke_every_token_of_any_user() {
     let (_, alice_token) = user_with_token(&app, "alice").await;
     let admin = app.admin_token().await;
     let response = app
-        .delete(&format!("{}/tokens", path_of(&bob)))
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_status(204);
+        .delete_as(&format!("{}/tokens", path_of(&bob)), &admin)
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
     for dead in [first, second] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.assert_token_refused(&dead).await;
     }
     // Only bob's tokens: the admin's and alice's live on, and bob may log in.
     for live in [&admin, &alice_token] {
-        app.get("/api/resource")
-            .bearer(live)
-            .send()
-            .await
-            .assert_status(200);
+        app.assert_token_accepted(live).await;
     }
     app.issue_token("bob", PASSWORD).await;
-    app.delete("/api/users/999999/tokens")
-        .bearer(&admin)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.delete_as("/api/users/999999/tokens", &admin)
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -556,30 +386,19 @@ async fn a_user_may_revoke_every_token_of_their_own() {
     let app = TestServer::spawn().await;
     let (alice, first) = user_with_token(&app, "alice").await;
     let second = app.token_for("alice", PASSWORD).await;
-    app.delete(&format!("{}/tokens", path_of(&alice)))
-        .bearer(&first)
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as(&format!("{}/tokens", path_of(&alice)), &first)
+        .expect(204)
+        .await;
     // Every one, the token the request was made with included.
     for dead in [first, second] {
-        app.get("/api/resource")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.assert_token_refused(&dead).await;
     }
     let third = app.token_for("alice", PASSWORD).await;
     app.delete(&format!("{}/tokens", path_of(&alice)))
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(204);
-    app.get("/api/resource")
-        .bearer(&third)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect(204)
+        .await;
+    app.assert_token_refused(&third).await;
 }
 
 #[tokio::test]
@@ -588,21 +407,14 @@ async fn a_non_admin_may_not_revoke_another_users_tokens() {
     let (alice, alice_token) = user_with_token(&app, "alice").await;
     let (_, bob_token) = user_with_token(&app, "bob").await;
     let path = format!("{}/tokens", path_of(&alice));
-    app.delete(&path)
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+    app.delete_as(&path, &bob_token)
+        .expect_problem(403, "forbidden")
+        .await;
     app.delete(&path)
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200);
+        .expect_problem(403, "forbidden")
+        .await;
+    app.assert_token_accepted(&alice_token).await;
 }
 
 #[tokio::test]
@@ -615,303 +427,17 @@ async fn revoking_with_others_true_kills_every_token_but_the_current_one() {
     ];
     let (_, bob_token) = user_with_token(&app, "bob").await;
     let response = app
-        .delete("/api/tokens?others=true")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(204);
+        .delete_as("/api/tokens?others=true", &kept)
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
-    app.get("/api/resource")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&kept).await;
     for dead in &others {
-        app.get("/api/resource")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.assert_token_refused(dead).await;
     }
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["items"][0]["current"], true);
     // Another user's tokens are not the caller's "others".
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_status(200);
-}
-
-/// Asserts a 409 `last_admin` that says why.
-#[track_caller]
-fn assert_last_admin(response: Resp) {
-    let problem = response.assert_problem(409, "last_admin");
-    assert!(
-        !problem["detail"].as_str().unwrap().trim().is_empty(),
-        "{problem}"
-    );
-}
-
-#[tokio::test]
-async fn the_only_admin_cannot_demote_disable_or_delete_themselves() {
-    let app = TestServer::spawn_with_admin(|_| {}).await;
-    let token = app.admin_token().await;
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    let path = path_of(&me);
-    assert_last_admin(
-        app.patch(&path)
-            .bearer(&token)
-            .json(&json!({ "role": "user" }))
-            .send()
-            .await,
-    );
-    assert_last_admin(
-        app.patch(&path)
-            .bearer(&token)
-            .json(&json!({ "disabled": true }))
-            .send()
-            .await,
-    );
-    assert_last_admin(app.delete(&path).bearer(&token).send().await);
-    // Nothing changed: still an enabled admin, the token still works.
-    let after = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    assert_eq!(after, me);
-    app.get("/api/admin/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
-}
-
-#[tokio::test]
-async fn a_refused_last_admin_change_changes_nothing_else_either() {
-    let app = TestServer::spawn_with_admin(|_| {}).await;
-    let token = app.admin_token().await;
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    assert_last_admin(
-        app.patch(&path_of(&me))
-            .bearer(&token)
-            .json(&json!({ "role": "user", "email": "other@example.com", "current_password": PASSWORD }))
-            .send()
-            .await,
-    );
-    let after = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    assert_eq!(after["email"], ADMIN_EMAIL);
-    assert_eq!(after["role"], "admin");
-}
-
-#[tokio::test]
-async fn once_a_second_admin_exists_the_first_may_step_down() {
-    let app = TestServer::spawn_with_admin(|_| {}).await;
-    let root_token = app.admin_token().await;
-    let root = app
-        .get("/api/me")
-        .bearer(&root_token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
-    app.patch(&path_of(&bob))
-        .bearer(&root_token)
-        .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
-    let demoted = app
-        .patch(&path_of(&root))
-        .bearer(&root_token)
-        .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get("/api/admin/resource")
-        .bearer(&root_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
-    // Now bob is the last admin, and the guard protects him in turn.
-    assert_last_admin(
-        app.patch(&path_of(&bob))
-            .bearer(&bob_token)
-            .json(&json!({ "role": "user" }))
-            .send()
-            .await,
-    );
-    assert_last_admin(app.delete(&path_of(&bob)).bearer(&bob_token).send().await);
-}
-
-#[tokio::test]
-async fn a_disabled_admin_does_not_count_toward_the_guard() {
-    let app = TestServer::spawn_with_admin(|_| {}).await;
-    let root_token = app.admin_token().await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
-    app.patch(&path_of(&bob))
-        .bearer(&root_token)
-        .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
-    app.patch(&path_of(&bob))
-        .bearer(&root_token)
-        .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
-    let root = app.user_named(&root_token, ADMIN).await;
-    assert_last_admin(
-        app.patch(&path_of(&root))
-            .bearer(&root_token)
-            .json(&json!({ "role": "user" }))
-            .send()
-            .await,
-    );
-}
-
-/// A PATCH of the account at `path` whose headers are sent but whose body
-/// is held back by one byte: the server has authenticated the caller and
-/// waits in the handler for the rest.
-struct PatchInFlight {
-    stream: tokio::net::TcpStream,
-    last: u8,
-}
-
-impl PatchInFlight {
-    async fn start(app: &TestServer, path: &str, token: &str, body: &Value) -> Self {
-        use tokio::io::AsyncWriteExt;
-        let body = body.to_string().into_bytes();
-        let head = format!(
-            "PATCH {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            app.addr,
-            body.len()
-        );
-        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let (&last, rest) = body.split_last().unwrap();
-        stream.write_all(rest).await.unwrap();
-        // Long enough for the server to authenticate and start on the body.
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        Self { stream, last }
-    }
-
-    /// Sends the last byte and returns the raw response.
-    async fn finish(mut self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        self.stream.write_all(&[self.last]).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            self.stream.read_to_end(&mut out),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        String::from_utf8_lossy(&out).into_owned()
-    }
-}
-
-#[tokio::test]
-async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
-    let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
-    let admin = app.admin_token().await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
-        .json(&json!({ "role": "admin" }))
-        .send()
-        .await
-        .assert_status(200);
-
-    let in_flight = PatchInFlight::start(
-        &app,
-        &path_of(&bob),
-        &bob_token,
-        &json!({ "email": "bob2@example.com" }),
-    )
-    .await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
-        .json(&json!({ "role": "user" }))
-        .send()
-        .await
-        .assert_status(200);
-    in_flight.finish().await;
-
-    app.get("/api/admin/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
-    let seen = app.user_named(&admin, "bob").await;
-    assert_eq!(seen["role"], "user", "{seen}");
-}
-
-#[tokio::test]
-async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
-    let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
-    let admin = app.admin_token().await;
-
-    let in_flight = PatchInFlight::start(
-        &app,
-        &path_of(&bob),
-        &bob_token,
-        &json!({ "email": "bob2@example.com" }),
-    )
-    .await;
-    app.patch(&path_of(&bob))
-        .bearer(&admin)
-        .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
-    in_flight.finish().await;
-
-    let seen = app.user_named(&admin, "bob").await;
-    assert_eq!(seen["disabled"], true, "{seen}");
-    app.post("/api/tokens")
-        .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+    app.assert_token_accepted(&bob_token).await;
 }

@@ -11,12 +11,7 @@ const BACKUP: &str = "/api/admin/backup";
 async fn an_admin_gets_the_backup_as_a_checksummed_attachment_no_cache_may_keep() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     app.register("alice", PASSWORD).await;
-    let response = app
-        .post(BACKUP)
-        .basic(ADMIN, PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    let response = app.post(BACKUP).basic(ADMIN, PASSWORD).expect(200).await;
     assert_eq!(
         response.header("content-type"),
         Some("application/octet-stream")
@@ -53,16 +48,15 @@ async fn an_admin_gets_the_backup_as_a_checksummed_attachment_no_cache_may_keep(
 async fn a_backup_without_credentials_is_401() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     app.post(BACKUP)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
 async fn a_backup_for_a_user_who_is_not_an_admin_is_403_insufficient_scope() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let token = app.register_and_issue_token("mallory").await;
-    let response = app.post(BACKUP).bearer(&token).send().await;
+    let response = app.post_as(BACKUP, &token).send().await;
     assert_eq!(
         response.header("www-authenticate"),
         Some("Bearer realm=\"latchkey\", error=\"insufficient_scope\", scope=\"admin\"")
@@ -70,9 +64,8 @@ async fn a_backup_for_a_user_who_is_not_an_admin_is_403_insufficient_scope() {
     response.assert_problem(403, "insufficient_scope");
     app.post(BACKUP)
         .basic("mallory", PASSWORD)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+        .expect_problem(403, "insufficient_scope")
+        .await;
 }
 
 #[tokio::test]

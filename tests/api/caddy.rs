@@ -152,7 +152,7 @@ impl Setup {
     /// while the app never sees it.
     async fn assert_refused(&self, req: Req, status: u16, code: &str) {
         let before = self.hits();
-        req.send().await.assert_problem(status, code);
+        req.expect_problem(status, code).await;
         assert_eq!(self.hits(), before, "a refused request reached the app");
     }
 
@@ -208,7 +208,7 @@ async fn caddy_without_a_token_answers_401_with_latchkeys_challenges_and_the_app
         ),
         (
             s.app("/app/page").bearer(wrong_token),
-            s.server.get("/api/auth/verify").bearer(wrong_token),
+            s.server.get_as("/api/auth/verify", wrong_token),
             "invalid_token",
         ),
     ];
@@ -235,11 +235,9 @@ async fn caddy_passes_a_token_holder_through_with_x_auth_user_user_id_and_role_o
 
     // Revoked at latchkey, refused at Caddy on the very next request.
     s.server
-        .delete("/api/tokens")
-        .bearer(&s.token)
-        .send()
-        .await
-        .assert_status(204);
+        .delete_as("/api/tokens", &s.token)
+        .expect(204)
+        .await;
     s.assert_refused(s.app("/app/page").bearer(&s.token), 401, "invalid_token")
         .await;
 }

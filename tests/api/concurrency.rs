@@ -34,6 +34,18 @@ fn statuses(responses: &[Resp]) -> Vec<u16> {
     responses.iter().map(|r| r.status.as_u16()).collect()
 }
 
+/// Asserts exactly one of `responses` is a 201; returns every status.
+#[track_caller]
+fn assert_one_created(responses: &[Resp]) -> Vec<u16> {
+    let codes = statuses(responses);
+    assert_eq!(
+        codes.iter().filter(|&&c| c == 201).count(),
+        1,
+        "statuses: {codes:?}"
+    );
+    codes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
     let app = Arc::new(TestServer::spawn().await);
@@ -44,12 +56,7 @@ async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
             .await
     })
     .await;
-    let codes = statuses(&responses);
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 201).count(),
-        1,
-        "statuses: {codes:?}"
-    );
+    assert_one_created(&responses);
     let mut winner = None;
     for (i, response) in responses.into_iter().enumerate() {
         if response.status == 201 {
@@ -60,18 +67,13 @@ async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
     }
     // The winner's password is the one that works.
     let winner = winner.unwrap();
-    app.get("/api/me")
-        .basic("alice", &format!("password number {winner}"))
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", &format!("password number {winner}"))
+        .await;
     let page = app
         .get("/api/users")
         .basic("alice", &format!("password number {winner}"))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(page["_meta"]["total_items"], 1);
 }
 
@@ -86,12 +88,7 @@ async fn concurrent_registrations_differing_only_in_case_make_one_account() {
             .await
     })
     .await;
-    let codes = statuses(&responses);
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 201).count(),
-        1,
-        "statuses: {codes:?}"
-    );
+    let codes = assert_one_created(&responses);
     assert!(codes.iter().all(|&c| c == 201 || c == 409), "{codes:?}");
 }
 
@@ -109,12 +106,7 @@ async fn concurrent_registrations_with_one_email_make_one_account() {
             .await
     })
     .await;
-    let codes = statuses(&responses);
-    assert_eq!(
-        codes.iter().filter(|&&c| c == 201).count(),
-        1,
-        "statuses: {codes:?}"
-    );
+    assert_one_created(&responses);
     for response in responses.into_iter().filter(|r| r.status != 201) {
         response.assert_problem(409, "email_taken");
     }
@@ -127,10 +119,7 @@ async fn concurrent_logins_each_get_their_own_token() {
     let app = Arc::new(TestServer::spawn_with(|cfg| cfg.throttle.account_failures = 16).await);
     app.register("alice", PASSWORD).await;
     let responses = all_at_once(&app, 16, |app, _| async move {
-        app.post("/api/tokens")
-            .basic("alice", PASSWORD)
-            .send()
-            .await
+        app.try_issue_token("alice", PASSWORD).await
     })
     .await;
     let tokens: BTreeSet<String> = responses
@@ -146,10 +135,8 @@ async fn concurrent_logins_each_get_their_own_token() {
     let list = app
         .get("/api/tokens")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 16);
 }
 
@@ -201,13 +188,7 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
     app.register("alice", PASSWORD).await;
     let mut issued = Vec::new();
     for _ in 0..16 {
-        let body = app
-            .post("/api/tokens")
-            .basic("alice", PASSWORD)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+        let body = app.issue_token("alice", PASSWORD).await;
         issued.push((
             body["id"].as_u64().unwrap(),
             body["token"].as_str().unwrap().to_owned(),
@@ -219,8 +200,7 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
     let responses = all_at_once(&app, 32, |app, i| {
         let (id, caller) = (ids[i % 16], Arc::clone(&caller));
         async move {
-            app.delete(&format!("/api/tokens/{id}"))
-                .bearer(&caller)
+            app.delete_as(&format!("/api/tokens/{id}"), &caller)
                 .send()
                 .await
         }
@@ -235,19 +215,9 @@ async fn concurrent_revocations_each_take_effect_once_even_when_asked_twice() {
         assert_eq!(pair, [204, 404], "token {id}: {:?}", statuses(&responses));
     }
     for (_, token) in &issued {
-        app.get("/api/resource")
-            .bearer(token)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.assert_token_refused(token).await;
     }
-    let list = app
-        .get("/api/tokens")
-        .bearer(&caller)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let list = app.get_as("/api/tokens", &caller).expect_json().await;
     let left = items(&list);
     assert_eq!(left.len(), 1, "only the caller's token is left: {list}");
     assert_eq!(left[0]["current"], true);

@@ -2,9 +2,7 @@
 //! account gets a single-use code by webhook and can do little but manage
 //! its tokens until it redeems it at `POST /api/confirm`.
 
-use crate::support::{
-    PASSWORD, TestServer, Webhook, assert_has_keys, assert_rfc3339_utc, id_of, secret,
-};
+use crate::support::{PASSWORD, TestServer, Webhook, assert_rfc3339_utc, id_of, path_of, secret};
 use latchkey::config::Config;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -37,11 +35,9 @@ async fn register_unconfirmed(
 /// bodiless 202, which is the same whether a code is sent or held back.
 async fn ask_for_a_new_code(app: &TestServer, user: &Value, token: &str) {
     let response = app
-        .post(&format!("/api/users/{}/confirmation", id_of(user)))
-        .bearer(token)
-        .send()
-        .await
-        .assert_status(202);
+        .post_as(&format!("/api/users/{}/confirmation", id_of(user)), token)
+        .expect(202)
+        .await;
     assert!(response.body.is_empty(), "{}", response.text());
 }
 
@@ -61,28 +57,17 @@ async fn a_new_registration_is_unconfirmed_and_its_code_is_posted_to_the_webhook
         .register_with_email("alice", PASSWORD, "alice@example.com")
         .await;
     assert_eq!(alice["confirmed"], false, "{alice}");
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["confirmed"], false, "{me}");
 
     let message = hook.next().await;
-    assert_has_keys(
+    Webhook::assert_delivery(
         &message,
-        &["kind", "user_id", "username", "email", "code", "expires_at"],
+        "confirmation",
+        id_of(&alice),
+        "alice",
+        "alice@example.com",
     );
-    assert_eq!(message["kind"], "confirmation");
-    assert_eq!(
-        message["user_id"].as_u64(),
-        Some(id_of(&alice)),
-        "{message}"
-    );
-    assert_eq!(message["username"], "alice");
-    assert_eq!(message["email"], "alice@example.com");
     assert!(
         message["code"].as_str().is_some_and(|c| c.len() >= 32),
         "{message}"
@@ -120,9 +105,8 @@ async fn a_taken_email_answers_a_registration_exactly_like_a_new_one() {
     hook.assert_nothing_within(Duration::from_millis(500)).await;
     app.get("/api/me")
         .basic("mallory", PASSWORD)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     // Usernames are public, so a taken one is still said so.
     register("bob", "other@example.com")
         .await
@@ -150,11 +134,7 @@ async fn without_required_confirmation_a_new_account_is_confirmed_and_sent_nothi
         .await;
     assert_eq!(alice["confirmed"], true, "{alice}");
     let token = app.token_for("alice", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
     hook.assert_nothing_within(Duration::from_secs(1)).await;
 }
 
@@ -169,53 +149,25 @@ async fn an_unconfirmed_account_may_manage_its_tokens_and_read_itself() {
     let other = app.token_for("alice", PASSWORD).await;
     let current = app.token_for("alice", PASSWORD).await;
 
-    let me = app
-        .get("/api/me")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&kept).await;
     assert_eq!(me["id"], alice["id"]);
     assert_eq!(me["confirmed"], false);
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 4, "{listed}");
 
-    app.delete(&format!("/api/tokens/{}", id_of(&by_id)))
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(204);
-    app.delete("/api/tokens")
-        .bearer(&current)
-        .send()
-        .await
-        .assert_status(204);
-    app.delete("/api/tokens?others=true")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as(&format!("/api/tokens/{}", id_of(&by_id)), &kept)
+        .expect(204)
+        .await;
+    app.delete_as("/api/tokens", &current).expect(204).await;
+    app.delete_as("/api/tokens?others=true", &kept)
+        .expect(204)
+        .await;
     for dead in [secret(&by_id), current, other] {
-        app.get("/api/me")
-            .bearer(&dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as("/api/me", &dead)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
 }
 
@@ -226,35 +178,29 @@ async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     let (bob, _) = register_unconfirmed(&app, &mut hook, "bob").await;
     let token = app.token_for("alice", PASSWORD).await;
-    let own = format!("/api/users/{}", id_of(&alice));
-    let other = format!("/api/users/{}", id_of(&bob));
+    let own = path_of(&alice);
+    let other = path_of(&bob);
     let email = json!({ "email": "new@example.com" });
     let refused = [
-        app.get("/api/resource").bearer(&token).send().await,
+        app.get_as("/api/resource", &token).send().await,
         app.get("/api/resource")
             .basic("alice", PASSWORD)
             .send()
             .await,
-        app.get("/api/admin/resource").bearer(&token).send().await,
-        app.get("/api/users").bearer(&token).send().await,
+        app.get_as("/api/admin/resource", &token).send().await,
+        app.get_as("/api/users", &token).send().await,
         app.get("/api/users").basic("alice", PASSWORD).send().await,
-        app.get(&own).bearer(&token).send().await,
-        app.get(&other).bearer(&token).send().await,
-        app.patch(&own).bearer(&token).json(&email).send().await,
-        app.delete(&own).bearer(&token).send().await,
+        app.get_as(&own, &token).send().await,
+        app.get_as(&other, &token).send().await,
+        app.patch_as(&own, &token).json(&email).send().await,
+        app.delete_as(&own, &token).send().await,
     ];
     for response in refused {
         let problem = response.assert_problem(403, "unconfirmed_account");
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{problem}");
     }
     // Nothing was changed or deleted by the refused requests.
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&token).await;
     assert_eq!(me["email"], "alice@example.com");
 }
 
@@ -264,37 +210,19 @@ async fn confirming_with_the_code_alone_unlocks_the_account_and_its_tokens() {
     let app = confirming(&hook, |_| {}).await;
     let (alice, code) = register_unconfirmed(&app, &mut hook, "alice").await;
     let token = app.token_for("alice", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(403, "unconfirmed_account");
+    app.get_as("/api/resource", &token)
+        .expect_problem(403, "unconfirmed_account")
+        .await;
 
     let response = confirm(&app, &code).await.assert_status(204);
     assert!(response.body.is_empty());
 
-    let resource = app
-        .get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let resource = app.get_as("/api/resource", &token).expect_json().await;
     assert_eq!(resource, json!({ "data": "Hello, alice!" }));
-    let me = app
-        .get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me(&token).await;
     assert_eq!(me["id"], alice["id"]);
     assert_eq!(me["confirmed"], true, "{me}");
-    app.get("/api/users")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/users", &token).expect(200).await;
 }
 
 #[tokio::test]
@@ -305,11 +233,9 @@ async fn a_confirmation_code_confirms_only_its_own_account() {
     register_unconfirmed(&app, &mut hook, "bob").await;
     confirm(&app, &alice_code).await.assert_status(204);
     let bob_token = app.token_for("bob", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "unconfirmed_account");
+    app.get_as("/api/resource", &bob_token)
+        .expect_problem(403, "unconfirmed_account")
+        .await;
 }
 
 #[tokio::test]
@@ -365,13 +291,7 @@ async fn an_expired_confirmation_code_is_400_invalid_code() {
     confirm(&app, &code)
         .await
         .assert_problem(400, "invalid_code");
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["confirmed"], false, "{me}");
 }
 
@@ -395,11 +315,7 @@ async fn asking_for_a_new_code_sends_one_and_with_one_live_code_it_replaces_the_
         .await
         .assert_problem(400, "invalid_code");
     confirm(&app, &second).await.assert_status(204);
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -409,9 +325,8 @@ async fn asking_for_a_new_code_works_with_a_password_too() {
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(202);
+        .expect(202)
+        .await;
     let code = hook.next_code("confirmation").await;
     confirm(&app, &code).await.assert_status(204);
 }
@@ -423,20 +338,18 @@ async fn asking_for_a_code_for_another_account_is_forbidden_and_sends_nothing() 
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     register_unconfirmed(&app, &mut hook, "bob").await;
     let bob_token = app.token_for("bob", PASSWORD).await;
+    app.post_as(
+        &format!("/api/users/{}/confirmation", id_of(&alice)),
+        &bob_token,
+    )
+    .expect_problem(403, "forbidden")
+    .await;
+    app.post_as("/api/users/999999/confirmation", &bob_token)
+        .expect_problem(404, "not_found")
+        .await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    app.post("/api/users/999999/confirmation")
-        .bearer(&bob_token)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
-    app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     hook.assert_nothing_within(Duration::from_secs(1)).await;
 }
 
@@ -452,19 +365,12 @@ async fn an_admin_can_confirm_anyone_with_a_patch() {
     let alice_token = app.token_for("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     let updated = app
-        .patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&admin)
+        .patch_as(&path_of(&alice), &admin)
         .json(&json!({ "confirmed": true }))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(updated["confirmed"], true, "{updated}");
-    app.get("/api/resource")
-        .bearer(&alice_token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&alice_token).await;
 }
 
 #[tokio::test]

@@ -80,10 +80,8 @@ async fn basic_with_a_password_works() {
     let body = app
         .get("/api/resource")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(body, json!({ "data": "Hello, alice!" }));
 }
 
@@ -95,10 +93,8 @@ async fn basic_credentials_are_utf8() {
     let body = app
         .get("/api/resource")
         .basic("J\u{f6}s\u{e9}", "p\u{e4}ssw\u{f6}rd \u{2603}")
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(body, json!({ "data": "Hello, J\u{f6}s\u{e9}!" }));
 }
 
@@ -106,11 +102,7 @@ async fn basic_credentials_are_utf8() {
 async fn basic_password_may_contain_colons() {
     let app = TestServer::spawn().await;
     app.register("alice", "pass:word:with:colons").await;
-    app.get("/api/me")
-        .basic("alice", "pass:word:with:colons")
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", "pass:word:with:colons").await;
 }
 
 #[tokio::test]
@@ -129,31 +121,24 @@ async fn every_token_form_authenticates_on_every_any_route() {
         let me = app
             .get("/api/me")
             .authorization(authorization)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .expect_json()
+            .await;
         assert_eq!(me["username"], "alice", "{authorization}");
         let resource = app
             .get("/api/resource")
             .authorization(authorization)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .expect_json()
+            .await;
         assert_eq!(resource, json!({ "data": "Hello, alice!" }));
         app.get("/api/users")
             .authorization(authorization)
-            .send()
-            .await
-            .assert_status(200);
+            .expect(200)
+            .await;
         let list = app
             .get("/api/tokens")
             .authorization(authorization)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .expect_json()
+            .await;
         assert_eq!(list["items"][0]["current"], true, "{authorization}");
     }
 }
@@ -181,11 +166,9 @@ async fn unknown_revoked_and_malformed_tokens_get_401_invalid_token_on_every_rou
     let alice = app.register("alice", PASSWORD).await;
     let revoked = app.issue_token("alice", PASSWORD).await;
     let revoked_secret = revoked["token"].as_str().unwrap().to_owned();
-    app.delete("/api/tokens")
-        .bearer(&revoked_secret)
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as("/api/tokens", &revoked_secret)
+        .expect(204)
+        .await;
     let unknown = format!("lk_{}", "A".repeat(43));
     let bad_tokens = [
         revoked_secret.clone(),
@@ -298,9 +281,8 @@ async fn malformed_authorization_headers_are_400_not_500() {
             };
             app.request(method, path)
                 .authorization(&authorization)
-                .send()
-                .await
-                .assert_problem(400, "invalid_request");
+                .expect_problem(400, "invalid_request")
+                .await;
         }
     }
 }
@@ -311,9 +293,8 @@ async fn a_non_ascii_authorization_header_is_400_not_500() {
     for raw in [&b"Basic \xff\xfe"[..], b"Bearer lk_\xc3\xa9", b"\x80\x81"] {
         app.get("/api/resource")
             .authorization_bytes(raw)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }
 
@@ -323,8 +304,7 @@ async fn username_that_looks_like_a_token_cannot_be_registered() {
     for name in ["lk_alice", &format!("lk_{}", "A".repeat(43))] {
         app.post("/api/users")
             .json(&json!({ "username": name, "password": PASSWORD }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }

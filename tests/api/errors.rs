@@ -1,7 +1,7 @@
 //! The error contract: problem+json for every failure, 404 before auth,
 //! 405 with `Allow`, and the body errors (413, 415, malformed JSON).
 
-use crate::support::{PASSWORD, TestServer, id_of, set};
+use crate::support::{PASSWORD, TestServer, path_of, set};
 use reqwest::Method;
 use serde_json::json;
 
@@ -10,9 +10,8 @@ async fn problem_bodies_carry_type_title_status_detail_and_error() {
     let app = TestServer::spawn().await;
     let problem = app
         .get("/api/me")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     for key in ["type", "title", "detail"] {
         assert!(
             !problem[key].as_str().unwrap().is_empty(),
@@ -49,24 +48,20 @@ async fn unknown_paths_are_404_whatever_the_credentials() {
             no_credentials.assert_problem(404, "not_found");
             app.request(method.clone(), path)
                 .basic("alice", "wrong password")
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
             app.request(method.clone(), path)
                 .bearer("lk_not_a_real_token")
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
             app.request(method.clone(), path)
                 .authorization("Basic !!!")
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
             app.request(method.clone(), path)
                 .bearer(&token)
-                .send()
-                .await
-                .assert_problem(404, "not_found");
+                .expect_problem(404, "not_found")
+                .await;
         }
     }
 }
@@ -127,11 +122,7 @@ async fn wrong_methods_are_405_with_an_accurate_allow_header() {
 #[tokio::test]
 async fn wrong_method_is_405_even_with_bad_credentials() {
     let app = TestServer::spawn().await;
-    let response = app
-        .put("/api/me")
-        .bearer("lk_not_a_real_token")
-        .send()
-        .await;
+    let response = app.put_as("/api/me", "lk_not_a_real_token").send().await;
     assert!(response.header("allow").is_some());
     response.assert_problem(405, "method_not_allowed");
 }
@@ -142,18 +133,14 @@ async fn a_body_over_the_limit_is_413() {
     let padding = "x".repeat(200);
     app.post("/api/users")
         .json(&json!({ "username": "alice", "password": PASSWORD, "email": padding }))
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large")
+        .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": padding }))
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large")
+        .await;
     // Nothing was registered.
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     // A body within the limit is fine.
@@ -165,29 +152,22 @@ async fn a_body_of_exactly_the_limit_is_accepted() {
     let body = json!({ "username": "alice", "password": PASSWORD });
     let limit = serde_json::to_vec(&body).unwrap().len();
     let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = limit as u64).await;
-    app.post("/api/users")
-        .json(&body)
-        .send()
-        .await
-        .assert_status(201);
+    app.post("/api/users").json(&body).expect(201).await;
     let longer = json!({ "username": "alice2", "password": PASSWORD });
     app.post("/api/users")
         .json(&longer)
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large")
+        .await;
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413_on_patch() {
     let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = 64).await;
     let alice = app.register("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
+    app.patch(&path_of(&alice))
         .basic("alice", PASSWORD)
         .json(&json!({ "email": format!("{}@example.com", "x".repeat(100)), "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(413, "payload_too_large");
+        .expect_problem(413, "payload_too_large").await;
 }
 
 #[tokio::test]
@@ -217,26 +197,23 @@ async fn a_json_body_sent_as_text_plain_is_415() {
     let body = json!({ "username": "alice", "password": PASSWORD }).to_string();
     app.post("/api/users")
         .body_as("text/plain", body.clone())
-        .send()
-        .await
-        .assert_problem(415, "unsupported_media_type");
+        .expect_problem(415, "unsupported_media_type")
+        .await;
     app.post("/api/tokens")
         .body_as("text/plain", body)
-        .send()
-        .await
-        .assert_problem(415, "unsupported_media_type");
+        .expect_problem(415, "unsupported_media_type")
+        .await;
 }
 
 #[tokio::test]
 async fn a_json_body_sent_as_text_plain_is_415_on_patch() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
+    app.patch(&path_of(&alice))
         .basic("alice", PASSWORD)
         .body_as("text/plain", r#"{"email":"a@example.com"}"#)
-        .send()
-        .await
-        .assert_problem(415, "unsupported_media_type");
+        .expect_problem(415, "unsupported_media_type")
+        .await;
 }
 
 #[tokio::test]
@@ -257,9 +234,8 @@ async fn malformed_json_unknown_fields_and_wrong_types_are_400() {
     for body in &bodies {
         app.post("/api/users")
             .body_as("application/json", body.clone())
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     // None of them registered anyone.
     app.register("alice", PASSWORD).await;
@@ -269,9 +245,8 @@ async fn malformed_json_unknown_fields_and_wrong_types_are_400() {
 async fn registration_without_a_body_is_400() {
     let app = TestServer::spawn().await;
     app.post("/api/users")
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
 }
 
 #[tokio::test]
@@ -286,9 +261,8 @@ async fn malformed_token_request_bodies_are_400() {
     ] {
         app.post("/api/tokens")
             .body_as("application/json", body)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }
 
@@ -296,7 +270,7 @@ async fn malformed_token_request_bodies_are_400() {
 async fn malformed_patch_bodies_are_400() {
     let app = TestServer::spawn().await;
     let alice = app.register("alice", PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&alice));
+    let path = path_of(&alice);
     for body in [
         "{".to_owned(),
         json!({ "username": "mallory" }).to_string(),
@@ -306,16 +280,9 @@ async fn malformed_patch_bodies_are_400() {
         app.patch(&path)
             .basic("alice", PASSWORD)
             .body_as("application/json", body)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["username"], "alice");
 }

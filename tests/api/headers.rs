@@ -13,14 +13,11 @@ async fn personal_answers_are_never_cached_and_no_answer_may_run_script_or_be_fr
     let id = user["id"].as_u64().unwrap();
     let token = app.token_for("alice", PASSWORD).await;
     let personal = [
-        app.get("/api/me").bearer(&token).send().await,
-        app.get(&format!("/api/users/{id}"))
-            .bearer(&token)
-            .send()
-            .await,
-        app.get("/api/users").bearer(&token).send().await,
-        app.get("/api/tokens").bearer(&token).send().await,
-        app.get("/api/resource").bearer(&token).send().await,
+        app.get_as("/api/me", &token).send().await,
+        app.get_as(&format!("/api/users/{id}"), &token).send().await,
+        app.get_as("/api/users", &token).send().await,
+        app.get_as("/api/tokens", &token).send().await,
+        app.get_as("/api/resource", &token).send().await,
     ];
     for response in &personal {
         assert_eq!(response.header("cache-control"), Some("no-store"));
@@ -43,9 +40,7 @@ async fn token_answers_carry_pragma_no_cache_beside_no_store() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     let issued = app
-        .post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+        .try_issue_token("alice", PASSWORD)
         .await
         .assert_status(200);
     assert_eq!(issued.header("cache-control"), Some("no-store"));

@@ -1,7 +1,7 @@
 //! Hostile HTTP: oversized and slow requests, malformed and duplicated
 //! credentials, the connection cap, security headers and CORS.
 
-use crate::support::{PASSWORD, RawResponse, Resp, TestServer, basic_header, id_of};
+use crate::support::{PASSWORD, RawResponse, Resp, TestServer, basic_header, id_of, path_of};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
@@ -127,7 +127,7 @@ async fn a_json_body_without_a_json_content_type_is_415() {
     let register = json!({ "username": "bob", "password": PASSWORD }).to_string();
     let login = json!({ "username": "alice", "password": PASSWORD }).to_string();
     let patch = json!({ "email": "alice@example.com" }).to_string();
-    let user_path = format!("/api/users/{}", id_of(&user));
+    let user_path = path_of(&user);
     for content_type in [
         None,
         Some("application/x-www-form-urlencoded"),
@@ -138,28 +138,21 @@ async fn a_json_body_without_a_json_content_type_is_415() {
             None => req.body(body.to_owned()),
         };
         with_type(app.post("/api/users"), &register)
-            .send()
-            .await
-            .assert_problem(415, "unsupported_media_type");
+            .expect_problem(415, "unsupported_media_type")
+            .await;
         with_type(app.post("/api/tokens"), &login)
-            .send()
-            .await
-            .assert_problem(415, "unsupported_media_type");
+            .expect_problem(415, "unsupported_media_type")
+            .await;
         with_type(app.patch(&user_path).basic("alice", PASSWORD), &patch)
-            .send()
-            .await
-            .assert_problem(415, "unsupported_media_type");
+            .expect_problem(415, "unsupported_media_type")
+            .await;
     }
     // Basic and no body at all is a login, not a missing media type.
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_status(200);
     // And bob was never registered.
-    app.post("/api/tokens")
-        .basic("bob", PASSWORD)
-        .send()
+    app.try_issue_token("bob", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
 }
@@ -208,9 +201,8 @@ async fn huge_and_malformed_authorization_headers_are_4xx_never_5xx() {
     for (_, authorization) in &cases[3..] {
         app.get("/api/resource")
             .authorization(authorization)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     // A megabyte of header is more than the server reads at all.
     let mut raw = Raw::connect(&app).await;
@@ -240,9 +232,8 @@ async fn an_access_token_in_the_query_string_is_ignored() {
     let token = app.register_and_issue_token("alice").await;
     for path in ["/api/me", "/api/resource", "/api/tokens"] {
         app.get(&format!("{path}?access_token={token}"))
-            .send()
-            .await
-            .assert_problem(401, "invalid_credentials");
+            .expect_problem(401, "invalid_credentials")
+            .await;
     }
 }
 
@@ -251,25 +242,20 @@ async fn two_authorization_headers_are_400_even_when_both_are_valid() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
     for path in ["/api/me", "/api/resource"] {
-        app.get(path)
+        app.get_as(path, &token)
             .bearer(&token)
-            .bearer(&token)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
-        app.get(path)
-            .bearer(&token)
+            .expect_problem(400, "invalid_request")
+            .await;
+        app.get_as(path, &token)
             .basic("alice", PASSWORD)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
     app.post("/api/tokens")
         .basic("alice", PASSWORD)
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
 }
 
 #[tokio::test]
@@ -279,9 +265,8 @@ async fn credentials_in_both_the_header_and_the_body_are_400() {
     app.post("/api/tokens")
         .basic("alice", PASSWORD)
         .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
 }
 
 #[tokio::test]
@@ -369,64 +354,41 @@ async fn every_response_says_nosniff_and_token_responses_say_no_store() {
     let created = app
         .post("/api/users")
         .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(201);
+        .expect(201)
+        .await;
     let issued = app
-        .post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+        .try_issue_token("alice", PASSWORD)
         .await
         .assert_status(200);
     let token = issued.json()["token"].as_str().unwrap().to_owned();
-    let listed = app
-        .get("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    let listed = app.get_as("/api/tokens", &token).expect(200).await;
     for response in [&issued, &listed] {
         assert_eq!(response.header("cache-control"), Some("no-store"));
     }
     let mut responses: Vec<Resp> = vec![created, issued, listed];
-    responses.push(app.get("/healthz").send().await.assert_status(200));
-    responses.push(
-        app.get("/api/me")
-            .bearer("lk_nope")
-            .send()
-            .await
-            .assert_status(401),
-    );
-    responses.push(app.get("/api/nowhere").send().await.assert_status(404));
-    responses.push(app.put("/api/me").send().await.assert_status(405));
+    responses.push(app.get("/healthz").expect(200).await);
+    responses.push(app.get_as("/api/me", "lk_nope").expect(401).await);
+    responses.push(app.get("/api/nowhere").expect(404).await);
+    responses.push(app.put("/api/me").expect(405).await);
     responses.push(
         app.post("/api/users")
             .body_as("application/json", "{")
-            .send()
-            .await
-            .assert_status(400),
+            .expect(400)
+            .await,
     );
     responses.push(
         app.post("/api/users")
             .body_as("text/plain", "{}")
-            .send()
-            .await
-            .assert_status(415),
+            .expect(415)
+            .await,
     );
     responses.push(
         app.post("/api/users")
             .json(&json!({ "username": "x".repeat(300), "password": PASSWORD }))
-            .send()
-            .await
-            .assert_status(413),
+            .expect(413)
+            .await,
     );
-    responses.push(
-        app.delete("/api/tokens")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_status(204),
-    );
+    responses.push(app.delete_as("/api/tokens", &token).expect(204).await);
     for response in &responses {
         assert_eq!(
             response.header("x-content-type-options"),
@@ -447,9 +409,8 @@ async fn cors_is_off_by_default() {
         .get("/api/resource")
         .basic("alice", PASSWORD)
         .header("origin", ORIGIN)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     let preflight = app
         .request(reqwest::Method::OPTIONS, "/api/tokens")
         .header("origin", ORIGIN)
@@ -510,9 +471,8 @@ async fn cors_answers_preflights_from_allowed_origins_only() {
         .post("/api/tokens")
         .basic("alice", PASSWORD)
         .header("origin", ORIGIN)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     assert_eq!(actual.header("access-control-allow-origin"), Some(ORIGIN));
     assert_eq!(
         actual.header("access-control-allow-credentials"),
@@ -540,9 +500,7 @@ async fn cors_answers_preflights_from_allowed_origins_only() {
         );
     }
     // Clients that are not browsers send no Origin and are unaffected.
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_status(200);
 }
@@ -583,17 +541,15 @@ async fn without_basic_challenge_401s_carry_only_the_bearer_challenge() {
 async fn a_json_array_of_fields_in_place_of_an_object_is_refused() {
     let server = TestServer::spawn().await;
     let token = server.register_and_issue_token("arrays").await;
-    let me = server.get("/api/me").bearer(&token).send().await.json();
+    let me = server.get_as("/api/me", &token).send().await.json();
     // serde alone would read `[null, null]` as a struct's fields in order.
-    let path = format!("/api/users/{}", id_of(&me));
+    let path = path_of(&me);
     for body in ["[null, null]", " [\"x\", \"y\"]", "\"text\"", "null"] {
         let problem = server
-            .patch(&path)
-            .bearer(&token)
+            .patch_as(&path, &token)
             .body_as("application/json", body)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
         assert!(
             problem["detail"].as_str().unwrap().contains("object"),
             "{body}"
@@ -605,13 +561,10 @@ async fn a_json_array_of_fields_in_place_of_an_object_is_refused() {
             "application/json",
             r#"["someone", "correct horse battery"]"#,
         )
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
     server
-        .get("/api/users/2")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+        .get_as("/api/users/2", &token)
+        .expect_problem(404, "not_found")
+        .await;
 }

@@ -8,12 +8,10 @@ use std::time::Duration;
 #[tokio::test]
 async fn healthz_answers_200_without_credentials() {
     let app = TestServer::spawn().await;
-    app.get("/healthz").send().await.assert_status(200);
-    app.get("/healthz")
-        .bearer("lk_not_a_real_token")
-        .send()
-        .await
-        .assert_status(200);
+    app.get("/healthz").expect(200).await;
+    app.get_as("/healthz", "lk_not_a_real_token")
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -26,25 +24,14 @@ async fn a_registered_user_survives_a_graceful_restart() {
     let dir = app.shutdown().await;
 
     let app = TestServer::spawn_in(dir, |_| {}).await;
-    let me = app
-        .get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me, alice);
     app.issue_token("alice", PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
     app.post("/api/users")
         .json(&serde_json::json!({ "username": "ALICE", "password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(409, "username_taken");
+        .expect_problem(409, "username_taken")
+        .await;
     // New ids do not reuse old ones.
     let bob = app.register("bob", PASSWORD).await;
     assert!(id_of(&bob) > id_of(&alice));
@@ -91,27 +78,19 @@ async fn a_hash_made_with_old_parameters_is_rehashed_at_the_next_login() {
     assert!(stored_hash(&dir, "alice").starts_with("$scrypt$ln=4,"));
 
     let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", PASSWORD).await;
     let dir = app.shutdown().await;
     assert!(stored_hash(&dir, "alice").starts_with("$scrypt$ln=5,"));
 
     // The new hash still verifies the same password.
     let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", PASSWORD).await;
 }
 
 #[tokio::test]
 async fn readyz_answers_200_once_the_store_is_open() {
     let app = TestServer::spawn().await;
-    let ready = app.get("/readyz").send().await.assert_status(200).json();
+    let ready = app.get("/readyz").expect_json().await;
     assert_eq!(ready["status"], "ready");
 }
 

@@ -2,7 +2,12 @@
 //! port over its own temp dir, so tests share nothing and run in any order.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
+mod account_hardening;
 mod admin;
+mod admin_guard;
 mod backup;
 mod caddy;
 mod concurrency;
@@ -12,6 +17,7 @@ mod errors;
 mod headers;
 mod hostile;
 mod jwt;
+mod jwt_forgery;
 mod lifecycle;
 mod metrics;
 mod nginx;
@@ -27,5 +33,6 @@ mod throttle;
 mod timing;
 mod tls;
 mod tokens;
+mod usernames;
 mod users;
 mod verify;

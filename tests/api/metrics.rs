@@ -91,7 +91,7 @@ fn enabled(cfg: &mut Config) {
 }
 
 async fn scrape(app: &TestServer) -> Vec<Sample> {
-    let resp = app.get("/metrics").send().await.assert_status(200);
+    let resp = app.get("/metrics").expect(200).await;
     parse(&resp.text())
 }
 
@@ -105,17 +105,14 @@ fn free_addr() -> SocketAddr {
 #[tokio::test]
 async fn metrics_are_an_unknown_path_when_disabled() {
     let app = TestServer::spawn().await;
-    app.get("/metrics")
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.get("/metrics").expect_problem(404, "not_found").await;
 }
 
 #[tokio::test]
 async fn enabled_metrics_are_prometheus_text_on_the_main_listener() {
     let app = TestServer::spawn_with(enabled).await;
     app.register("carol", PASSWORD).await;
-    let resp = app.get("/metrics").send().await.assert_status(200);
+    let resp = app.get("/metrics").expect(200).await;
     let content_type = resp.header("content-type").unwrap();
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
@@ -147,27 +144,19 @@ async fn enabled_metrics_are_prometheus_text_on_the_main_listener() {
         );
     }
     app.post("/metrics")
-        .send()
-        .await
-        .assert_problem(405, "method_not_allowed");
+        .expect_problem(405, "method_not_allowed")
+        .await;
 }
 
 #[tokio::test]
 async fn a_registration_logins_and_a_revocation_raise_their_counters() {
     let app = TestServer::spawn_with(enabled).await;
     let before = scrape(&app).await;
-    app.register("dave", PASSWORD).await;
-    let token = app.token_for("dave", PASSWORD).await;
-    app.post("/api/tokens")
-        .basic("dave", "not the password")
-        .send()
+    let token = app.register_and_issue_token("dave").await;
+    app.try_issue_token("dave", "not the password")
         .await
         .assert_problem(401, "invalid_credentials");
-    app.delete("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as("/api/tokens", &token).expect(204).await;
     let after = scrape(&app).await;
     let rose = |name: &str, labels: &[(&str, &str)]| {
         total(&after, name, labels) - total(&before, name, labels)
@@ -210,16 +199,13 @@ async fn the_route_label_is_the_path_template_never_the_path() {
     let app = TestServer::spawn_with(enabled).await;
     let token = app.register_and_issue_token("erin").await;
     let before = scrape(&app).await;
-    app.get("/api/users/42")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.get_as("/api/users/42", &token)
+        .expect_problem(404, "not_found")
+        .await;
     app.get("/no/such/path?secret=x")
-        .send()
-        .await
-        .assert_problem(404, "not_found");
-    let resp = app.get("/metrics").send().await.assert_status(200);
+        .expect_problem(404, "not_found")
+        .await;
+    let resp = app.get("/metrics").expect(200).await;
     let text = resp.text();
     let after = parse(&text);
     let labels = [
@@ -248,14 +234,10 @@ async fn throttle_refusals_are_counted_by_kind() {
     })
     .await;
     let before = scrape(&app).await;
-    app.post("/api/tokens")
-        .basic("frank", "not the password")
-        .send()
+    app.try_issue_token("frank", "not the password")
         .await
         .assert_problem(401, "invalid_credentials");
-    app.post("/api/tokens")
-        .basic("frank", "not the password")
-        .send()
+    app.try_issue_token("frank", "not the password")
         .await
         .assert_problem(429, "rate_limited");
     let after = scrape(&app).await;
@@ -295,10 +277,7 @@ async fn a_separate_metrics_listener_serves_only_metrics_and_closes_at_shutdown(
         cfg.metrics.listen = metrics_addr.to_string();
     })
     .await;
-    app.get("/metrics")
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.get("/metrics").expect_problem(404, "not_found").await;
     let client = reqwest::Client::new();
     let scrape = client
         .get(format!("http://{metrics_addr}/metrics"))
@@ -338,10 +317,7 @@ async fn disabled_metrics_open_no_listener_of_their_own() {
     })
     .await;
     std::net::TcpListener::bind(metrics_addr).unwrap();
-    app.get("/metrics")
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.get("/metrics").expect_problem(404, "not_found").await;
 }
 
 #[tokio::test]

@@ -208,12 +208,7 @@ async fn nginx_auth_request_passes_a_token_holder_through_with_user_headers_and_
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
     // Revocation counts at the proxy on the very next request.
-    server
-        .delete("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
+    server.delete_as("/api/tokens", &token).expect(204).await;
     let revoked = client
         .get(nginx.url("/app/page"))
         .bearer_auth(&token)

@@ -35,11 +35,7 @@ fn operations(doc: &Value) -> Vec<(String, BTreeSet<String>)> {
 #[tokio::test]
 async fn the_served_document_is_the_one_in_the_repository_and_is_openapi_3_1() {
     let server = TestServer::spawn().await;
-    let resp = server
-        .get("/api/openapi.json")
-        .send()
-        .await
-        .assert_status(200);
+    let resp = server.get("/api/openapi.json").expect(200).await;
     assert_eq!(resp.header("content-type"), Some("application/json"));
     let served = resp.json();
     assert_eq!(served, document());

@@ -13,12 +13,7 @@ async fn register_users(app: &TestServer, count: usize) -> Vec<u64> {
 }
 
 async fn list(app: &TestServer, path: &str) -> Value {
-    app.get(path)
-        .basic("user00", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json()
+    app.get(path).basic("user00", PASSWORD).expect_json().await
 }
 
 fn ids(page: &Value) -> Vec<u64> {
@@ -125,9 +120,8 @@ async fn page_below_1_or_not_a_number_is_400() {
     ] {
         app.get(&format!("/api/users?{query}"))
             .basic("user00", PASSWORD)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }
 
@@ -142,10 +136,8 @@ async fn listed_users_show_only_the_callers_own_email() {
     let page = app
         .get("/api/users")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     for item in items {
@@ -165,9 +157,8 @@ async fn total_items_follows_deletions() {
     let all = register_users(&app, 3).await;
     app.delete(&format!("/api/users/{}", all[1]))
         .basic("user01", PASSWORD)
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     let page = list(&app, "/api/users").await;
     assert_eq!(page["_meta"]["total_items"], 2);
     assert_eq!(ids(&page), [all[0], all[2]]);

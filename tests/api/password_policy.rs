@@ -2,7 +2,7 @@
 //! common password, no control characters; no composition rules) and
 //! Unicode normalization, at registration and on a password change.
 
-use crate::support::{PASSWORD, TestServer, id_of};
+use crate::support::{PASSWORD, TestServer, path_of};
 use serde_json::json;
 
 /// Passwords the policy refuses for `username`, each with a word the
@@ -39,9 +39,8 @@ async fn a_password_typed_precomposed_or_decomposed_is_the_same_password() {
     app.issue_token("bob", precomposed).await;
     app.post("/api/tokens")
         .json(&json!({ "username": "bob", "password": precomposed }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
@@ -52,9 +51,8 @@ async fn weak_passwords_are_refused_at_registration_saying_why() {
         let problem = app
             .post("/api/users")
             .json(&json!({ "username": username, "password": password }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(why), "{password:?}: {detail:?}");
     }
@@ -77,15 +75,14 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
     let app = TestServer::spawn().await;
     let username = "sesquipedalian";
     let user = app.register(username, PASSWORD).await;
-    let path = format!("/api/users/{}", id_of(&user));
+    let path = path_of(&user);
     for (password, why) in refused_for(username) {
         let problem = app
             .patch(&path)
             .basic(username, PASSWORD)
             .json(&json!({ "password": password, "current_password": PASSWORD }))
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .expect_problem(400, "invalid_request")
+            .await;
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(why), "{password:?}: {detail:?}");
     }
@@ -94,8 +91,7 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
     app.patch(&path)
         .basic(username, PASSWORD)
         .json(&json!({ "password": emoji, "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app.issue_token(username, emoji).await;
 }

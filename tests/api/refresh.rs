@@ -3,27 +3,19 @@
 //! introspection.
 
 use crate::support::{
-    ADMIN, PASSWORD, Resp, TestServer, assert_has_keys, assert_token_shape, id_of, jws_parts,
-    jwt_mode, refresh_secret, secret,
+    ADMIN, PASSWORD, Resp, SESSION_KEYS, TestServer, assert_has_keys, assert_token_shape, id_of,
+    jws_parts, jwt_mode, path_of, refresh_secret, secret,
 };
 use serde_json::{Value, json};
 
 /// Asserts `token` works as a bearer token.
 async fn assert_works(app: &TestServer, token: &str) {
-    app.get("/api/resource")
-        .bearer(token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(token).await;
 }
 
 /// Asserts `token` is refused as a bearer token with `invalid_token`.
 async fn assert_dead(app: &TestServer, token: &str) {
-    app.get("/api/resource")
-        .bearer(token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.assert_token_refused(token).await;
 }
 
 /// Refreshes `refresh_token`, which must succeed; returns the response.
@@ -43,8 +35,7 @@ async fn jwt_app_with_alice() -> (TestServer, Value) {
 
 /// POST /api/tokens/introspect, form-encoded, as `bearer`.
 async fn introspect(app: &TestServer, bearer: &str, token: &str) -> Resp {
-    app.post("/api/tokens/introspect")
-        .bearer(bearer)
+    app.post_as("/api/tokens/introspect", bearer)
         .body_as(
             "application/x-www-form-urlencoded",
             format!("token={token}"),
@@ -72,18 +63,7 @@ async fn a_refresh_returns_a_new_access_and_refresh_token_for_the_same_session()
         .assert_status(200);
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let next = response.json();
-    assert_has_keys(
-        &next,
-        &[
-            "token",
-            "token_type",
-            "expires_in",
-            "expires_at",
-            "id",
-            "refresh_token",
-            "refresh_expires_at",
-        ],
-    );
+    assert_has_keys(&next, SESSION_KEYS);
     assert_eq!(next["token_type"], "Bearer");
     assert_eq!(id_of(&next), id_of(&issued), "same session");
     assert_ne!(secret(&next), secret(&issued));
@@ -114,12 +94,9 @@ async fn a_chain_of_refreshes_keeps_one_session_alive() {
         refresh = refresh_secret(&next);
         assert_works(&app, &secret(&next)).await;
         let listed = app
-            .get("/api/tokens")
-            .bearer(&secret(&next))
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .get_as("/api/tokens", &secret(&next))
+            .expect_json()
+            .await;
         assert_eq!(
             listed["items"],
             json!([listed["items"][0].clone()]),
@@ -155,12 +132,9 @@ async fn a_spent_refresh_token_presented_again_kills_its_whole_session_and_no_ot
     let renewed = refreshed(&app, &refresh_secret(&other)).await;
     assert_works(&app, &secret(&renewed)).await;
     let listed = app
-        .get("/api/tokens")
-        .bearer(&secret(&renewed))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/tokens", &secret(&renewed))
+        .expect_json()
+        .await;
     let ids: Vec<u64> = listed["items"]
         .as_array()
         .unwrap()
@@ -176,22 +150,17 @@ async fn a_refresh_token_never_works_as_an_access_token() {
     let issued = app.issue_token("alice", PASSWORD).await;
     let refresh = refresh_secret(&issued);
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get(path)
-            .bearer(&refresh)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as(path, &refresh)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     app.get("/api/me")
         .basic(&refresh, "unused")
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
-    app.post("/api/tokens")
-        .bearer(&refresh)
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_token")
+        .await;
+    app.post_as("/api/tokens", &refresh)
+        .expect_problem(401, "invalid_credentials")
+        .await;
     // Refused as a credential, it is still a good refresh token.
     refreshed(&app, &refresh).await;
 }
@@ -221,11 +190,9 @@ async fn deleting_api_tokens_with_a_signed_token_revokes_its_session_at_once() {
     let (app, _) = jwt_app_with_alice().await;
     let issued = app.issue_token("alice", PASSWORD).await;
     let other = app.issue_token("alice", PASSWORD).await;
-    app.delete("/api/tokens")
-        .bearer(&secret(&issued))
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as("/api/tokens", &secret(&issued))
+        .expect(204)
+        .await;
     assert_dead(&app, &secret(&issued)).await;
     app.post_refresh(&refresh_secret(&issued))
         .await
@@ -240,11 +207,9 @@ async fn deleting_a_session_by_id_revokes_it_at_once() {
     let victim = app.issue_token("alice", PASSWORD).await;
     // A refreshed access token of the session dies with it too.
     let victim_next = refreshed(&app, &refresh_secret(&victim)).await;
-    app.delete(&format!("/api/tokens/{}", id_of(&victim)))
-        .bearer(&secret(&keeper))
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as(&format!("/api/tokens/{}", id_of(&victim)), &secret(&keeper))
+        .expect(204)
+        .await;
     assert_dead(&app, &secret(&victim)).await;
     assert_dead(&app, &secret(&victim_next)).await;
     app.post_refresh(&refresh_secret(&victim_next))
@@ -260,12 +225,10 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     let current = app.issue_token("alice", PASSWORD).await;
     let other = app.issue_token("alice", PASSWORD).await;
     let third = app.issue_token("alice", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&secret(&current))
+    app.patch_as(&path_of(&alice), &secret(&current))
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     assert_works(&app, &secret(&current)).await;
     for gone in [&other, &third] {
         assert_dead(&app, &secret(gone)).await;
@@ -276,12 +239,9 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
     let next = refreshed(&app, &refresh_secret(&current)).await;
     assert_works(&app, &secret(&next)).await;
     let listed = app
-        .get("/api/tokens")
-        .bearer(&secret(&next))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .get_as("/api/tokens", &secret(&next))
+        .expect_json()
+        .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["items"][0]["current"], true, "{listed}");
 }
@@ -291,11 +251,9 @@ async fn deleting_the_account_kills_its_sessions() {
     let (app, alice) = jwt_app_with_alice().await;
     let first = app.issue_token("alice", PASSWORD).await;
     let second = app.issue_token("alice", PASSWORD).await;
-    app.delete(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&secret(&first))
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as(&path_of(&alice), &secret(&first))
+        .expect(204)
+        .await;
     for session in [&first, &second] {
         assert_dead(&app, &secret(session)).await;
         app.post_refresh(&refresh_secret(session))
@@ -313,12 +271,7 @@ async fn listing_tokens_shows_each_session_and_marks_the_one_in_use() {
     let first = app.issue_token("alice", PASSWORD).await;
     let second = app.issue_token("alice", PASSWORD).await;
     for (mine, theirs) in [(&first, &second), (&second, &first)] {
-        let response = app
-            .get("/api/tokens")
-            .bearer(&secret(mine))
-            .send()
-            .await
-            .assert_status(200);
+        let response = app.get_as("/api/tokens", &secret(mine)).expect(200).await;
         let listed = response.json();
         let items = listed["items"].as_array().unwrap();
         assert_eq!(items.len(), 2, "{listed}");
@@ -384,11 +337,9 @@ async fn introspection_of_a_revoked_spent_or_garbage_token_says_only_inactive() 
     app.register("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     let revoked = app.issue_token("alice", PASSWORD).await;
-    app.delete("/api/tokens")
-        .bearer(&secret(&revoked))
-        .send()
-        .await
-        .assert_status(204);
+    app.delete_as("/api/tokens", &secret(&revoked))
+        .expect(204)
+        .await;
     let rotated = app.issue_token("alice", PASSWORD).await;
     refreshed(&app, &refresh_secret(&rotated)).await;
     let token = secret(&rotated);
@@ -412,8 +363,7 @@ async fn introspection_of_a_revoked_spent_or_garbage_token_says_only_inactive() 
 #[tokio::test]
 async fn introspection_is_for_admins_only() {
     let app = TestServer::spawn_with_admin(jwt_mode).await;
-    app.register("alice", PASSWORD).await;
-    let alice = app.token_for("alice", PASSWORD).await;
+    let alice = app.register_and_issue_token("alice").await;
     introspect(&app, &alice, &alice)
         .await
         .assert_problem(403, "insufficient_scope");
@@ -422,7 +372,6 @@ async fn introspection_is_for_admins_only() {
             "application/x-www-form-urlencoded",
             format!("token={alice}"),
         )
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }

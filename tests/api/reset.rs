@@ -2,9 +2,7 @@
 //! webhook without saying whether the account exists, and
 //! `POST /api/password-reset/confirm` trades it for a new password.
 
-use crate::support::{
-    PASSWORD, Resp, TestServer, Webhook, assert_has_keys, assert_rfc3339_utc, id_of,
-};
+use crate::support::{PASSWORD, Resp, TestServer, Webhook, assert_rfc3339_utc, id_of};
 use latchkey::config::Config;
 use serde_json::json;
 use std::time::Duration;
@@ -69,18 +67,13 @@ async fn a_reset_request_is_202_with_identical_responses_for_known_and_unknown_a
     );
     assert!(known.json().is_object(), "{}", known.text());
 
-    assert_has_keys(
+    Webhook::assert_delivery(
         &message,
-        &["kind", "user_id", "username", "email", "code", "expires_at"],
+        "password_reset",
+        id_of(&alice),
+        "alice",
+        "alice@example.com",
     );
-    assert_eq!(message["kind"], "password_reset");
-    assert_eq!(
-        message["user_id"].as_u64(),
-        Some(id_of(&alice)),
-        "{message}"
-    );
-    assert_eq!(message["username"], "alice");
-    assert_eq!(message["email"], "alice@example.com");
     assert!(message["code"].as_str().is_some_and(|c| !c.is_empty()));
     assert_rfc3339_utc(&message["expires_at"]);
     // The unknown accounts got nothing delivered.
@@ -118,23 +111,13 @@ async fn resetting_sets_the_new_password_and_kills_every_previous_token() {
     assert!(response.body.is_empty());
 
     for dead in &tokens {
-        app.get("/api/resource")
-            .bearer(dead)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.assert_token_refused(dead).await;
     }
-    app.post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+    app.try_issue_token("alice", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
     let token = app.token_for("alice", NEW_PASSWORD).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -149,24 +132,15 @@ async fn a_reset_code_works_once() {
         .await
         .assert_problem(400, "invalid_code");
     // The refused reuse changed nothing.
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/me")
-        .basic("alice", NEW_PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
+    app.me_basic("alice", NEW_PASSWORD).await;
 }
 
 #[tokio::test]
 async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_code() {
     let mut hook = Webhook::start().await;
     let app = delivering(&hook, |_| {}).await;
-    app.register("alice_liddell", PASSWORD).await;
-    let token = app.token_for("alice_liddell", PASSWORD).await;
+    let token = app.register_and_issue_token("alice_liddell").await;
     let code = reset_code(&app, &mut hook, "alice_liddell").await;
     let too_long = "x".repeat(1025);
     for bad in [
@@ -184,23 +158,11 @@ async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_c
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
     }
     // Nothing changed: the old password and token still work...
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
-    app.get("/api/me")
-        .basic("alice_liddell", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
+    app.me_basic("alice_liddell", PASSWORD).await;
     // ...and the code is still good for an acceptable password.
     reset(&app, &code, NEW_PASSWORD).await.assert_status(204);
-    app.get("/api/me")
-        .basic("alice_liddell", NEW_PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice_liddell", NEW_PASSWORD).await;
 }
 
 #[tokio::test]
@@ -215,11 +177,7 @@ async fn a_garbage_reset_code_is_400_invalid_code() {
             .await
             .assert_problem(400, "invalid_code");
     }
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", PASSWORD).await;
 }
 
 #[tokio::test]
@@ -232,11 +190,7 @@ async fn an_expired_reset_code_is_400_invalid_code() {
     reset(&app, &code, NEW_PASSWORD)
         .await
         .assert_problem(400, "invalid_code");
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", PASSWORD).await;
 }
 
 /// No minimum interval between codes, for tests that need several codes
@@ -359,27 +313,17 @@ async fn a_confirmation_code_is_not_a_reset_code_nor_the_reverse() {
         .assert_problem(400, "invalid_code");
     app.post("/api/confirm")
         .json(&json!({ "code": for_reset }))
-        .send()
-        .await
-        .assert_problem(400, "invalid_code");
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect_problem(400, "invalid_code")
+        .await;
+    app.me_basic("alice", PASSWORD).await;
 
     // Each still works for its own purpose, and one does not replace the other.
     app.post("/api/confirm")
         .json(&json!({ "code": confirmation }))
-        .send()
-        .await
-        .assert_status(204);
+        .expect(204)
+        .await;
     reset(&app, &for_reset, NEW_PASSWORD)
         .await
         .assert_status(204);
-    app.get("/api/me")
-        .basic("alice", NEW_PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+    app.me_basic("alice", NEW_PASSWORD).await;
 }

@@ -1,8 +1,8 @@
 //! The harness: a real latchkey server on `127.0.0.1:0` over a fresh temp
-//! dir, and request helpers that read like the spec.
+//! dir, and request helpers that read like the spec. What `tests/binary`
+//! shares is in `tests/common`, re-exported here.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+pub use crate::common::*;
 use latchkey::ServeError;
 use latchkey::config::Config;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -15,9 +15,6 @@ use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// The password `register_and_issue_token` registers with.
-pub const PASSWORD: &str = "correct horse battery";
 
 /// A running server and what keeps it alive.
 pub struct TestServer {
@@ -74,6 +71,11 @@ impl TestServer {
                 Err(e) => panic!("cannot open the store: {e}"),
             }
         };
+        Self::serve(cfg, store, dir).await
+    }
+
+    /// Serves `store` with `cfg` until [`TestServer::shutdown`].
+    async fn serve(cfg: Config, store: latchkey::store::Store, dir: TempDir) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = rx.await;
@@ -115,6 +117,7 @@ impl TestServer {
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> Req {
         Req {
+            request: format!("{method} {path}"),
             inner: self.client.request(method, self.url(path)),
         }
     }
@@ -129,6 +132,7 @@ impl TestServer {
     pub fn get_url(&self, url: &str) -> Req {
         Req {
             inner: self.client.get(url),
+            request: format!("GET {url}"),
         }
     }
 
@@ -152,6 +156,67 @@ impl TestServer {
         self.request(Method::DELETE, path)
     }
 
+    /// GET `path` with `Authorization: Bearer <token>`.
+    pub fn get_as(&self, path: &str, token: &str) -> Req {
+        self.get(path).bearer(token)
+    }
+
+    /// POST `path` with `Authorization: Bearer <token>`.
+    pub fn post_as(&self, path: &str, token: &str) -> Req {
+        self.post(path).bearer(token)
+    }
+
+    /// PATCH `path` with `Authorization: Bearer <token>`.
+    pub fn patch_as(&self, path: &str, token: &str) -> Req {
+        self.patch(path).bearer(token)
+    }
+
+    /// PUT `path` with `Authorization: Bearer <token>`.
+    pub fn put_as(&self, path: &str, token: &str) -> Req {
+        self.put(path).bearer(token)
+    }
+
+    /// DELETE `path` with `Authorization: Bearer <token>`.
+    pub fn delete_as(&self, path: &str, token: &str) -> Req {
+        self.delete(path).bearer(token)
+    }
+
+    /// Asserts `token` opens the protected resource; returns the answer.
+    pub async fn assert_token_accepted(&self, token: &str) -> Resp {
+        self.get_as("/api/resource", token).expect(200).await
+    }
+
+    /// Asserts the protected resource refuses `token` as `invalid_token`;
+    /// returns the problem.
+    pub async fn assert_token_refused(&self, token: &str) -> Value {
+        self.get_as("/api/resource", token)
+            .expect_problem(401, "invalid_token")
+            .await
+    }
+
+    /// The account `token` belongs to, as `GET /api/me` (which must answer
+    /// 200) shows it.
+    pub async fn me(&self, token: &str) -> Value {
+        self.get_as("/api/me", token).expect_json().await
+    }
+
+    /// The account of `username`, as `GET /api/me` with Basic credentials
+    /// (which must answer 200) shows it.
+    pub async fn me_basic(&self, username: &str, password: &str) -> Value {
+        self.get("/api/me")
+            .basic(username, password)
+            .expect_json()
+            .await
+    }
+
+    /// POST /api/tokens with Basic credentials, whatever it answers.
+    pub async fn try_issue_token(&self, username: &str, password: &str) -> Resp {
+        self.post("/api/tokens")
+            .basic(username, password)
+            .send()
+            .await
+    }
+
     /// Registers `username` with `password` and no email; returns the user.
     pub async fn register(&self, username: &str, password: &str) -> Value {
         let response = self.try_register(username, password).await;
@@ -163,13 +228,7 @@ impl TestServer {
     /// account as `GET /api/me` shows it to its owner.
     async fn registered(&self, response: Resp, username: &str, password: &str) -> Value {
         if response.status.as_u16() == 202 {
-            return self
-                .get("/api/me")
-                .basic(username, password)
-                .send()
-                .await
-                .assert_status(200)
-                .json();
+            return self.me_basic(username, password).await;
         }
         response.assert_status(201).json()
     }
@@ -194,9 +253,7 @@ impl TestServer {
 
     /// Issues a token with Basic credentials; returns the whole token response.
     pub async fn issue_token(&self, username: &str, password: &str) -> Value {
-        self.post("/api/tokens")
-            .basic(username, password)
-            .send()
+        self.try_issue_token(username, password)
             .await
             .assert_status(200)
             .json()
@@ -252,114 +309,25 @@ impl RawResponse {
     }
 }
 
-/// The `items` of a list response.
-pub fn items(list: &Value) -> &Vec<Value> {
-    list["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {list}"))
-}
-
-/// The `token` field of a token response.
-pub fn secret(issued: &Value) -> String {
-    issued["token"].as_str().unwrap().to_owned()
-}
-
-/// The `id` field of a user or token.
-pub fn id_of(value: &Value) -> u64 {
-    value["id"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no integer id in {value}"))
-}
-
-/// `Basic` credentials for `user:pass`, UTF-8 encoded.
-pub fn basic_header(user: &str, pass: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
-}
-
-/// The keys of a JSON object.
-pub fn keys(value: &Value) -> BTreeSet<String> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect()
-}
-
-/// A set of keys from a list, to compare with [`keys`].
-pub fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Asserts `value` is an object holding at least `required` keys. Later
-/// versions may add fields, so exact key sets are not pinned.
-#[track_caller]
-pub fn assert_has_keys(value: &Value, required: &[&str]) {
-    let missing: Vec<_> = set(required).difference(&keys(value)).cloned().collect();
-    assert!(missing.is_empty(), "{missing:?} missing from {value}");
-}
-
-/// Asserts `user` is a user as the spec shows it: `id`, `username`,
-/// `created_at` (RFC 3339 UTC) and `_links.self`, never a password or its
-/// hash, and `email` exactly when `email` is `Some` (the viewer's own record).
-#[track_caller]
-pub fn assert_user_shape(user: &Value, email: Option<&str>) {
-    assert_has_keys(user, &["id", "username", "created_at", "_links"]);
-    let id = id_of(user);
-    assert!(user["username"].is_string(), "{user}");
-    assert_rfc3339_utc(&user["created_at"]);
-    assert_eq!(user["_links"]["self"], format!("/api/users/{id}"), "{user}");
-    for key in keys(user) {
-        let key = key.to_lowercase();
-        assert!(
-            !key.contains("password") && !key.contains("hash"),
-            "{key} in {user}"
-        );
-    }
-    assert!(!user.to_string().contains("$scrypt$"), "{user}");
-    match email {
-        Some(email) => assert_eq!(user["email"], email, "{user}"),
-        None => assert!(user.get("email").is_none(), "email shown: {user}"),
-    }
-}
-
-/// Asserts `value` is an RFC 3339 timestamp in UTC and returns it parsed.
-#[track_caller]
-pub fn assert_rfc3339_utc(value: &Value) -> time::OffsetDateTime {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"));
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{s:?} is not RFC 3339: {e}"));
-    assert!(t.offset().is_utc(), "{s:?} is not UTC");
-    t
-}
-
-/// Asserts `token` is `lk_` followed by 43 base64url characters.
-#[track_caller]
-pub fn assert_token_shape(token: &str) {
-    let body = token
-        .strip_prefix("lk_")
-        .unwrap_or_else(|| panic!("{token:?} lacks the lk_ prefix"));
-    assert_eq!(body.len(), 43, "{token:?}");
-    assert!(
-        body.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-        "{token:?} is not base64url"
-    );
-}
-
 /// A request being built.
 pub struct Req {
     inner: reqwest::RequestBuilder,
+    // `METHOD path`, for the failures of the `expect` helpers: an async fn
+    // cannot take `#[track_caller]`, so the request names the place.
+    request: String,
 }
 
 impl Req {
+    fn map(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        Self {
+            inner: f(self.inner),
+            request: self.request,
+        }
+    }
+
     /// A JSON body (with `Content-Type: application/json`).
     pub fn json(self, body: &impl serde::Serialize) -> Self {
-        Self {
-            inner: self.inner.json(body),
-        }
+        self.map(|inner| inner.json(body))
     }
 
     /// A raw body with the given content type.
@@ -369,9 +337,7 @@ impl Req {
 
     /// A raw body with no content type.
     pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
-        Self {
-            inner: self.inner.body(body),
-        }
+        self.map(|inner| inner.body(body))
     }
 
     /// `Authorization: Basic base64(user:pass)`.
@@ -391,22 +357,22 @@ impl Req {
 
     /// `Authorization` with raw bytes (which need not be ASCII).
     pub fn authorization_bytes(self, value: &[u8]) -> Self {
-        Self {
-            inner: self.inner.header(
+        self.map(|inner| {
+            inner.header(
                 reqwest::header::AUTHORIZATION,
                 HeaderValue::from_bytes(value).unwrap(),
-            ),
-        }
+            )
+        })
     }
 
     /// Any header.
     pub fn header(self, name: &str, value: &str) -> Self {
-        Self {
-            inner: self.inner.header(
+        self.map(|inner| {
+            inner.header(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_str(value).unwrap(),
-            ),
-        }
+            )
+        })
     }
 
     /// Sends it and reads the whole response.
@@ -420,6 +386,31 @@ impl Req {
             headers,
             body,
         }
+    }
+
+    /// Sends it and asserts the status, naming the request and showing the
+    /// body if it is wrong.
+    pub async fn expect(self, status: u16) -> Resp {
+        let request = self.request.clone();
+        let response = self.send().await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{request}: unexpected status; body: {}",
+            response.text()
+        );
+        response
+    }
+
+    /// Sends it, asserts `200` and returns the JSON body.
+    pub async fn expect_json(self) -> Value {
+        self.expect(200).await.json()
+    }
+
+    /// Sends it and asserts an RFC 9457 problem with this status and
+    /// `error` code (see [`Resp::assert_problem`]); returns its body.
+    pub async fn expect_problem(self, status: u16, code: &str) -> Value {
+        self.expect(status).await.assert_problem(status, code)
     }
 }
 
@@ -558,22 +549,7 @@ impl TestServer {
         .await
         .unwrap();
         drop(auth);
-        let (tx, rx) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = rx.await;
-        };
-        let (addr, handle) = latchkey::serve(cfg, store, shutdown).await.unwrap();
-        Self {
-            addr,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-            shutdown: Some(tx),
-            handle: Some(handle),
-            dir,
-        }
+        Self::serve(cfg, store, dir).await
     }
 
     /// A token for [`ADMIN`].
@@ -597,90 +573,6 @@ impl TestServer {
             .find(|u| u["username"] == username)
             .unwrap_or_else(|| panic!("no {username} in {listed}"))
             .clone()
-    }
-}
-
-/// A webhook receiver on a free port of 127.0.0.1, standing in for the
-/// mailer that `delivery.mode = "webhook"` posts codes to. It records every
-/// POSTed JSON body, failed attempts included.
-pub struct Webhook {
-    /// The URL to put in `delivery.url`.
-    pub url: String,
-    received: tokio::sync::mpsc::UnboundedReceiver<Value>,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Webhook {
-    /// A receiver that answers every delivery 200.
-    pub async fn start() -> Self {
-        Self::failing_first(0).await
-    }
-
-    /// A receiver that answers the first `failures` deliveries 500, then 200.
-    pub async fn failing_first(failures: usize) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use warp::Filter;
-        let (sent, received) = tokio::sync::mpsc::unbounded_channel();
-        let seen = std::sync::Arc::new(AtomicUsize::new(0));
-        let route = warp::post()
-            .and(warp::body::json())
-            .map(move |body: Value| {
-                let _ = sent.send(body);
-                if seen.fetch_add(1, Ordering::SeqCst) < failures {
-                    warp::http::StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    warp::http::StatusCode::OK
-                }
-            });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = warp::serve(route).incoming(listener).graceful(async move {
-            let _ = stopped.await;
-        });
-        tokio::spawn(server.run());
-        Self {
-            url: format!("http://{addr}/deliver"),
-            received,
-            _stop: stop,
-        }
-    }
-
-    /// The configuration that delivers to this receiver.
-    pub fn configure(&self, cfg: &mut latchkey::config::Config) {
-        cfg.delivery.mode = latchkey::config::DeliveryMode::Webhook;
-        cfg.delivery.url = self.url.clone();
-    }
-
-    /// The next delivery; panics if none arrives within 10 s.
-    pub async fn next(&mut self) -> Value {
-        tokio::time::timeout(Duration::from_secs(10), self.received.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no webhook delivery within 10 s"))
-            .unwrap()
-    }
-
-    /// The code in `message`, which must be of `kind`.
-    #[track_caller]
-    pub fn code_of(message: &Value, kind: &str) -> String {
-        assert_eq!(message["kind"], kind, "{message}");
-        message["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no code in {message}"))
-            .to_owned()
-    }
-
-    /// The code of the next delivery, which must be of `kind`.
-    pub async fn next_code(&mut self, kind: &str) -> String {
-        let message = self.next().await;
-        Self::code_of(&message, kind)
-    }
-
-    /// Asserts nothing is delivered within `quiet`.
-    pub async fn assert_nothing_within(&mut self, quiet: Duration) {
-        if let Ok(Some(message)) = tokio::time::timeout(quiet, self.received.recv()).await {
-            panic!("unexpected webhook delivery: {message}");
-        }
     }
 }
 
@@ -710,42 +602,6 @@ pub fn jwt_mode(cfg: &mut latchkey::config::Config) {
     cfg.tokens.format = latchkey::config::TokenFormat::Jwt;
 }
 
-/// The header and payload of a compact JWS, decoded. Panics unless it is
-/// three base64url parts whose first two are JSON objects.
-#[track_caller]
-pub fn jws_parts(token: &str) -> (Value, Value) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "{token:?} is not three dot-separated parts");
-    for part in &parts {
-        assert!(
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "{part:?} of {token:?} is not base64url without padding"
-        );
-    }
-    let decode = |part: &str| -> Value {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap_or_else(|e| panic!("{part:?}: {e}"));
-        let value: Value =
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{part:?} is not JSON: {e}"));
-        assert!(value.is_object(), "not an object: {value}");
-        value
-    };
-    (decode(parts[0]), decode(parts[1]))
-}
-
-/// The `refresh_token` field of a token response.
-pub fn refresh_secret(issued: &Value) -> String {
-    issued["refresh_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no refresh_token in {issued}"))
-        .to_owned()
-}
-
 impl TestServer {
     /// POST /api/tokens/refresh `{refresh_token}`, with no other credential.
     pub async fn post_refresh(&self, refresh_token: &str) -> Resp {
@@ -764,3 +620,15 @@ impl TestServer {
             .json()
     }
 }
+
+/// What a login or a refresh answers in jwt mode: the access token and
+/// its lifetime, and the refresh token that continues the session.
+pub const SESSION_KEYS: &[&str] = &[
+    "token",
+    "token_type",
+    "expires_in",
+    "expires_at",
+    "id",
+    "refresh_token",
+    "refresh_expires_at",
+];

@@ -9,7 +9,7 @@ const WRONG: &str = "not the password";
 
 /// POST /api/tokens with Basic `user:pass`: one password check.
 async fn login(app: &TestServer, user: &str, pass: &str) -> Resp {
-    app.post("/api/tokens").basic(user, pass).send().await
+    app.try_issue_token(user, pass).await
 }
 
 /// As [`login`], as the client a trusted proxy says `client` is.
@@ -60,17 +60,12 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_password()
     );
     // A token alice already holds is not a password check: the attacker
     // cannot lock her out of the sessions she has.
-    app.get("/api/me")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.me(&token).await;
     // Other accounts are untouched.
     app.get("/api/resource")
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     login(&app, "bob", WRONG)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -170,21 +165,26 @@ async fn failures_by_name_and_by_email_add_up_to_one_lockout() {
     assert_rate_limited(login(&app, "lockme", PASSWORD).await);
 }
 
+/// A server with alice registered, trusting X-Forwarded-For from loopback
+/// so each guesser can claim its own address. The per-IP buckets are not
+/// what should stop the guessing, so they are out of reach.
+async fn guessed_at() -> Arc<TestServer> {
+    let app = TestServer::spawn_with(|cfg| {
+        cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        cfg.throttle.ip_burst = 10_000;
+        cfg.throttle.ip_per_minute = 10_000;
+    })
+    .await;
+    app.register("alice", PASSWORD).await;
+    Arc::new(app)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_guesses_from_five_addresses_cost_only_a_handful_of_hashes() {
     const CLIENTS: u64 = 5;
     const GUESSES_EACH: u64 = 40;
     const ACCOUNT_FAILURES: usize = 5;
-    let app = Arc::new(
-        TestServer::spawn_with(|cfg| {
-            cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-            // The per-IP buckets are not what should stop this.
-            cfg.throttle.ip_burst = 10_000;
-            cfg.throttle.ip_per_minute = 10_000;
-        })
-        .await,
-    );
-    app.register("alice", PASSWORD).await;
+    let app = guessed_at().await;
     // Each client guesses every 60 ms, the five a step apart: one guess
     // about every 12 ms, 2.4 s in all, so several lockouts run out mid-way.
     let pace = Duration::from_millis(60);
@@ -239,15 +239,7 @@ async fn two_hundred_guesses_from_five_addresses_cost_only_a_handful_of_hashes()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_guesses_cannot_slip_past_the_lockout() {
     const GUESSES: u64 = 40;
-    let app = Arc::new(
-        TestServer::spawn_with(|cfg| {
-            cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-            cfg.throttle.ip_burst = 10_000;
-            cfg.throttle.ip_per_minute = 10_000;
-        })
-        .await,
-    );
-    app.register("alice", PASSWORD).await;
+    let app = guessed_at().await;
     // Every guess on its own connection and address, all let go at once:
     // the lockout must hold however many are in flight, or an attacker
     // gets as many guesses per lockout as they open connections.
@@ -299,17 +291,9 @@ async fn a_client_ip_gets_its_burst_of_password_checks_but_tokens_are_never_thro
     assert!(retry_after <= 60, "Retry-After {retry_after}");
     assert_rate_limited(login(&app, "alice", PASSWORD).await);
     for _ in 0..10 {
-        app.get("/api/me")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_status(200);
+        app.me(&token).await;
     }
-    app.get("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.get_as("/api/tokens", &token).expect(200).await;
 }
 
 #[tokio::test]

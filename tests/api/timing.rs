@@ -2,7 +2,7 @@
 //! account must fail alike, in what the response says and in how long it
 //! takes to say it.
 
-use crate::support::{ADMIN, PASSWORD, Resp, TestServer, id_of};
+use crate::support::{ADMIN, PASSWORD, Resp, TestServer, path_of};
 use serde_json::json;
 use std::time::Instant;
 
@@ -15,12 +15,10 @@ async fn with_a_disabled_account(adjust: impl FnOnce(&mut latchkey::config::Conf
     let admin = app.admin_token().await;
     let alice = app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
-    app.patch(&format!("/api/users/{}", id_of(&alice)))
-        .bearer(&admin)
+    app.patch_as(&path_of(&alice), &admin)
         .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     app
 }
 
@@ -115,7 +113,7 @@ async fn unknown_user_wrong_password_and_disabled_account_take_the_same_time() {
             let kind = (round + step) % kinds.len();
             let (what, user, password) = kinds[kind];
             let started = Instant::now();
-            let response = app.post("/api/tokens").basic(user, password).send().await;
+            let response = app.try_issue_token(user, password).await;
             took[kind] = started.elapsed().as_secs_f64();
             assert_eq!(response.status.as_u16(), 401, "{what}: {}", response.text());
         }

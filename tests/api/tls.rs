@@ -117,9 +117,8 @@ async fn plain_http_to_the_tls_port_gets_a_clean_400_and_https_still_works() {
     // The harness's own client speaks plain HTTP.
     let problem = app
         .get("/api/resource")
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .expect_problem(400, "invalid_request")
+        .await;
     assert!(
         problem["detail"].as_str().unwrap().contains("https://"),
         "{problem}"

@@ -14,9 +14,7 @@ async fn issuing_with_basic_needs_no_body_and_returns_a_bearer_token() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     let response = app
-        .post("/api/tokens")
-        .basic("alice", PASSWORD)
-        .send()
+        .try_issue_token("alice", PASSWORD)
         .await
         .assert_status(200);
     assert_eq!(response.header("cache-control"), Some("no-store"));
@@ -54,19 +52,12 @@ async fn issuing_with_a_json_body_works_by_username_or_email() {
         let response = app
             .post("/api/tokens")
             .json(&json!({ "username": login, "password": PASSWORD }))
-            .send()
-            .await
-            .assert_status(200);
+            .expect(200)
+            .await;
         assert_eq!(response.header("cache-control"), Some("no-store"));
         let token = secret(&response.json());
         assert_token_shape(&token);
-        let me = app
-            .get("/api/me")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+        let me = app.me(&token).await;
         assert_eq!(me["username"], "alice");
     }
 }
@@ -83,30 +74,25 @@ async fn issuing_with_basic_accepts_the_email_as_username() {
 async fn issuing_with_a_wrong_password_is_401_invalid_credentials() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
-    app.post("/api/tokens")
-        .basic("alice", "not the password")
-        .send()
+    app.try_issue_token("alice", "not the password")
         .await
         .assert_problem(401, "invalid_credentials");
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": "not the password" }))
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "nobody", "password": PASSWORD }))
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
 async fn issuing_without_credentials_is_401_invalid_credentials() {
     let app = TestServer::spawn().await;
     app.post("/api/tokens")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
@@ -132,11 +118,7 @@ async fn issuing_with_a_token_is_refused_in_every_form() {
         response.assert_problem(401, "invalid_credentials");
     }
     // The token itself is unharmed.
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
@@ -161,11 +143,9 @@ async fn listing_shows_the_callers_live_tokens_without_their_secrets() {
     let first = app.issue_token("alice", PASSWORD).await;
     let second = app.issue_token("alice", PASSWORD).await;
     let response = app
-        .get("/api/tokens")
-        .bearer(&secret(&second))
-        .send()
-        .await
-        .assert_status(200);
+        .get_as("/api/tokens", &secret(&second))
+        .expect(200)
+        .await;
     let text = response.text();
     assert!(!text.contains(&secret(&first)), "{text}");
     assert!(!text.contains(&secret(&second)), "{text}");
@@ -199,10 +179,8 @@ async fn listing_with_a_password_marks_no_token_current() {
     let list = app
         .get("/api/tokens")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(items(&list).len(), 1);
     assert_eq!(items(&list)[0]["current"], false);
 }
@@ -215,10 +193,8 @@ async fn listing_never_shows_another_users_tokens() {
     let list = app
         .get("/api/tokens")
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(list["items"], json!([]));
 }
 
@@ -226,41 +202,21 @@ async fn listing_never_shows_another_users_tokens() {
 async fn revoked_token_is_refused_on_next_request() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
-    let response = app
-        .delete("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
+    let response = app.delete_as("/api/tokens", &token).expect(204).await;
     assert!(response.body.is_empty());
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
-    app.delete("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.assert_token_refused(&token).await;
+    app.delete_as("/api/tokens", &token)
+        .expect_problem(401, "invalid_token")
+        .await;
 }
 
 #[tokio::test]
 async fn revoking_the_current_token_leaves_the_others_alive() {
     let app = TestServer::spawn().await;
-    app.register("alice", PASSWORD).await;
-    let revoked = app.token_for("alice", PASSWORD).await;
+    let revoked = app.register_and_issue_token("alice").await;
     let kept = app.token_for("alice", PASSWORD).await;
-    app.delete("/api/tokens")
-        .bearer(&revoked)
-        .send()
-        .await
-        .assert_status(204);
-    app.get("/api/resource")
-        .bearer(&kept)
-        .send()
-        .await
-        .assert_status(200);
+    app.delete_as("/api/tokens", &revoked).expect(204).await;
+    app.assert_token_accepted(&kept).await;
 }
 
 #[tokio::test]
@@ -276,14 +232,9 @@ async fn revoking_the_current_token_works_with_every_token_form() {
         };
         app.delete("/api/tokens")
             .authorization(&authorization)
-            .send()
-            .await
-            .assert_status(204);
-        app.get("/api/resource")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+            .expect(204)
+            .await;
+        app.assert_token_refused(&token).await;
     }
 }
 
@@ -293,23 +244,17 @@ async fn revoking_the_current_token_with_a_password_is_400() {
     let token = app.register_and_issue_token("alice").await;
     app.delete("/api/tokens")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+        .expect_problem(400, "invalid_request")
+        .await;
+    app.assert_token_accepted(&token).await;
 }
 
 #[tokio::test]
 async fn revoking_the_current_token_needs_credentials() {
     let app = TestServer::spawn().await;
     app.delete("/api/tokens")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
 }
 
 #[tokio::test]
@@ -319,37 +264,19 @@ async fn revoking_one_token_by_id_kills_it_at_once() {
     let target = app.issue_token("alice", PASSWORD).await;
     let caller = app.token_for("alice", PASSWORD).await;
     let response = app
-        .delete(&format!("/api/tokens/{}", id_of(&target)))
-        .bearer(&caller)
-        .send()
-        .await
-        .assert_status(204);
+        .delete_as(&format!("/api/tokens/{}", id_of(&target)), &caller)
+        .expect(204)
+        .await;
     assert!(response.body.is_empty());
-    app.get("/api/resource")
-        .bearer(&secret(&target))
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
-    app.get("/api/resource")
-        .bearer(&caller)
-        .send()
-        .await
-        .assert_status(200);
-    let list = app
-        .get("/api/tokens")
-        .bearer(&caller)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    app.assert_token_refused(&secret(&target)).await;
+    app.assert_token_accepted(&caller).await;
+    let list = app.get_as("/api/tokens", &caller).expect_json().await;
     assert_eq!(items(&list).len(), 1);
     assert_eq!(items(&list)[0]["current"], true);
     // A second revocation finds nothing.
-    app.delete(&format!("/api/tokens/{}", id_of(&target)))
-        .bearer(&caller)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.delete_as(&format!("/api/tokens/{}", id_of(&target)), &caller)
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -359,14 +286,9 @@ async fn revoking_one_token_by_id_works_with_a_password() {
     let target = app.issue_token("alice", PASSWORD).await;
     app.delete(&format!("/api/tokens/{}", id_of(&target)))
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(204);
-    app.get("/api/resource")
-        .bearer(&secret(&target))
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+        .expect(204)
+        .await;
+    app.assert_token_refused(&secret(&target)).await;
 }
 
 #[tokio::test]
@@ -375,16 +297,10 @@ async fn revoking_a_token_by_its_own_id_kills_it() {
     app.register("alice", PASSWORD).await;
     let issued = app.issue_token("alice", PASSWORD).await;
     let token = secret(&issued);
-    app.delete(&format!("/api/tokens/{}", id_of(&issued)))
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.delete_as(&format!("/api/tokens/{}", id_of(&issued)), &token)
+        .expect(204)
+        .await;
+    app.assert_token_refused(&token).await;
 }
 
 #[tokio::test]
@@ -393,32 +309,23 @@ async fn another_users_token_cannot_be_revoked_and_is_404() {
     app.register("alice", PASSWORD).await;
     let alices = app.issue_token("alice", PASSWORD).await;
     let bob = app.register_and_issue_token("bob").await;
-    app.delete(&format!("/api/tokens/{}", id_of(&alices)))
-        .bearer(&bob)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.delete_as(&format!("/api/tokens/{}", id_of(&alices)), &bob)
+        .expect_problem(404, "not_found")
+        .await;
     app.delete(&format!("/api/tokens/{}", id_of(&alices)))
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
-    app.get("/api/resource")
-        .bearer(&secret(&alices))
-        .send()
-        .await
-        .assert_status(200);
+        .expect_problem(404, "not_found")
+        .await;
+    app.assert_token_accepted(&secret(&alices)).await;
 }
 
 #[tokio::test]
 async fn revoking_an_unknown_token_id_is_404() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
-    app.delete("/api/tokens/999999")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(404, "not_found");
+    app.delete_as("/api/tokens/999999", &token)
+        .expect_problem(404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -429,26 +336,18 @@ async fn expired_token_is_refused_and_no_longer_listed() {
     assert_eq!(issued["expires_in"], 2);
     let token = secret(&issued);
     // Expiry is counted in whole seconds, so a 2 s token lives at least 1 s.
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.assert_token_accepted(&token).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get(path)
-            .bearer(&token)
-            .send()
-            .await
-            .assert_problem(401, "invalid_token");
+        app.get_as(path, &token)
+            .expect_problem(401, "invalid_token")
+            .await;
     }
     let list = app
         .get("/api/tokens")
         .basic("alice", PASSWORD)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .expect_json()
+        .await;
     assert_eq!(list["items"], json!([]));
 }
 
@@ -457,9 +356,5 @@ async fn a_one_second_token_is_dead_two_seconds_later() {
     let app = TestServer::spawn_with(|cfg| cfg.tokens.ttl_seconds = 1).await;
     let token = app.register_and_issue_token("alice").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    app.get("/api/resource")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(401, "invalid_token");
+    app.assert_token_refused(&token).await;
 }

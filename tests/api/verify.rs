@@ -8,12 +8,7 @@ async fn a_valid_token_is_verified_with_the_user_headers_set() {
     let server = TestServer::spawn().await;
     let registered = server.register("alice", PASSWORD).await;
     let token = server.token_for("alice", PASSWORD).await;
-    let resp = server
-        .get("/api/auth/verify")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    let resp = server.get_as("/api/auth/verify", &token).expect(200).await;
     assert_eq!(resp.header("x-auth-user"), Some("alice"));
     assert_eq!(
         resp.header("x-auth-user-id"),
@@ -27,43 +22,37 @@ async fn a_valid_token_is_verified_with_the_user_headers_set() {
 #[tokio::test]
 async fn every_credential_form_is_verified_and_every_method_is_answered_alike() {
     let server = TestServer::spawn().await;
-    server.register("bob", PASSWORD).await;
-    let token = server.token_for("bob", PASSWORD).await;
+    let token = server.register_and_issue_token("bob").await;
     // nginx keeps the original method in its auth sub-request.
     for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let resp = server
             .request(method.clone(), "/api/auth/verify")
             .authorization(&format!("Bearer {token}"))
-            .send()
-            .await
-            .assert_status(200);
+            .expect(200)
+            .await;
         assert_eq!(resp.header("x-auth-user"), Some("bob"), "{method}");
     }
     server
         .get("/api/auth/verify")
         .basic("bob", PASSWORD)
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
     server
         .get("/api/auth/verify")
         .basic(&token, "")
-        .send()
-        .await
-        .assert_status(200);
+        .expect(200)
+        .await;
 }
 
 #[tokio::test]
 async fn missing_wrong_and_revoked_credentials_are_refused_with_401() {
     let server = TestServer::spawn().await;
-    server.register("carol", PASSWORD).await;
-    let token = server.token_for("carol", PASSWORD).await;
+    let token = server.register_and_issue_token("carol").await;
     let problem = server
         .get("/api/auth/verify")
-        .send()
-        .await
-        .assert_problem(401, "invalid_credentials");
+        .expect_problem(401, "invalid_credentials")
+        .await;
     assert!(problem["detail"].is_string());
     let wrong = server
         .get("/api/auth/verify")
@@ -72,13 +61,8 @@ async fn missing_wrong_and_revoked_credentials_are_refused_with_401() {
         .await;
     assert!(wrong.header("x-auth-user").is_none());
     wrong.assert_problem(401, "invalid_credentials");
-    server
-        .delete("/api/tokens")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(204);
-    let revoked = server.get("/api/auth/verify").bearer(&token).send().await;
+    server.delete_as("/api/tokens", &token).expect(204).await;
+    let revoked = server.get_as("/api/auth/verify", &token).send().await;
     assert!(
         revoked
             .header_all("www-authenticate")
@@ -95,24 +79,18 @@ async fn role_admin_is_403_insufficient_scope_for_a_user_and_200_for_an_admin() 
     let server = TestServer::spawn_with_admin(|_| {}).await;
     let user_token = server.register_and_issue_token("dave").await;
     server
-        .get("/api/auth/verify?role=admin")
-        .bearer(&user_token)
-        .send()
-        .await
-        .assert_problem(403, "insufficient_scope");
+        .get_as("/api/auth/verify?role=admin", &user_token)
+        .expect_problem(403, "insufficient_scope")
+        .await;
     server
-        .get("/api/auth/verify?role=user")
-        .bearer(&user_token)
-        .send()
-        .await
-        .assert_status(200);
+        .get_as("/api/auth/verify?role=user", &user_token)
+        .expect(200)
+        .await;
     let admin_token = server.token_for(ADMIN, PASSWORD).await;
     let resp = server
-        .get("/api/auth/verify?role=admin")
-        .bearer(&admin_token)
-        .send()
-        .await
-        .assert_status(200);
+        .get_as("/api/auth/verify?role=admin", &admin_token)
+        .expect(200)
+        .await;
     assert_eq!(resp.header("x-auth-role"), Some("admin"));
     assert_eq!(resp.header("x-auth-user"), Some(ADMIN));
 }
@@ -122,11 +100,9 @@ async fn an_unknown_role_is_a_400_not_a_silent_pass() {
     let server = TestServer::spawn().await;
     let token = server.register_and_issue_token("erin").await;
     server
-        .get("/api/auth/verify?role=root")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_problem(400, "invalid_request");
+        .get_as("/api/auth/verify?role=root", &token)
+        .expect_problem(400, "invalid_request")
+        .await;
 }
 
 #[tokio::test]
@@ -134,12 +110,7 @@ async fn a_non_ascii_username_is_percent_encoded_in_x_auth_user() {
     let server = TestServer::spawn().await;
     server.register("zoë 100%", PASSWORD).await;
     let token = server.token_for("zoë 100%", PASSWORD).await;
-    let resp = server
-        .get("/api/auth/verify")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    let resp = server.get_as("/api/auth/verify", &token).expect(200).await;
     assert_eq!(resp.header("x-auth-user"), Some("zo%C3%AB 100%25"));
     assert_eq!(resp.json()["username"], "zoë 100%");
 }
@@ -157,10 +128,8 @@ async fn a_repeated_or_unknown_parameter_is_a_400_not_a_silent_pass() {
         "q=1",
     ] {
         server
-            .get(&format!("/api/auth/verify?{query}"))
-            .bearer(&token)
-            .send()
-            .await
-            .assert_problem(400, "invalid_request");
+            .get_as(&format!("/api/auth/verify?{query}"), &token)
+            .expect_problem(400, "invalid_request")
+            .await;
     }
 }

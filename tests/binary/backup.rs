@@ -4,7 +4,7 @@
 //! and what `backup` and `restore` refuse.
 
 use crate::support::{PASSWORD, Server, check, run, workspace};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +57,7 @@ async fn write_until(
             .unwrap();
         assert_eq!(response.status(), 201, "registering {name}");
         acked.lock().unwrap().push((name.clone(), Instant::now()));
-        let token = server.issue_token(&name).await;
+        let token = server.token_for(&name, PASSWORD).await;
         if n.is_multiple_of(2) {
             let revoked = server
                 .client
@@ -90,7 +90,7 @@ async fn a_backup_taken_under_write_load_restores_every_user_acknowledged_before
     let (tmp, data) = workspace();
     add_root(&data);
     let server = Arc::new(Server::start_with(&data, LOAD_ENV));
-    let admin = server.issue_token("root").await;
+    let admin = server.token_for("root", PASSWORD).await;
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut writers = JoinSet::new();
@@ -173,7 +173,7 @@ async fn a_backup_taken_under_write_load_restores_every_user_acknowledged_before
     // The restored store serves: a user from before the backup logs in.
     let restored_server = Server::start(&restored);
     let someone = before.iter().next().unwrap();
-    let response = restored_server.log_in(someone).await;
+    let response = restored_server.try_issue_token(someone, PASSWORD).await;
     assert_eq!(
         response.status(),
         200,
@@ -186,8 +186,8 @@ async fn the_backup_command_copies_a_stopped_store_with_its_users_and_live_token
     let (tmp, data) = workspace();
     add_root(&data);
     let server = Server::start(&data);
-    server.register("alice").await;
-    let token = server.issue_token("alice").await;
+    server.register("alice", PASSWORD).await;
+    let token = server.token_for("alice", PASSWORD).await;
     server.stop();
 
     let file = tmp.path().join("nightly.bak");
@@ -207,10 +207,8 @@ async fn the_backup_command_copies_a_stopped_store_with_its_users_and_live_token
     assert_eq!(out["problems"], json!([]), "{out}");
 
     let server = Server::start(&restored);
-    let response = server.resource(&token).await;
-    assert_eq!(response.status(), 200, "the token issued before the backup");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"], "Hello, alice!");
+    // The token issued before the backup.
+    server.assert_greets(&token, "alice").await;
 }
 
 #[tokio::test]

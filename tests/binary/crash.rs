@@ -13,7 +13,8 @@
 //! index entry pointing nowhere) would pass the HTTP checks but fail there.
 
 use crate::support::{
-    Server, assert_one_line_failure, cheap_hashing, check, latchkey, run_to_failure, workspace,
+    PASSWORD, Server, assert_one_line_failure, cheap_hashing, check, latchkey, run_to_failure,
+    start_failure, workspace,
 };
 use serde_json::Value;
 use std::net::TcpListener;
@@ -23,12 +24,12 @@ use std::sync::Arc;
 async fn registered_user_survives_kill_9_right_after_201() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice").await;
+    server.register("alice", PASSWORD).await;
     server.kill_9();
     assert_eq!(check(&data), (1, 0), "users and tokens after the kill");
 
     let server = Server::start(&data);
-    let response = server.log_in("alice").await;
+    let response = server.try_issue_token("alice", PASSWORD).await;
     assert_eq!(response.status(), 200, "stderr:\n{}", server.stderr());
 }
 
@@ -36,24 +37,21 @@ async fn registered_user_survives_kill_9_right_after_201() {
 async fn issued_token_survives_kill_9() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice").await;
-    let token = server.issue_token("alice").await;
+    server.register("alice", PASSWORD).await;
+    let token = server.token_for("alice", PASSWORD).await;
     server.kill_9();
     assert_eq!(check(&data), (1, 1), "users and tokens after the kill");
 
     let server = Server::start(&data);
-    let response = server.resource(&token).await;
-    assert_eq!(response.status(), 200, "stderr:\n{}", server.stderr());
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"], "Hello, alice!");
+    server.assert_greets(&token, "alice").await;
 }
 
 #[tokio::test]
 async fn revoked_token_stays_revoked_after_kill_9() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice").await;
-    let token = server.issue_token("alice").await;
+    server.register("alice", PASSWORD).await;
+    let token = server.token_for("alice", PASSWORD).await;
     let revoked = server
         .client
         .delete(server.url("/api/tokens"))
@@ -80,7 +78,7 @@ async fn every_registration_acknowledged_in_a_concurrent_burst_survives_kill_9()
     let mut burst = tokio::task::JoinSet::new();
     for n in 0..USERS {
         let server = Arc::clone(&server);
-        burst.spawn(async move { server.register(&format!("user{n}")).await });
+        burst.spawn(async move { server.register(&format!("user{n}"), PASSWORD).await });
     }
     while let Some(done) = burst.join_next().await {
         done.unwrap();
@@ -92,7 +90,7 @@ async fn every_registration_acknowledged_in_a_concurrent_burst_survives_kill_9()
     assert_eq!(check(&data).0, USERS as u64, "users after the kill");
 
     let server = Server::start(&data);
-    let token = server.issue_token("user0").await;
+    let token = server.token_for("user0", PASSWORD).await;
     let response = server
         .client
         .get(server.url("/api/users?per_page=100"))
@@ -119,8 +117,8 @@ async fn every_registration_acknowledged_in_a_concurrent_burst_survives_kill_9()
 async fn sigterm_stops_the_server_cleanly_with_exit_0() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice").await;
-    let token = server.issue_token("alice").await;
+    server.register("alice", PASSWORD).await;
+    let token = server.token_for("alice", PASSWORD).await;
 
     let (status, log) = server.terminate();
     assert!(status.success(), "{status:?}; stderr:\n{log}");
@@ -128,7 +126,10 @@ async fn sigterm_stops_the_server_cleanly_with_exit_0() {
     assert_eq!(check(&data), (1, 1), "users and tokens after the stop");
 
     let server = Server::start(&data);
-    assert_eq!(server.log_in("alice").await.status(), 200);
+    assert_eq!(
+        server.try_issue_token("alice", PASSWORD).await.status(),
+        200
+    );
     assert_eq!(server.resource(&token).await.status(), 200);
 }
 
@@ -139,14 +140,7 @@ async fn second_server_on_same_data_dir_fails_with_one_line_error() {
 
     // Default (strong) scrypt on purpose: the store is opened before any
     // hashing, and strong parameters mean no weak-scrypt warning on stderr.
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &data);
     assert!(line.contains(&data.display().to_string()), "{line}");
     assert!(line.contains("another latchkey process"), "{line}");
 
@@ -208,13 +202,6 @@ fn unreadable_data_dir_fails_with_one_line_error() {
     let not_a_dir = tmp.path().join("data");
     std::fs::write(&not_a_dir, "a regular file, not a directory").unwrap();
 
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&not_a_dir),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &not_a_dir);
     assert!(line.contains(&not_a_dir.display().to_string()), "{line}");
 }

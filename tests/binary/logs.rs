@@ -7,17 +7,12 @@
 //! that must keep them out of the log). The captured stderr is then searched
 //! for every secret the session used, at the default level and at debug.
 
-use crate::support::{Server, workspace};
+use crate::support::{Server, Webhook, workspace};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const FIRST_PASSWORD: &str = "tangerine wallpaper lantern 41";
 const SECOND_PASSWORD: &str = "saffron harbour violin 77";
@@ -32,94 +27,6 @@ const PASSPHRASE_AS_USERNAME: &str =
 /// A password typed into the username field that would make a fine
 /// username: no account has it, so it too is logged as a fingerprint.
 const PASSWORD_AS_USERNAME: &str = "marmalade tuesday 58";
-
-/// A tiny HTTP endpoint standing in for a mailer: it answers every request
-/// 200 and keeps the JSON bodies.
-struct Webhook {
-    addr: SocketAddr,
-    received: Arc<Mutex<Vec<Value>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Webhook {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sink, stopping) = (Arc::clone(&received), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                if let Some(body) = answer(stream) {
-                    sink.lock().unwrap().push(body);
-                }
-            }
-        });
-        Self {
-            addr,
-            received,
-            stop,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/deliver", self.addr)
-    }
-
-    /// The first message delivered, waiting for it (delivery runs in the
-    /// background, after the 202).
-    fn first_message(&self) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(message) = self.received.lock().unwrap().first() {
-                return message.clone();
-            }
-            assert!(Instant::now() < deadline, "no webhook delivery arrived");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-/// Reads one request (headers, then a `Content-Length` body), answers 200,
-/// and returns the body as JSON.
-fn answer(mut stream: TcpStream) -> Option<Value> {
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    stream
-        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        .ok()?;
-    serde_json::from_slice(&body).ok()
-}
 
 /// Every secret the session sent or received, each with what it is.
 #[derive(Default)]
@@ -172,6 +79,23 @@ async fn parts(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// POST /api/tokens with `authorization` as the header; asserts 200 and
+/// returns the token response.
+async fn issued_with(server: &Server, authorization: &str) -> Value {
+    let (status, body) = parts(
+        server
+            .client
+            .post(server.url("/api/tokens"))
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// A string member of a JSON body.
 fn text(body: &Value, key: &str) -> String {
     body[key]
@@ -183,7 +107,7 @@ fn text(body: &Value, key: &str) -> String {
 /// The opaque-token half of the session: registration, logins right and
 /// wrong, each way of presenting a token, a password change, and a reset
 /// by webhook-delivered code.
-async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secrets) {
+async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Secrets) {
     let post = |path: &str| server.client.post(server.url(path));
     let get = |path: &str| server.client.get(server.url(path));
 
@@ -204,15 +128,7 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
     let id = user["id"].as_u64().unwrap();
 
     let login = secrets.basic("first login", "alice", FIRST_PASSWORD);
-    let (status, body) = parts(
-        post("/api/tokens")
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     let token = text(&body, "token");
     secrets.add("opaque token", &token);
 
@@ -295,15 +211,7 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
     .await;
     assert_eq!(status, 200, "{body}");
     let login = secrets.basic("second login", "alice", SECOND_PASSWORD);
-    let (status, body) = parts(
-        post("/api/tokens")
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     secrets.add("token after the change", &text(&body, "token"));
 
     let response = post("/api/password-reset")
@@ -319,7 +227,7 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    let message = webhook.first_message();
+    let message = webhook.next().await;
     assert_eq!(message["kind"], "password_reset", "{message}");
     assert_eq!(message["username"], "alice", "{message}");
     let code = text(&message, "code");
@@ -332,15 +240,7 @@ async fn opaque_session(server: &Server, webhook: &Webhook, secrets: &mut Secret
         .unwrap();
     assert_eq!(response.status(), 204);
     let login = secrets.basic("login after the reset", "alice", RESET_PASSWORD);
-    let (status, body) = parts(
-        post("/api/tokens")
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     secrets.add("token after the reset", &text(&body, "token"));
 }
 
@@ -415,8 +315,8 @@ async fn jwt_session(server: &Server, secrets: &mut Secrets) {
 /// Runs both halves on one data dir with `rust_log` (or the default level)
 /// and returns the whole log and the secrets used.
 async fn logged_session(data: &Path, rust_log: Option<&str>) -> (String, Secrets) {
-    let webhook = Webhook::start();
-    let url = webhook.url();
+    let mut webhook = Webhook::start().await;
+    let url = webhook.url.clone();
     let mut env = vec![
         ("LATCHKEY_DELIVERY__MODE", "webhook"),
         ("LATCHKEY_DELIVERY__URL", url.as_str()),
@@ -427,7 +327,7 @@ async fn logged_session(data: &Path, rust_log: Option<&str>) -> (String, Secrets
     let mut secrets = Secrets::default();
 
     let server = Server::start_with(data, &env);
-    opaque_session(&server, &webhook, &mut secrets).await;
+    opaque_session(&server, &mut webhook, &mut secrets).await;
     let mut log = server.stop();
 
     env.push(("LATCHKEY_TOKENS__FORMAT", "jwt"));
@@ -495,9 +395,9 @@ async fn an_admin_changing_another_accounts_password_is_logged_without_it() {
     let (_tmp, data) = workspace();
     run(&data, &["user", "add", "root", "--admin"], Some(PASSWORD)).ok();
     let server = Server::start(&data);
-    let bob = server.register("bob").await;
+    let bob = server.register("bob", PASSWORD).await;
     let bob_id = bob["id"].as_u64().unwrap();
-    let admin = server.issue_token("root").await;
+    let admin = server.token_for("root", PASSWORD).await;
     let response = server
         .client
         .patch(server.url(&format!("/api/users/{bob_id}")))

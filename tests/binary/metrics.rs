@@ -17,8 +17,8 @@ async fn metrics_configured_from_the_environment_hold_no_secret() {
             ("LATCHKEY_METRICS__LISTEN", metrics_addr.as_str()),
         ],
     );
-    server.register("heidi").await;
-    let token = server.issue_token("heidi").await;
+    server.register("heidi", PASSWORD).await;
+    let token = server.token_for("heidi", PASSWORD).await;
     assert_eq!(server.resource(&token).await.status(), 200);
     let main = server
         .client

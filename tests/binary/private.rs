@@ -2,7 +2,7 @@
 //! the umask the binary starts with, by the server, `restore` and
 //! `tls self-signed` alike; an existing dir open to others draws a warning.
 
-use crate::support::{Server, run, workspace};
+use crate::support::{PASSWORD, Server, run, workspace};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -58,8 +58,8 @@ async fn a_store_made_under_umask_022() -> (tempfile::TempDir, std::path::PathBu
     with_a_permissive_umask();
     let (tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice").await;
-    server.issue_token("alice").await;
+    server.register("alice", PASSWORD).await;
+    server.token_for("alice", PASSWORD).await;
     server.stop();
     (tmp, data)
 }

@@ -10,7 +10,7 @@
 //! The disk-full and read-only tests mount a tmpfs, so they need root; they
 //! skip with a message without it, except under `CI=true`, where they must run.
 
-use crate::support::{Server, assert_one_line_failure, check, latchkey, run_to_failure};
+use crate::support::{PASSWORD, Server, check, start_failure};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -626,8 +626,8 @@ async fn full_disk(small: &Path) -> (Server, PathBuf, String, Vec<String>) {
     std::fs::write(&spare, vec![0u8; 2 * 1024 * 1024]).unwrap();
     let data = small.join("data");
     let server = Server::start_with(&data, LOAD_ENV);
-    server.register("reader").await;
-    let token = server.issue_token("reader").await;
+    server.register("reader", PASSWORD).await;
+    let token = server.token_for("reader", PASSWORD).await;
     fill_leaving(small, "pad", 256 * 1024);
 
     let mut created = vec!["reader".to_owned()];
@@ -702,7 +702,7 @@ async fn full_disk_answers_503_keeps_reads_working_and_loses_no_acknowledged_use
     eprintln!("reliability: disk full: SIGTERM after space was freed: {status:?}");
 
     let server = Server::start_with(&data, LOAD_ENV);
-    let token = server.issue_token("reader").await;
+    let token = server.token_for("reader", PASSWORD).await;
     let mut names = BTreeSet::new();
     for page in 1..=1000 {
         let response = server
@@ -763,14 +763,7 @@ fn data_dir_on_a_read_only_mount_fails_with_one_line_error() {
         return;
     };
     let data = read_only.join("data");
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &data);
     assert!(line.contains(&data.display().to_string()), "{line}");
 }
 
@@ -784,14 +777,7 @@ fn existing_store_remounted_read_only_fails_with_one_line_error() {
     let data = mounted.join("data");
     Server::start(&data).stop();
     mount.remount("ro");
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &data);
     assert!(line.contains(&data.display().to_string()), "{line}");
 }
 
@@ -801,14 +787,7 @@ fn data_dir_under_a_regular_file_fails_with_one_line_error() {
     let file = tmp.path().join("file");
     std::fs::write(&file, "not a directory").unwrap();
     let data = file.join("deeper").join("data");
-    let (status, stderr) = run_to_failure(
-        latchkey(tmp.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data),
-    );
-    let line = assert_one_line_failure(status, &stderr);
+    let line = start_failure(tmp.path(), &data);
     assert!(line.contains(&data.display().to_string()), "{line}");
     assert!(file.is_file(), "the file must be left alone");
 }

@@ -4,7 +4,10 @@
 //! A `Server` is `latchkey` serving on `127.0.0.1:0` (the port is read from
 //! its "listening on" log line); `run` runs one admin command to completion.
 //! Both kill their child when dropped, so a failing test never leaves a
-//! process behind holding a data dir.
+//! process behind holding a data dir. What `tests/api` shares is in
+//! `tests/common`, re-exported here.
+
+pub use crate::common::*;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,9 +29,6 @@ pub const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one admin command may take, start to exit.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The password the request helpers use unless told otherwise.
-pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The binary with a clean environment: no inherited `LATCHKEY_*` or
 /// `RUST_LOG`, no colour, and the working directory set to `cwd` so the
@@ -230,13 +230,13 @@ impl Server {
         log
     }
 
-    /// POST /api/users with the default password; asserts 201 (the user),
-    /// or 202 where confirmation is required (a body that names no one).
-    pub async fn register(&self, username: &str) -> Value {
+    /// POST /api/users `{username, password}`; asserts 201 (the user), or
+    /// 202 where confirmation is required (a body that names no one).
+    pub async fn register(&self, username: &str, password: &str) -> Value {
         let response = self
             .client
             .post(self.url("/api/users"))
-            .json(&json!({ "username": username, "password": PASSWORD }))
+            .json(&json!({ "username": username, "password": password }))
             .send()
             .await
             .unwrap();
@@ -248,13 +248,8 @@ impl Server {
         response.json().await.unwrap()
     }
 
-    /// POST /api/tokens with Basic credentials and the default password.
-    pub async fn log_in(&self, username: &str) -> reqwest::Response {
-        self.log_in_with(username, PASSWORD).await
-    }
-
-    /// POST /api/tokens with Basic credentials.
-    pub async fn log_in_with(&self, username: &str, password: &str) -> reqwest::Response {
+    /// POST /api/tokens with Basic credentials, whatever it answers.
+    pub async fn try_issue_token(&self, username: &str, password: &str) -> reqwest::Response {
         self.client
             .post(self.url("/api/tokens"))
             .basic_auth(username, Some(password))
@@ -263,17 +258,12 @@ impl Server {
             .unwrap()
     }
 
-    /// Logs in with the default password and returns the new token; asserts 200.
-    pub async fn issue_token(&self, username: &str) -> String {
-        self.issue_token_with(username, PASSWORD).await
-    }
-
-    /// Logs in and returns the new token; asserts 200.
-    pub async fn issue_token_with(&self, username: &str, password: &str) -> String {
-        let response = self.log_in_with(username, password).await;
+    /// Issues a token with Basic credentials; asserts 200 and returns the
+    /// secret alone.
+    pub async fn token_for(&self, username: &str, password: &str) -> String {
+        let response = self.try_issue_token(username, password).await;
         assert_eq!(response.status(), 200, "issuing a token to {username}");
-        let body: Value = response.json().await.unwrap();
-        body["token"].as_str().unwrap().to_owned()
+        secret(&response.json().await.unwrap())
     }
 
     /// GET `path` with a Bearer token.
@@ -284,6 +274,15 @@ impl Server {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Asserts `token` opens /api/resource as `username`: a 200 greeting
+    /// them by name (a failure shows the server's log).
+    pub async fn assert_greets(&self, token: &str, username: &str) {
+        let response = self.resource(token).await;
+        assert_eq!(response.status(), 200, "stderr:\n{}", self.stderr());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"], format!("Hello, {username}!"), "{body}");
     }
 
     /// GET /api/resource with a Bearer token.
@@ -342,6 +341,20 @@ pub fn run_to_failure(cmd: &mut Command) -> (ExitStatus, String) {
     let (_, stderr) = drain(child.0.stderr.take().unwrap());
     let status = child.wait(EXIT_TIMEOUT);
     (status, stderr.all())
+}
+
+/// Starts latchkey on a free port over `data_dir` (working directory
+/// `cwd`, default hashing), which must fail at start-up as
+/// [`assert_one_line_failure`] says; returns that one line.
+pub fn start_failure(cwd: &Path, data_dir: &Path) -> String {
+    let (status, stderr) = run_to_failure(
+        latchkey(cwd)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir),
+    );
+    assert_one_line_failure(status, &stderr)
 }
 
 /// A start-up failure as an operator should see it: a non-zero exit and one
