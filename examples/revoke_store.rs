@@ -74,6 +74,7 @@ async fn rate(
                         .ok_or_else(|| format!("not a token: {token:.12}..."))?;
                     let record = store
                         .token(&digest)
+                        .await
                         .map_err(|e| e.to_string())?
                         .ok_or("a token of the file is not in the store")?;
                     match store.revoke_token_of(record.user_id, record.id).await {

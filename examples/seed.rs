@@ -105,7 +105,7 @@ fn main() -> Result<(), String> {
     let now = unix_now();
     let expires_at = now + 30 * 24 * 3600;
     let (users, tokens) = (a.users, a.tokens);
-    let seeds = (1..=users).map(|u| {
+    let seeds = (1..=users).map(move |u| {
         // Tokens u, u + N, u + 2N, ... belong to user u.
         let tokens = (u..=tokens)
             .step_by(usize::try_from(users).unwrap_or(usize::MAX))
@@ -125,8 +125,15 @@ fn main() -> Result<(), String> {
             tokens,
         }
     });
-    let report = store.seed_bulk(seeds, 20_000).map_err(|e| e.to_string())?;
-    store.flush_blocking().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let report = runtime.block_on(async {
+        let report = store.seed_bulk(seeds, 20_000).await?;
+        store.flush().await?;
+        Ok::<_, latchkey::store::StoreError>(report)
+    });
+    let report = report.map_err(|e| e.to_string())?;
     let seeded = start.elapsed();
     drop(store);
 

@@ -16,10 +16,7 @@ use std::sync::Arc;
 /// Runs an admin command to completion; the error is one line for stderr.
 pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), String> {
     let store = crate::open_store(&config).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = runtime()?;
     let result = runtime.block_on(async {
         let auth = Auth::new(store.clone(), Arc::new(config))
             .await
@@ -28,14 +25,23 @@ pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), Stri
             AdminCommand::User(c) => user(&auth, c).await,
             AdminCommand::Token(c) => token(&auth, c).await,
             AdminCommand::Keys(KeysCommand::Rotate) => crate::auth::jwt::rotate(&store)
+                .await
                 .map(|kid| Output::Done(format!("new signing key {kid} is current"))),
         }
         .map_err(|e| describe(&e))?;
         Ok::<_, String>(output)
     });
-    store.flush_blocking().map_err(|e| e.to_string())?;
+    runtime.block_on(store.flush()).map_err(|e| e.to_string())?;
     print(result?, json);
     Ok(())
+}
+
+/// A runtime for one command: the store's operations are async.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// `latchkey check`: the store's integrity walk, printed; an error (and a
@@ -43,7 +49,9 @@ pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), Stri
 /// earlier releases) are printed but do not fail the check.
 pub fn check(config: Config, json: bool) -> Result<(), String> {
     let store = crate::open_store(&config).map_err(|e| e.to_string())?;
-    let report = store.check().map_err(|e| e.to_string())?;
+    let report = runtime()?
+        .block_on(store.check())
+        .map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     let _ = if json {
         writeln!(
@@ -147,7 +155,9 @@ pub fn backup(config: Config, file: &Path, json: bool) -> Result<(), String> {
         ),
         other => other.to_string(),
     })?;
-    let mut snapshot = store.snapshot().map_err(|e| e.to_string())?;
+    let mut snapshot = runtime()?
+        .block_on(store.snapshot())
+        .map_err(|e| e.to_string())?;
     drop(store);
     // A backup holds every password hash: owner-only, like the store.
     crate::replace_file::replace_file(file, 0o600, |f| std::io::copy(&mut snapshot, f).map(drop))
@@ -239,14 +249,11 @@ enum Output {
 }
 
 async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
-    let patch = |name: &str, patch: UserPatch| {
-        let target = auth.find_user(name);
-        async move {
-            let target = target?;
-            auth.update_user(Actor::Operator, target.id, patch)
-                .await
-                .map(|u| Output::Users(vec![u]))
-        }
+    let patch = |name: String, patch: UserPatch| async move {
+        let target = auth.find_user(&name).await?;
+        auth.update_user(Actor::Operator, target.id, patch)
+            .await
+            .map(|u| Output::Users(vec![u]))
     };
     match command {
         UserCommand::Add { name, email, admin } => {
@@ -269,15 +276,15 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
                 .await?;
             Ok(Output::Users(vec![user]))
         }
-        UserCommand::List => Ok(Output::Users(auth.all_users()?)),
-        UserCommand::Show { name } => Ok(Output::Users(vec![auth.find_user(&name)?])),
+        UserCommand::List => Ok(Output::Users(auth.all_users().await?)),
+        UserCommand::Show { name } => Ok(Output::Users(vec![auth.find_user(&name).await?])),
         UserCommand::SetRole { name, role } => {
             let role = match role {
                 RoleArg::User => Role::User,
                 RoleArg::Admin => Role::Admin,
             };
             patch(
-                &name,
+                name,
                 UserPatch {
                     role: Some(role),
                     ..UserPatch::default()
@@ -286,7 +293,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
             .await
         }
         UserCommand::Passwd { name } => {
-            let target = auth.find_user(&name)?;
+            let target = auth.find_user(&name).await?;
             let password = read_password()?;
             let change = UserPatch {
                 password: Some(password),
@@ -299,7 +306,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
         }
         UserCommand::Disable { name } => {
             patch(
-                &name,
+                name,
                 UserPatch {
                     disabled: Some(true),
                     ..UserPatch::default()
@@ -309,7 +316,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
         }
         UserCommand::Enable { name } => {
             patch(
-                &name,
+                name,
                 UserPatch {
                     disabled: Some(false),
                     ..UserPatch::default()
@@ -319,7 +326,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
         }
         UserCommand::Confirm { name } => {
             patch(
-                &name,
+                name,
                 UserPatch {
                     confirmed: Some(true),
                     ..UserPatch::default()
@@ -328,7 +335,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
             .await
         }
         UserCommand::Delete { name } => {
-            let target = auth.find_user(&name)?;
+            let target = auth.find_user(&name).await?;
             auth.delete_user(Actor::Operator, target.id).await?;
             Ok(Output::Done(format!(
                 "deleted {}",
@@ -341,7 +348,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
 async fn token(auth: &Auth, command: TokenCommand) -> Result<Output, AuthError> {
     match command {
         TokenCommand::RevokeAll { name } => {
-            let target = auth.find_user(&name)?;
+            let target = auth.find_user(&name).await?;
             let n = auth.revoke_all_tokens(Actor::Operator, target.id).await?;
             Ok(Output::Done(format!(
                 "revoked {n} token(s) of {}",

@@ -131,13 +131,9 @@ pub fn open_store(config: &Config) -> Result<Store, ServeError> {
     warn_if_data_dir_is_open(dir);
     let fail = |source: StoreError| {
         let dir = dir.display().to_string();
-        // sled reports a held lock only as text around the OS error.
-        let locked = matches!(&source, StoreError::Sled(sled::Error::Io(e))
-            if e.to_string().contains("could not acquire lock"));
-        if locked {
-            ServeError::Locked { dir }
-        } else {
-            ServeError::Store { dir, source }
+        match source {
+            StoreError::Locked => ServeError::Locked { dir },
+            source => ServeError::Store { dir, source },
         }
     };
     Store::open(dir, &store_options(config)).map_err(fail)
@@ -225,10 +221,7 @@ pub async fn serve(
         sweeper.abort();
         // Wait for the sweep task to be gone: it holds a handle on the store.
         let _ = sweeper.await;
-        tokio::task::spawn_blocking(move || store.flush_blocking())
-            .await
-            .map_err(|e| ServeError::Flush(StoreError::Durability(std::io::Error::other(e))))?
-            .map_err(ServeError::Flush)
+        store.flush().await.map_err(ServeError::Flush)
     });
     Ok((addr, handle))
 }
@@ -272,13 +265,11 @@ async fn sweep_expired_tokens(auth: Auth, every: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let auth = auth.clone();
         auth.shrink_throttle();
-        match tokio::task::spawn_blocking(move || auth.sweep_expired()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(swept = n, "expired tokens deleted"),
-            Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired tokens failed"),
-            Err(e) => tracing::error!(error = %e, "sweep task failed"),
+        match auth.sweep_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(swept = n, "expired tokens deleted"),
+            Err(e) => tracing::error!(error = %e, "sweeping expired tokens failed"),
         }
     }
 }

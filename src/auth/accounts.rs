@@ -6,7 +6,7 @@
 
 use super::password::{Password, Verified};
 use super::throttle::Subject;
-use super::{Auth, AuthError, Caller, now};
+use super::{Auth, AuthError, Caller, now, unexpected};
 use crate::model::{CodeKind, Email, Role, User, UserId, Username};
 use crate::store::{Conflict, UserUpdate};
 use std::sync::Arc;
@@ -177,7 +177,7 @@ impl Auth {
             Password::new_checked(&account.password, &self.config.password, &account.username)?;
         // Cheap pre-check so a taken name costs no hash; the transaction
         // below is what actually guarantees uniqueness.
-        if self.store.username_taken(&account.username)? {
+        if self.store.username_taken(&account.username).await? {
             return Err(AuthError::UsernameTaken);
         }
         let password_hash = self.hasher.hash(password).await?;
@@ -191,39 +191,43 @@ impl Auth {
             disabled: false,
             confirmed: account.confirmed,
         };
-        let user = match self.on_store(move |s| s.insert_user(user)).await? {
+        let user = match self.store.insert_user(user).await? {
             Ok(user) => user,
             Err(Conflict::EmailTaken) => return Err(AuthError::EmailTaken),
-            Err(_) => return Err(AuthError::UsernameTaken),
+            Err(Conflict::UsernameTaken) => return Err(AuthError::UsernameTaken),
+            Err(other @ (Conflict::Gone | Conflict::LastAdmin | Conflict::Stale)) => {
+                return Err(unexpected("adding a user", other));
+            }
         };
-        self.store.durable().await?;
         tracing::info!(user_id = %user.id, username = user.username.as_str(), role = user.role.as_str(), "user created");
         Ok(user)
     }
 
     /// One user by id.
-    pub fn user(&self, id: UserId) -> Result<User, AuthError> {
+    pub async fn user(&self, id: UserId) -> Result<User, AuthError> {
         self.store
-            .user(id)?
+            .user(id)
+            .await?
             .map(Arc::unwrap_or_clone)
             .ok_or(AuthError::NotFound("no such user"))
     }
 
     /// One user by name (or email), ignoring case.
-    pub fn find_user(&self, name: &str) -> Result<User, AuthError> {
+    pub async fn find_user(&self, name: &str) -> Result<User, AuthError> {
         self.store
-            .user_by_login(&crate::model::login_key(name))?
+            .user_by_login(&crate::model::login_key(name))
+            .await?
             .ok_or(AuthError::NotFound("no such user"))
     }
 
     /// Every user, in id order (the command line's listing).
-    pub fn all_users(&self) -> Result<Vec<User>, AuthError> {
-        Ok(self.store.users_page(0, usize::MAX)?)
+    pub async fn all_users(&self) -> Result<Vec<User>, AuthError> {
+        Ok(self.store.users_page(0, usize::MAX).await?)
     }
 
     /// A page of users. `page` is 1-based; `per_page` is clamped to
     /// [`MAX_PER_PAGE`]. Both must be at least 1.
-    pub fn list_users(&self, page: u64, per_page: u64) -> Result<Page, AuthError> {
+    pub async fn list_users(&self, page: u64, per_page: u64) -> Result<Page, AuthError> {
         if page == 0 || per_page == 0 {
             return Err(AuthError::InvalidRequest(
                 "page and per_page must be at least 1".into(),
@@ -233,10 +237,10 @@ impl Auth {
         let offset = (page - 1).saturating_mul(per_page);
         let limit = usize::try_from(per_page).unwrap_or(usize::MAX);
         Ok(Page {
-            items: self.store.users_page(offset, limit)?,
+            items: self.store.users_page(offset, limit).await?,
             page,
             per_page,
-            total_items: self.store.user_count()?,
+            total_items: self.store.user_count().await?,
         })
     }
 
@@ -249,7 +253,7 @@ impl Auth {
         id: UserId,
         patch: UserPatch,
     ) -> Result<User, AuthError> {
-        let user = self.target(actor, id)?;
+        let user = self.target(actor, id).await?;
         if patch.needs_admin() && !actor.is_admin() {
             return Err(AuthError::Forbidden(
                 "only an admin may change role, disabled or confirmed",
@@ -358,12 +362,8 @@ impl Auth {
                 revoke_tokens_except,
                 consume_code,
             };
-            let (outcome, update) = self
-                .on_store(move |s| Ok((s.update_user(&update)?, update)))
-                .await?;
-            match outcome {
+            match self.store.update_user(&update).await? {
                 Ok(()) => {
-                    self.store.durable().await?;
                     let user = update.user;
                     tracing::info!(user_id = %user.id, role = user.role.as_str(), disabled = user.disabled, confirmed = user.confirmed, "user updated");
                     return Ok(user);
@@ -371,7 +371,8 @@ impl Auth {
                 Err(Conflict::Stale) => {
                     base = self
                         .store
-                        .user(update.expected.id)?
+                        .user(update.expected.id)
+                        .await?
                         .map(Arc::unwrap_or_clone)
                         .ok_or(AuthError::NotFound("no such user"))?;
                 }
@@ -380,7 +381,10 @@ impl Auth {
                 Err(Conflict::Gone) if consume_code.is_some() => {
                     return Err(AuthError::InvalidCode);
                 }
-                Err(_) => return Err(AuthError::NotFound("no such user")),
+                Err(Conflict::Gone) => return Err(AuthError::NotFound("no such user")),
+                Err(other @ Conflict::UsernameTaken) => {
+                    return Err(unexpected("updating a user", other));
+                }
             }
         }
         Err(AuthError::Internal(format!(
@@ -391,26 +395,28 @@ impl Auth {
     /// Deletes an account with every token it holds: one's own, or any as
     /// an admin.
     pub async fn delete_user(&self, actor: Actor<'_>, id: UserId) -> Result<(), AuthError> {
-        self.target(actor, id)?;
-        match self.on_store(move |s| s.delete_user(id)).await? {
+        self.target(actor, id).await?;
+        match self.store.delete_user(id).await? {
             Ok(()) => {}
             Err(Conflict::LastAdmin) => return Err(AuthError::LastAdmin),
-            Err(_) => return Err(AuthError::NotFound("no such user")),
+            Err(Conflict::Gone) => return Err(AuthError::NotFound("no such user")),
+            Err(other @ (Conflict::UsernameTaken | Conflict::EmailTaken | Conflict::Stale)) => {
+                return Err(unexpected("deleting a user", other));
+            }
         }
-        self.store.durable().await?;
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }
 
     /// The account `actor` wants to act on: 404 if it does not exist, 403
     /// if it is someone else's and the actor is not an admin.
-    pub(super) fn target(&self, actor: Actor<'_>, id: UserId) -> Result<User, AuthError> {
+    pub(super) async fn target(&self, actor: Actor<'_>, id: UserId) -> Result<User, AuthError> {
         if let Actor::Caller(c) = actor
             && c.id() == id
         {
             return Ok(User::clone(&c.user));
         }
-        let user = self.user(id)?;
+        let user = self.user(id).await?;
         if actor.is(id) || actor.is_admin() {
             Ok(user)
         } else {

@@ -11,7 +11,7 @@
 
 use super::accounts::Actor;
 use super::password::Password;
-use super::{Auth, AuthError, Caller, now, token};
+use super::{Auth, AuthError, Caller, now, token, unexpected};
 use crate::delivery::Message;
 use crate::model::{CodeKind, CodeRecord, SecretDigest, User, login_key, rfc3339};
 use crate::store::Conflict;
@@ -38,19 +38,16 @@ impl Auth {
         };
         let expires_at = record.expires_at;
         let keep = self.config.accounts.max_live_codes;
-        match self
-            .on_store(move |s| s.insert_code(&digest, &record, keep))
-            .await?
-        {
+        match self.store.insert_code(&digest, &record, keep).await? {
             Ok(()) => {}
             Err(Conflict::Gone) => return Err(AuthError::NotFound("no such user")),
-            Err(other) => {
-                return Err(AuthError::Internal(format!(
-                    "unexpected conflict storing a code: {other:?}"
-                )));
-            }
+            Err(
+                other @ (Conflict::UsernameTaken
+                | Conflict::EmailTaken
+                | Conflict::LastAdmin
+                | Conflict::Stale),
+            ) => return Err(unexpected("storing a code", other)),
         }
-        self.store.durable().await?;
         admitted.issued();
         self.delivery.send(Message {
             kind,
@@ -72,7 +69,7 @@ impl Auth {
         client: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         if caller.id() != id {
-            self.target(Actor::Caller(caller), id)?;
+            self.target(Actor::Caller(caller), id).await?;
             return Err(AuthError::Forbidden(
                 "only the account's owner may ask for its confirmation code",
             ));
@@ -91,7 +88,7 @@ impl Auth {
 
     /// Confirms the account a confirmation code was issued to.
     pub async fn confirm(&self, code: &str) -> Result<(), AuthError> {
-        let (digest, user) = self.redeemable(code, CodeKind::Confirmation)?;
+        let (digest, user) = self.redeemable(code, CodeKind::Confirmation).await?;
         self.modify(user, |u| u.confirmed = true, None, Some(digest))
             .await?;
         Ok(())
@@ -109,7 +106,11 @@ impl Auth {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let user = match this.store.user_by_login(&login_key(&username_or_email)) {
+            let user = match this
+                .store
+                .user_by_login(&login_key(&username_or_email))
+                .await
+            {
                 Ok(Some(user)) if !user.disabled => user,
                 Ok(_) => return,
                 Err(e) => {
@@ -125,7 +126,7 @@ impl Auth {
 
     /// Sets a new password with a reset code, revoking every token.
     pub async fn reset_password(&self, code: &str, password: &str) -> Result<(), AuthError> {
-        let (digest, user) = self.redeemable(code, CodeKind::PasswordReset)?;
+        let (digest, user) = self.redeemable(code, CodeKind::PasswordReset).await?;
         let password = Password::new_checked(password, &self.config.password, &user.username)?;
         let hash = self.hasher.hash(password).await?;
         let change = |u: &mut User| u.password_hash.clone_from(&hash);
@@ -135,15 +136,24 @@ impl Auth {
 
     /// The digest and user of a live code of `kind`, or `InvalidCode`. The
     /// code is spent later, in the same transaction as its effect.
-    fn redeemable(&self, code: &str, kind: CodeKind) -> Result<(SecretDigest, User), AuthError> {
+    async fn redeemable(
+        &self,
+        code: &str,
+        kind: CodeKind,
+    ) -> Result<(SecretDigest, User), AuthError> {
         let digest = token::parse_code(code).ok_or(AuthError::InvalidCode)?;
-        let record = self.store.code(&digest)?.ok_or(AuthError::InvalidCode)?;
+        let record = self
+            .store
+            .code(&digest)
+            .await?
+            .ok_or(AuthError::InvalidCode)?;
         if record.kind != kind || record.expires_at <= now() {
             return Err(AuthError::InvalidCode);
         }
         let user = self
             .store
-            .user(record.user_id)?
+            .user(record.user_id)
+            .await?
             .map(std::sync::Arc::unwrap_or_clone)
             .ok_or(AuthError::InvalidCode)?;
         Ok((digest, user))

@@ -85,7 +85,7 @@ fn internal(e: impl std::fmt::Display) -> AuthError {
 
 /// Makes a new key and stores it as the current one, superseding the
 /// previous current key. Returns its `kid`.
-pub fn rotate(store: &Store) -> Result<String, AuthError> {
+pub async fn rotate(store: &Store) -> Result<String, AuthError> {
     let pair = Ed25519KeyPair::generate();
     let kid = URL_SAFE_NO_PAD.encode(super::token::random_bytes::<12>()?);
     let record = SigningKey {
@@ -94,19 +94,19 @@ pub fn rotate(store: &Store) -> Result<String, AuthError> {
         created_at: now(),
         superseded_at: None,
     };
-    store.add_signing_key(&record)?;
+    store.add_signing_key(&record).await?;
     Ok(kid)
 }
 
 impl Signer {
     /// Loads the keys, making the first one if the store has none.
-    pub fn load(store: &Store, config: &TokensConfig) -> Result<Self, AuthError> {
-        if store.signing_keys()?.is_empty() {
-            let kid = rotate(store)?;
+    pub async fn load(store: &Store, config: &TokensConfig) -> Result<Self, AuthError> {
+        if store.signing_keys().await?.is_empty() {
+            let kid = rotate(store).await?;
             tracing::info!(kid, "made the first signing key");
         }
         let mut keys = Vec::new();
-        for record in store.signing_keys()? {
+        for record in store.signing_keys().await? {
             let pair = Ed25519KeyPair::from_bytes(&record.key_pair)
                 .map_err(internal)?
                 .with_key_id(&record.kid);

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::metrics::Login;
 use crate::model::{TokenId, TokenKind, TokenRecord, User, UserId, login_key};
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Conflict, Store, StoreError};
 use password::{Hasher, Password, Verified};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -172,28 +172,12 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Runs store work that may block on the blocking pool; every use case
-    /// writes through here. A sled write can wait on its log buffers while
-    /// the flusher writes them, and token writes queue on one lock; on the
-    /// executor, a waiting write stalls every request that shares its worker
-    /// thread, including the ones whose flush has landed.
-    async fn on_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> StoreResult<T> + Send + 'static,
-    ) -> Result<T, AuthError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| AuthError::Internal(format!("store task failed: {e}")))?
-            .map_err(AuthError::from)
-    }
-
     /// Builds the use cases; computes the dummy hash (one scrypt run).
     pub async fn new(store: Store, config: Arc<Config>) -> Result<Self, AuthError> {
         let hasher = Hasher::new(&config.password).await?;
         let delivery =
             Delivery::new(&config.delivery).map_err(|e| AuthError::Internal(e.to_string()))?;
-        let signer = jwt::Signer::load(&store, &config.tokens)?;
+        let signer = jwt::Signer::load(&store, &config.tokens).await?;
         Ok(Self {
             store,
             hasher,
@@ -218,7 +202,7 @@ impl Auth {
         client: Option<IpAddr>,
     ) -> Result<Caller, AuthError> {
         match credentials {
-            Credentials::Token(token) => self.authenticate_token(&token),
+            Credentials::Token(token) => self.authenticate_token(&token).await,
             Credentials::Password { username, password } => {
                 let outcome = self.check_password(&username, &password, client).await;
                 crate::metrics::login(match &outcome {
@@ -244,7 +228,7 @@ impl Auth {
         // Resolved first so the lockout counts per account: a locked-out
         // name must not be reachable through its email. Known and unknown
         // identifiers cost the same lookup here and one hash below.
-        let user = self.store.user_by_login(&login)?;
+        let user = self.store.user_by_login(&login).await?;
         let subject = match &user {
             Some(user) => Subject::Account(user.id),
             None => Subject::Unknown(login),
@@ -267,8 +251,11 @@ impl Auth {
     /// Whether `login` (a username or an email, in any case) names an
     /// account. For the log only, which shows a failed name no account has
     /// as a fingerprint; never for an answer, which must not tell.
-    pub fn names_an_account(&self, login: &str) -> bool {
-        matches!(self.store.user_by_login(&login_key(login)), Ok(Some(_)))
+    pub async fn names_an_account(&self, login: &str) -> bool {
+        matches!(
+            self.store.user_by_login(&login_key(login)).await,
+            Ok(Some(_))
+        )
     }
 
     /// Takes one registration from the client's bucket.
@@ -283,30 +270,27 @@ impl Auth {
 
     /// Checks a bearer token of either kind, whatever `tokens.format` says,
     /// so tokens issued before a mode switch keep working.
-    fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
+    async fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
         if token.starts_with(crate::model::TOKEN_PREFIX) {
-            self.authenticate_opaque(token)
+            self.authenticate_opaque(token).await
         } else {
-            self.authenticate_signed(token)
+            self.signed_caller(token).await.map(|(caller, _)| caller)
         }
-    }
-
-    fn authenticate_signed(&self, token: &str) -> Result<Caller, AuthError> {
-        self.signed_caller(token).map(|(caller, _)| caller)
     }
 
     /// A signed token's caller and claims: signature and claims valid, its
     /// session not revoked, its user present and enabled.
-    fn signed_caller(&self, token: &str) -> Result<(Caller, jwt::Verified), AuthError> {
+    async fn signed_caller(&self, token: &str) -> Result<(Caller, jwt::Verified), AuthError> {
         let verified = self.signer.verify(token)?;
-        if self.store.is_session_revoked(verified.session) {
+        if self.store.is_session_revoked(verified.session).await? {
             return Err(AuthError::InvalidToken);
         }
         // latchkey's own endpoints go by the user's current record, so a role
         // change or a disable counts at once, whatever the token's claims say.
         let user = self
             .store
-            .user(verified.user_id)?
+            .user(verified.user_id)
+            .await?
             .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidToken)?;
         let caller = Caller {
@@ -318,9 +302,13 @@ impl Auth {
         Ok((caller, verified))
     }
 
-    fn authenticate_opaque(&self, token: &str) -> Result<Caller, AuthError> {
+    async fn authenticate_opaque(&self, token: &str) -> Result<Caller, AuthError> {
         let digest = token::parse(token).ok_or(AuthError::InvalidToken)?;
-        let record = self.store.token(&digest)?.ok_or(AuthError::InvalidToken)?;
+        let record = self
+            .store
+            .token(&digest)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         // A refresh token is never a credential; only the refresh endpoint
         // takes it.
         if record.kind != TokenKind::Access || record.expires_at <= now() {
@@ -330,7 +318,8 @@ impl Auth {
         // has not caught up with it.
         let user = self
             .store
-            .user(record.user_id)?
+            .user(record.user_id)
+            .await?
             .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidToken)?;
         Ok(Caller {
@@ -370,10 +359,10 @@ impl Auth {
         let new_hash = self.hasher.hash(password).await?;
         match self
             .store
-            .replace_password_hash(user.id, &user.password_hash, &new_hash)?
+            .replace_password_hash(user.id, &user.password_hash, &new_hash)
+            .await?
         {
             Some(updated) => {
-                self.store.durable().await?;
                 tracing::info!(user_id = %user.id, "password rehashed at current parameters");
                 Ok(updated)
             }
@@ -407,8 +396,14 @@ impl Auth {
 
     /// The store's size and user count, for a metrics scrape.
     pub async fn store_stats(&self) -> Result<crate::store::StoreStats, AuthError> {
-        self.on_store(Store::stats).await
+        Ok(self.store.stats().await?)
     }
 }
 
 pub use crate::model::unix_now as now;
+
+/// A refusal the store should never give for this write: a bug, reported
+/// as an internal error rather than mapped to a wrong answer.
+fn unexpected(what: &str, conflict: Conflict) -> AuthError {
+    AuthError::Internal(format!("unexpected conflict {what}: {conflict:?}"))
+}

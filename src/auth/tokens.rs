@@ -6,7 +6,7 @@
 //! Either way the token's public id is what clients list and revoke; for a
 //! session it is the session id, carried as `sid` by its access tokens.
 
-use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, token};
+use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, token, unexpected};
 use crate::config::TokenFormat;
 use crate::metrics::Issued;
 use crate::model::{TokenId, TokenKind, TokenRecord, UnixTime, UserId};
@@ -107,20 +107,16 @@ impl Auth {
             created_at,
             expires_at: created_at.saturating_add(seconds(ttl)),
         };
-        let digest = minted.digest;
-        let record = match self
-            .on_store(move |s| s.insert_token(&digest, record))
-            .await?
-        {
+        let record = match self.store.insert_token(&minted.digest, record).await? {
             Ok(record) => record,
             Err(Conflict::Gone) => return Err(AuthError::InvalidCredentials),
-            Err(other) => {
-                return Err(AuthError::Internal(format!(
-                    "unexpected conflict issuing a token: {other:?}"
-                )));
-            }
+            Err(
+                other @ (Conflict::UsernameTaken
+                | Conflict::EmailTaken
+                | Conflict::LastAdmin
+                | Conflict::Stale),
+            ) => return Err(unexpected("issuing a token", other)),
         };
-        self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), token_id = record.id.0, kind = ?kind, "token issued");
         crate::metrics::token_issued(match kind {
             TokenKind::Access => Issued::Opaque,
@@ -154,11 +150,10 @@ impl Auth {
         let old = token::parse(refresh_token).ok_or(AuthError::InvalidToken)?;
         let minted = token::generate()?;
         let expires_at = now().saturating_add(seconds(self.config.tokens.refresh_ttl_seconds));
-        let new = minted.digest;
         let rotation = self
-            .on_store(move |s| s.rotate_refresh(&old, &new, expires_at))
+            .store
+            .rotate_refresh(&old, &minted.digest, expires_at)
             .await?;
-        self.store.durable().await?;
         let record = match rotation {
             Rotation::Rotated(record) => record,
             Rotation::Reused(spent) => {
@@ -173,7 +168,8 @@ impl Auth {
         };
         let user = self
             .store
-            .user(record.user_id)?
+            .user(record.user_id)
+            .await?
             .filter(|u| !u.disabled)
             .ok_or(AuthError::InvalidToken)?;
         let (access, issued_at, access_expires_at) = self.signer.sign(&user, record.id)?;
@@ -189,12 +185,13 @@ impl Auth {
     }
 
     /// The caller's live tokens and sessions, oldest first.
-    pub fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>, AuthError> {
+    pub async fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenInfo>, AuthError> {
         let current = caller.session();
         let now = now();
         Ok(self
             .store
-            .tokens_of(caller.id())?
+            .tokens_of(caller.id())
+            .await?
             .into_iter()
             .filter(|(_, r)| r.expires_at > now)
             .map(|(_, r)| TokenInfo {
@@ -234,11 +231,10 @@ impl Auth {
     /// Revokes every token of the caller except the one this request used
     /// ("log out everywhere else"). Returns how many.
     pub async fn revoke_other_tokens(&self, caller: &Caller) -> Result<usize, AuthError> {
-        let (user, keep) = (caller.id(), caller.session());
         let n = self
-            .on_store(move |s| s.revoke_all_tokens(user, keep))
+            .store
+            .revoke_all_tokens(caller.id(), caller.session())
             .await?;
-        self.store.durable().await?;
         tracing::info!(user_id = %caller.id(), revoked = n, "other tokens revoked");
         Ok(n)
     }
@@ -249,26 +245,24 @@ impl Auth {
         actor: Actor<'_>,
         id: UserId,
     ) -> Result<usize, AuthError> {
-        self.target(actor, id)?;
-        let n = self
-            .on_store(move |s| s.revoke_all_tokens(id, None))
-            .await?;
-        self.store.durable().await?;
+        self.target(actor, id).await?;
+        let n = self.store.revoke_all_tokens(id, None).await?;
         tracing::info!(user_id = %id, revoked = n, "all tokens revoked");
         Ok(n)
     }
 
     /// RFC 7662: whether `presented` would be accepted now, and about whom.
-    pub fn introspect(&self, presented: &str) -> Result<Introspection, AuthError> {
+    pub async fn introspect(&self, presented: &str) -> Result<Introspection, AuthError> {
         let inactive = Introspection::default();
         if presented.starts_with(crate::model::TOKEN_PREFIX) {
             let Some(digest) = token::parse(presented) else {
                 return Ok(inactive);
             };
-            let Some(record) = self.store.token(&digest)? else {
+            let Some(record) = self.store.token(&digest).await? else {
                 return Ok(inactive);
             };
-            let Some(user) = self.store.user(record.user_id)?.filter(|u| !u.disabled) else {
+            let user = self.store.user(record.user_id).await?;
+            let Some(user) = user.filter(|u| !u.disabled) else {
                 return Ok(inactive);
             };
             if record.expires_at <= now() {
@@ -289,7 +283,7 @@ impl Auth {
                 ..inactive
             });
         }
-        match self.signed_caller(presented) {
+        match self.signed_caller(presented).await {
             Ok((caller, verified)) => Ok(Introspection {
                 active: true,
                 sub: Some(caller.user.id.to_string()),
@@ -315,13 +309,13 @@ impl Auth {
     /// Deletes expired tokens, codes, spent refresh tokens and revoked
     /// sessions whose access tokens have all expired. Expired things are
     /// refused whether or not this has run; it only reclaims space.
-    pub fn sweep_expired(&self) -> Result<usize, AuthError> {
+    pub async fn sweep_expired(&self) -> Result<usize, AuthError> {
         let now = now();
         let horizon = seconds(self.config.tokens.access_ttl_seconds + jwt::SKEW_SECONDS);
-        let tokens = self.store.sweep_expired(now)?;
+        let tokens = self.store.sweep_expired_tokens(now).await?;
         crate::metrics::tokens_expired(tokens);
         Ok(tokens
-            + self.store.sweep_expired_codes(now)?
-            + self.store.sweep_sessions(now, horizon)?)
+            + self.store.sweep_expired_codes(now).await?
+            + self.store.sweep_sessions(now, horizon).await?)
     }
 }

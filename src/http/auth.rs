@@ -221,7 +221,7 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
             // Looked up for every failed name, known or not, after the
             // hashing: the log's choice costs no difference in timing.
             let name = match name {
-                Some(LoggedName::AsGiven(n)) if !req.state.auth.names_an_account(n) => {
+                Some(LoggedName::AsGiven(n)) if !req.state.auth.names_an_account(n).await => {
                     Some(LoggedName::fingerprint_of(n))
                 }
                 other => other,

@@ -170,7 +170,7 @@ struct TokenList {
 /// GET /api/tokens: the caller's live tokens, metadata only, never the secret.
 async fn list(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
-    let items = req.state.auth.list_tokens(&caller)?;
+    let items = req.state.auth.list_tokens(&caller).await?;
     Ok(no_store(json(&TokenList {
         items: items.into_iter().map(TokenItem::from).collect(),
     })))
@@ -255,7 +255,7 @@ async fn introspect(req: Request) -> Result<impl Reply, ApiError> {
     }
     let body: IntrospectRequest = serde_urlencoded::from_bytes(&bytes)
         .map_err(|e| ApiError::InvalidRequest(format!("invalid form body: {e}")))?;
-    let answer = req.state.auth.introspect(&body.token)?;
+    let answer = req.state.auth.introspect(&body.token).await?;
     tracing::info!(admin = %caller.id(), active = answer.active, "token introspected");
     Ok(no_store(json(&answer)))
 }

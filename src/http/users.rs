@@ -206,7 +206,7 @@ fn page_params(query: Option<&str>) -> Result<(u64, u64), ApiError> {
 async fn list(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let (page, per_page) = page_params(req.query.as_deref())?;
-    let page: Page = req.state.auth.list_users(page, per_page)?;
+    let page: Page = req.state.auth.list_users(page, per_page).await?;
     let link = |n: u64| format!("/api/users?page={n}&per_page={}", page.per_page);
     let viewer = Viewer::from(&caller);
     let body = UserList {
@@ -233,7 +233,7 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
 /// GET /api/users/{id}: one user; 404 if there is none.
 async fn get(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
-    let user = req.state.auth.user(id)?;
+    let user = req.state.auth.user(id).await?;
     Ok(json(&UserBody::new(&user, Viewer::from(&caller))))
 }
 

@@ -1,216 +1,50 @@
-//! `Store`: the only type that touches sled.
+//! The storage seam: everything `auth` may ask of the store, as async
+//! operations whose writes return only once the data is durable, and a
+//! backend-neutral [`StoreError`].
 //!
-//! Each tree is named after the mapping it holds; its key format is written
-//! beside it. Writes that span trees run in one sled transaction, so a crash
-//! never leaves an index entry pointing at nothing. Transaction closures only
-//! read and write trees: they may run more than once.
+//! A backend sits in a module of its own beside this one (`sled`, the
+//! embedded default) and answers every operation below under the same name.
+//! [`Store`] is an enum of the backends, not a trait object: a call is one
+//! `match` and the backend's own future, with no boxing on the token check.
+//! A new backend adds a variant, one arm in `dispatch!`, and one line in the
+//! conformance suite that every backend passes (`conformance`).
 
-mod backup;
-mod batch;
-mod check;
-pub mod codec;
-mod codes;
-mod durability;
-mod keys;
-mod seed;
-mod skeletons;
-mod tokens;
-mod user_cache;
-mod users;
+mod error;
+mod sled;
 
-use crate::model::{TokenId, UnixTime, UserId};
-use durability::GroupCommit;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{Db, Tree};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+#[cfg(test)]
+mod conformance;
+
+pub use self::sled::codec;
+pub use self::sled::{BackupError, CheckReport, Restored, SeedReport, SeedUser, Snapshot};
+pub use error::{Conflict, StoreError, StoreResult};
+
+use crate::model::{
+    CodeRecord, SecretDigest, SigningKey, SpentRefresh, TokenId, TokenRecord, UnixTime, User,
+    UserId, Username,
+};
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
-pub use backup::{BackupError, Restored, Snapshot};
-pub use check::CheckReport;
-pub use codec::CodecError;
-pub use seed::{SeedReport, SeedUser};
-pub use tokens::Rotation;
-pub use users::UserUpdate;
-
-/// Why the store could not do what was asked. Every variant is a server-side
-/// fault; expected outcomes (a taken name, a missing record) are values.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed: I/O, a full disk, or corruption it detected.
-    #[error("storage: {0}")]
-    Sled(#[from] sled::Error),
-    /// A stored value did not decode.
-    #[error("stored record: {0}")]
-    Codec(#[from] CodecError),
-    /// Making a write durable failed (flush or fsync).
-    #[error("making writes durable: {0}")]
-    Durability(#[source] std::io::Error),
-    /// Spooling a backup to a temporary file failed.
-    #[error("spooling a backup: {0}")]
-    Spool(#[source] std::io::Error),
-    /// An index holds a value of the wrong shape.
-    #[error("corrupt index: {0}")]
-    Corrupt(&'static str),
-    /// A combined write's batch ended without answering this request.
-    #[error("a combined write was abandoned")]
-    Abandoned,
+/// The store, on whichever backend was configured. Cheap to clone; clones
+/// share one backend.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// sled in the data dir: one process, no setup.
+    Sled(self::sled::SledStore),
 }
 
-impl StoreError {
-    /// True when the fault is a full disk or quota: the caller may retry once
-    /// space is freed, so it deserves a 503 rather than a 500.
-    pub fn is_out_of_space(&self) -> bool {
-        let io = match self {
-            Self::Sled(sled::Error::Io(e)) | Self::Durability(e) | Self::Spool(e) => e,
-            _ => return false,
-        };
-        // ENOSPC and EDQUOT: std has no stable ErrorKind for quota yet.
-        matches!(io.raw_os_error(), Some(28 | 122)) || io.kind() == std::io::ErrorKind::StorageFull
-    }
+/// Calls the same operation on whichever backend `$store` is.
+macro_rules! dispatch {
+    ($store:expr, $backend:ident => $call:expr) => {
+        match $store {
+            Store::Sled($backend) => $call,
+        }
+    };
 }
 
-/// An expected reason a write was refused; returned as a value, never as a
-/// `StoreError`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conflict {
-    /// Another account holds the lowercased username, or one that looks
-    /// like it (the same skeleton).
-    UsernameTaken,
-    /// Another account holds the lowercased email.
-    EmailTaken,
-    /// The user (or single-use code) the write is about no longer exists.
-    Gone,
-    /// The write would leave no enabled admin.
-    LastAdmin,
-    /// The record changed since the caller read it; re-read and retry.
-    Stale,
-}
-
-/// What a transaction closure aborts with: an expected conflict, or a fault.
-type Abort = Result<Conflict, StoreError>;
-
-// Let `?` on sled and codec errors inside transaction closures abort with a
-// fault, while `abort(Ok(conflict))` reports an expected outcome.
-impl From<StoreError> for ConflictableTransactionError<Abort> {
-    fn from(e: StoreError) -> Self {
-        ConflictableTransactionError::Abort(Err(e))
-    }
-}
-
-impl From<CodecError> for ConflictableTransactionError<Abort> {
-    fn from(e: CodecError) -> Self {
-        ConflictableTransactionError::Abort(Err(e.into()))
-    }
-}
-
-/// Turns a transaction's outcome into the nested result callers use:
-/// expected conflicts inside, faults outside.
-fn flatten<T>(outcome: Result<T, TransactionError<Abort>>) -> StoreResult<Result<T, Conflict>> {
-    match outcome {
-        Ok(v) => Ok(Ok(v)),
-        Err(TransactionError::Abort(Ok(conflict))) => Ok(Err(conflict)),
-        Err(TransactionError::Abort(Err(e))) => Err(e),
-        Err(TransactionError::Storage(e)) => Err(e.into()),
-    }
-}
-
-/// The `counters` key holding the number of users.
-const USER_COUNT: &[u8] = b"users";
-/// The `counters` key holding the number of enabled admins.
-const ADMIN_COUNT: &[u8] = b"active_admins";
-/// The `counters` key holding the last user id handed out.
-const LAST_USER_ID: &[u8] = b"last_user_id";
-/// The `counters` key holding the last token id handed out.
-const LAST_TOKEN_ID: &[u8] = b"last_token_id";
-
-/// Shorthand for store results.
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// The embedded database: users, their tokens, and the indexes between them.
-/// Cheap to clone; all clones share one sled handle.
-#[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    db: Db,
-    /// user id (u64 BE) → `User`
-    users: Tree,
-    /// lowercased NFC username (UTF-8) → user id (u64 BE)
-    user_id_by_name: Tree,
-    /// lowercased NFC email (UTF-8) → user id (u64 BE)
-    user_id_by_email: Tree,
-    /// UTS #39 skeleton of the case-folded NFC username (UTF-8) → user ids
-    /// (u64 BE each, concatenated in id order; more than one only for
-    /// look-alike names registered before this index existed). Written in
-    /// the same transactions as `users`; see `skeletons`.
-    user_id_by_skeleton: Tree,
-    /// SHA-256 of the token (32 bytes) → `TokenRecord`
-    token_by_digest: Tree,
-    /// user id (u64 BE) ++ token id (u64 BE) → SHA-256 of the token (32 bytes)
-    tokens_by_user: Tree,
-    /// expires_at (u64 BE seconds) ++ SHA-256 of the token → empty; lets the
-    /// sweep find expired tokens with one range scan instead of a full walk.
-    token_digest_by_expiry: Tree,
-    /// counter name (UTF-8) → u64 BE; kept in the same transactions as the
-    /// records they count, so `total_items` and the last-admin guard need no
-    /// full scan.
-    counters: Tree,
-    /// SHA-256 of a single-use code (32 bytes) → `CodeRecord`
-    code_by_digest: Tree,
-    /// user id (u64 BE) ++ SHA-256 of the code → empty; finds a user's codes
-    /// to replace or delete them with the user.
-    codes_by_user: Tree,
-    /// SHA-256 of a rotated-away refresh token → `SpentRefresh`; kept until
-    /// it would have expired, to catch reuse.
-    spent_refresh_by_digest: Tree,
-    /// session id (u64 BE) → revoked at (u64 BE seconds); the sessions whose
-    /// signed access tokens must be refused until they expire.
-    revoked_session_at: Tree,
-    /// key id (UTF-8) → `SigningKey`
-    signing_keys: Tree,
-    /// `revoked_session_at`, mirrored in memory so checking a signed token
-    /// reads no tree.
-    revoked_sessions: RwLock<HashMap<u64, UnixTime>>,
-    /// `users`, partly mirrored in memory: a token check reads its user
-    /// from here. Every write to `users` forgets what it changed.
-    user_cache: user_cache::UserCache,
-    /// Held across "list a user's tokens, then remove them in a transaction"
-    /// and across every write that adds or replaces a token. sled
-    /// transactions cannot scan, so without it a token issued (or a refresh
-    /// rotated) between the scan and the commit would survive a password
-    /// change, a disable or a "revoke all". Never held across an fsync.
-    token_writes: Mutex<()>,
-    /// Held across "list a user's codes, then bound them in a transaction"
-    /// when a code is stored, for the same reason as `token_writes`.
-    code_writes: Mutex<()>,
-    /// Revocations (user, token id) queued to share one transaction (see
-    /// `batch`); its writer thread holds `token_writes` while it runs one,
-    /// then flushes it.
-    revocations: batch::Batcher<(UserId, TokenId), StoreResult<bool>>,
-    /// Every write to a tree holds this shared for the length of its
-    /// transaction (or single-tree write); a backup holds it exclusively
-    /// while it copies the trees, so no transaction is ever half in a
-    /// backup. Reads never touch it. Taken innermost, after `token_writes`,
-    /// and never twice on one thread: a waiting backup blocks new shared
-    /// holders, so a nested shared lock could deadlock.
-    write_gate: RwLock<()>,
-    /// The data dir: backups spool into it, since it is the one place
-    /// latchkey may write (systemd's `StateDirectory`).
-    dir: PathBuf,
-    group_commit: GroupCommit,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
-    }
-}
-
-/// How to open the store.
+/// How to open the embedded store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// sled's page cache, in bytes.
@@ -226,154 +60,6 @@ impl Default for StoreOptions {
     }
 }
 
-impl Store {
-    /// Opens (creating if needed) the store in `dir`. Fails if another
-    /// process holds it: sled allows one process per directory.
-    pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
-        create_private_dir(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_capacity_bytes)
-            // Group commit decides when to flush; sled's timer would only add
-            // unsynchronized background writes.
-            .flush_every_ms(None)
-            .open()?;
-        let group_commit = GroupCommit::start(db.clone(), dir).map_err(StoreError::Durability)?;
-        let tree = |name: &str| db.open_tree(name);
-        let revoked_session_at = tree("revoked_session_at")?;
-        let (revocations, revocation_queue) = batch::channel();
-        let store = Self {
-            inner: Arc::new(Inner {
-                users: tree("users")?,
-                user_id_by_name: tree("user_id_by_name")?,
-                user_id_by_email: tree("user_id_by_email")?,
-                user_id_by_skeleton: tree("user_id_by_skeleton")?,
-                token_by_digest: tree("token_by_digest")?,
-                tokens_by_user: tree("tokens_by_user")?,
-                token_digest_by_expiry: tree("token_digest_by_expiry")?,
-                counters: tree("counters")?,
-                code_by_digest: tree("code_by_digest")?,
-                codes_by_user: tree("codes_by_user")?,
-                spent_refresh_by_digest: tree("spent_refresh_by_digest")?,
-                revoked_sessions: RwLock::new(load_revoked(&revoked_session_at)?),
-                revoked_session_at,
-                user_cache: user_cache::UserCache::default(),
-                signing_keys: tree("signing_keys")?,
-                token_writes: Mutex::new(()),
-                code_writes: Mutex::new(()),
-                revocations,
-                write_gate: RwLock::new(()),
-                dir: dir.to_path_buf(),
-                group_commit,
-                db,
-            }),
-        };
-        // The writer holds the store weakly: dropping the last `Store` drops
-        // the queue's sender, which ends the thread.
-        let weak = Arc::downgrade(&store.inner);
-        revocation_queue
-            .start("latchkey-revoke", move |requests| {
-                weak.upgrade()
-                    .map(|inner| Self { inner }.revoke_batch_durably(&requests))
-                    .unwrap_or_default()
-            })
-            .map_err(StoreError::Durability)?;
-        store.index_skeletons()?;
-        Ok(store)
-    }
-
-    /// Waits until every write made before this call is on disk. Concurrent
-    /// callers share one flush and fsync (group commit).
-    pub async fn durable(&self) -> StoreResult<()> {
-        self.inner
-            .group_commit
-            .wait()
-            .await
-            .map_err(StoreError::Durability)
-    }
-
-    /// Flushes and fsyncs from a blocking context (shutdown, command line).
-    pub fn flush_blocking(&self) -> StoreResult<()> {
-        self.inner
-            .group_commit
-            .flush_now()
-            .map_err(StoreError::Durability)
-    }
-
-    /// Whether a session was revoked (its signed tokens must be refused).
-    /// Reads memory only.
-    pub fn is_session_revoked(&self, session: TokenId) -> bool {
-        self.inner
-            .revoked_sessions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(&session.0)
-    }
-
-    /// Serializes token writes with token scans (see `token_writes`).
-    fn token_writes(&self) -> MutexGuard<'_, ()> {
-        self.inner
-            .token_writes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Holds off a backup's copy for the length of one write; see
-    /// `write_gate`. Hold it across the transaction only, never an fsync.
-    fn writing(&self) -> RwLockReadGuard<'_, ()> {
-        self.inner
-            .write_gate
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Mirrors sessions just committed as revoked.
-    fn mark_revoked(&self, sessions: &[TokenId], at: UnixTime) {
-        self.update_revoked(sessions, |set, s| {
-            set.insert(s, at);
-        });
-    }
-
-    /// Mirrors revoked-session entries just dropped from the tree.
-    fn forget_revoked(&self, sessions: &[TokenId]) {
-        self.update_revoked(sessions, |set, s| {
-            set.remove(&s);
-        });
-    }
-
-    fn update_revoked(
-        &self,
-        sessions: &[TokenId],
-        apply: impl Fn(&mut HashMap<u64, UnixTime>, u64),
-    ) {
-        if sessions.is_empty() {
-            return;
-        }
-        let mut set = self
-            .inner
-            .revoked_sessions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        for s in sessions {
-            apply(&mut set, s.0);
-        }
-    }
-
-    /// Bytes the store occupies on disk.
-    pub fn size_on_disk(&self) -> StoreResult<u64> {
-        Ok(self.inner.db.size_on_disk()?)
-    }
-
-    /// The figures a metrics scrape reports. Blocking: sled sizes its
-    /// files with a directory walk.
-    pub fn stats(&self) -> StoreResult<StoreStats> {
-        Ok(StoreStats {
-            size_on_disk: self.size_on_disk()?,
-            users: self.user_count()?,
-        })
-    }
-}
-
 /// What [`Store::stats`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreStats {
@@ -383,38 +69,257 @@ pub struct StoreStats {
     pub users: u64,
 }
 
-/// Creates `dir` (and missing parents) accessible to its owner only, before
-/// sled would create it with the process's umask; an existing one is left
-/// as it is.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was live: here is its successor's record (same session id).
+    Rotated(TokenRecord),
+    /// It was already spent: its session is now revoked.
+    Reused(SpentRefresh),
+    /// Unknown, expired, or not a refresh token.
+    Refused,
 }
 
-/// Reads `revoked_session_at` into memory at open.
-fn load_revoked(tree: &Tree) -> StoreResult<HashMap<u64, UnixTime>> {
-    let mut set = HashMap::new();
-    for entry in tree.iter() {
-        let (sid, at) = entry?;
-        let at = i64::try_from(read_u64(&at, "revoked session time")?).unwrap_or(0);
-        set.insert(read_u64(&sid, "revoked session id")?, at);
+/// A change to an existing user, applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct UserUpdate {
+    /// The record the change was computed from. If the stored record is no
+    /// longer this one, nothing is written (`Conflict::Stale`): writing
+    /// `user` would silently undo whatever changed it.
+    pub expected: User,
+    /// The record as it should be stored.
+    pub user: User,
+    /// Revoke every token (and session) of the user except the one with
+    /// this id (a password change, a disable). `None` leaves tokens alone.
+    pub revoke_tokens_except: Option<Option<TokenId>>,
+    /// Spend this single-use code, and every other code of its kind the
+    /// user holds, in the same transaction; if it is already spent the
+    /// update fails with `Conflict::Gone`, so a code works once.
+    pub consume_code: Option<SecretDigest>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store in `dir`. Fails with
+    /// [`StoreError::Locked`] if another process holds it.
+    pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+        self::sled::Trees::open(dir, options).map(|t| Self::Sled(self::sled::SledStore::new(t)))
     }
-    Ok(set)
-}
 
-/// The big-endian key form of a timestamp; times before 1970 sort as 0.
-fn time_key(t: UnixTime) -> [u8; 8] {
-    u64::try_from(t).unwrap_or(0).to_be_bytes()
-}
+    /// Restores a backup into `target`, an empty or missing data dir for
+    /// the embedded store, and checks it; on any failure nothing is left.
+    pub fn restore(
+        source: impl Read,
+        target: &Path,
+        options: &StoreOptions,
+    ) -> Result<Restored, BackupError> {
+        self::sled::Trees::restore(source, target, options)
+    }
 
-#[cfg(test)]
-mod tests;
+    /// Waits until every write made before this call is durable. The
+    /// operations below already do; this is for a caller that must spend
+    /// the time a write would have (so that a refusal does not answer
+    /// faster than a success).
+    pub async fn durable(&self) -> StoreResult<()> {
+        dispatch!(self, s => s.durable().await)
+    }
 
-fn read_u64(bytes: &[u8], what: &'static str) -> StoreResult<u64> {
-    Ok(u64::from_be_bytes(
-        bytes.try_into().map_err(|_| StoreError::Corrupt(what))?,
-    ))
+    /// Makes everything durable before the process exits.
+    pub async fn flush(&self) -> StoreResult<()> {
+        dispatch!(self, s => s.flush().await)
+    }
+
+    // Users.
+
+    /// Adds a user under the next id; `UsernameTaken` or `EmailTaken` if
+    /// another account holds its name (or a look-alike) or email.
+    pub async fn insert_user(&self, user: User) -> StoreResult<Result<User, Conflict>> {
+        dispatch!(self, s => s.insert_user(user).await)
+    }
+
+    /// One user by id.
+    pub async fn user(&self, id: UserId) -> StoreResult<Option<Arc<User>>> {
+        dispatch!(self, s => s.user(id).await)
+    }
+
+    /// The user a login identifier names (`key` is its
+    /// [`crate::model::login_key`]): with an `@` it is an email, without one
+    /// a username. Names stored by earlier releases can hold an `@`; an
+    /// identifier with one falls back to them when no account has it as its
+    /// email.
+    pub async fn user_by_login(&self, key: &str) -> StoreResult<Option<User>> {
+        dispatch!(self, s => s.user_by_login(key).await)
+    }
+
+    /// Whether `name`, or a name that looks like it, is taken.
+    pub async fn username_taken(&self, name: &Username) -> StoreResult<bool> {
+        dispatch!(self, s => s.username_taken(name).await)
+    }
+
+    /// How many users there are.
+    pub async fn user_count(&self) -> StoreResult<u64> {
+        dispatch!(self, s => s.user_count().await)
+    }
+
+    /// How many enabled admins there are.
+    pub async fn admin_count(&self) -> StoreResult<u64> {
+        dispatch!(self, s => s.admin_count().await)
+    }
+
+    /// Users in id order, skipping `offset`, at most `limit`.
+    pub async fn users_page(&self, offset: u64, limit: usize) -> StoreResult<Vec<User>> {
+        dispatch!(self, s => s.users_page(offset, limit).await)
+    }
+
+    /// Applies `update` in one transaction: `Stale` if the stored record is
+    /// not `update.expected`, `UsernameTaken`/`EmailTaken` for a taken
+    /// email, `LastAdmin` if it would leave no enabled admin, `Gone` if the
+    /// user or the code to spend is gone.
+    pub async fn update_user(&self, update: &UserUpdate) -> StoreResult<Result<(), Conflict>> {
+        dispatch!(self, s => s.update_user(update).await)
+    }
+
+    /// Deletes a user with its tokens, sessions and codes; `LastAdmin` or
+    /// `Gone` refuse it.
+    pub async fn delete_user(&self, id: UserId) -> StoreResult<Result<(), Conflict>> {
+        dispatch!(self, s => s.delete_user(id).await)
+    }
+
+    /// Replaces the password hash `old` with `new` (a rehash at current
+    /// parameters); `None` if the hash is no longer `old`.
+    pub async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<Option<User>> {
+        dispatch!(self, s => s.replace_password_hash(id, old, new).await)
+    }
+
+    // Tokens and sessions.
+
+    /// Stores a token under its digest with the next token id; `Gone` if
+    /// its user no longer exists.
+    pub async fn insert_token(
+        &self,
+        digest: &SecretDigest,
+        record: TokenRecord,
+    ) -> StoreResult<Result<TokenRecord, Conflict>> {
+        dispatch!(self, s => s.insert_token(digest, record).await)
+    }
+
+    /// The token stored under `digest`, expired or not.
+    pub async fn token(&self, digest: &SecretDigest) -> StoreResult<Option<TokenRecord>> {
+        dispatch!(self, s => s.token(digest).await)
+    }
+
+    /// Every stored token of a user, with its digest, in id order.
+    pub async fn tokens_of(&self, user: UserId) -> StoreResult<Vec<(SecretDigest, TokenRecord)>> {
+        dispatch!(self, s => s.tokens_of(user).await)
+    }
+
+    /// Revokes one of a user's tokens (and its session); false if the user
+    /// has no such token.
+    pub async fn revoke_token_of(&self, user: UserId, token: TokenId) -> StoreResult<bool> {
+        dispatch!(self, s => s.revoke_token_of(user, token).await)
+    }
+
+    /// Revokes every token (and session) of a user but `keep`; returns how
+    /// many.
+    pub async fn revoke_all_tokens(
+        &self,
+        user: UserId,
+        keep: Option<TokenId>,
+    ) -> StoreResult<usize> {
+        dispatch!(self, s => s.revoke_all_tokens(user, keep).await)
+    }
+
+    /// Spends the refresh token `old` and stores its successor under `new`
+    /// in the same session. Presenting a spent one revokes the session.
+    pub async fn rotate_refresh(
+        &self,
+        old: &SecretDigest,
+        new: &SecretDigest,
+        new_expires_at: UnixTime,
+    ) -> StoreResult<Rotation> {
+        dispatch!(self, s => s.rotate_refresh(old, new, new_expires_at).await)
+    }
+
+    /// Whether a session was revoked (its signed tokens must be refused).
+    pub async fn is_session_revoked(&self, session: TokenId) -> StoreResult<bool> {
+        dispatch!(self, s => s.is_session_revoked(session).await)
+    }
+
+    // Single-use codes.
+
+    /// Stores a code, keeping at most `keep` live codes of its kind for
+    /// its user (the oldest go); `Gone` if the user no longer exists.
+    pub async fn insert_code(
+        &self,
+        digest: &SecretDigest,
+        record: &CodeRecord,
+        keep: usize,
+    ) -> StoreResult<Result<(), Conflict>> {
+        dispatch!(self, s => s.insert_code(digest, record, keep).await)
+    }
+
+    /// The code stored under `digest`, expired or not. Spending one is part
+    /// of the update it allows ([`UserUpdate::consume_code`]).
+    pub async fn code(&self, digest: &SecretDigest) -> StoreResult<Option<CodeRecord>> {
+        dispatch!(self, s => s.code(digest).await)
+    }
+
+    // Signing keys.
+
+    /// Every stored signing key, in no particular order.
+    pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        dispatch!(self, s => s.signing_keys().await)
+    }
+
+    /// Adds a signing key.
+    pub async fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        dispatch!(self, s => s.add_signing_key(key).await)
+    }
+
+    // Maintenance.
+
+    /// Deletes tokens expired at `now`; returns how many.
+    pub async fn sweep_expired_tokens(&self, now: UnixTime) -> StoreResult<usize> {
+        dispatch!(self, s => s.sweep_expired_tokens(now).await)
+    }
+
+    /// Deletes codes expired at `now`; returns how many.
+    pub async fn sweep_expired_codes(&self, now: UnixTime) -> StoreResult<usize> {
+        dispatch!(self, s => s.sweep_expired_codes(now).await)
+    }
+
+    /// Drops spent refresh tokens past their expiry, and revoked-session
+    /// entries older than `horizon` seconds (by then every access token of
+    /// the session has expired); returns how many.
+    pub async fn sweep_sessions(&self, now: UnixTime, horizon: i64) -> StoreResult<usize> {
+        dispatch!(self, s => s.sweep_sessions(now, horizon).await)
+    }
+
+    /// A consistent copy of everything, ready to read out.
+    pub async fn snapshot(&self) -> StoreResult<Snapshot> {
+        dispatch!(self, s => s.snapshot().await)
+    }
+
+    /// The store's size and user count.
+    pub async fn stats(&self) -> StoreResult<StoreStats> {
+        dispatch!(self, s => s.stats().await)
+    }
+
+    /// An integrity walk. Meant for a quiescent store.
+    pub async fn check(&self) -> StoreResult<CheckReport> {
+        dispatch!(self, s => s.check().await)
+    }
+
+    /// Writes many users and tokens fast, for an offline store (a benchmark,
+    /// a migration); see the backend for what a crash part-way leaves.
+    pub async fn seed_bulk<I>(&self, users: I, batch_size: usize) -> StoreResult<SeedReport>
+    where
+        I: IntoIterator<Item = SeedUser> + Send + 'static,
+    {
+        dispatch!(self, s => s.seed_bulk(users, batch_size).await)
+    }
 }

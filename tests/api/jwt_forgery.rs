@@ -198,10 +198,10 @@ async fn a_token_for_another_audience_or_issuer_is_refused() {
 
 /// The server's own signing key, read from its stopped store: what a
 /// leaked backup would give an attacker.
-fn server_signing_key(data_dir: &Path) -> Ed25519KeyPair {
+async fn server_signing_key(data_dir: &Path) -> Ed25519KeyPair {
     let store =
         latchkey::store::Store::open(data_dir, &latchkey::store::StoreOptions::default()).unwrap();
-    let keys = store.signing_keys().unwrap();
+    let keys = store.signing_keys().await.unwrap();
     assert_eq!(keys.len(), 1, "one key before any rotation");
     Ed25519KeyPair::from_bytes(&keys[0].key_pair)
         .unwrap()
@@ -214,7 +214,7 @@ async fn a_token_signed_with_the_servers_key_for_longer_than_the_access_lifetime
     let issued = alice_session(&app).await;
     let (_, claims) = jws_parts(&secret(&issued));
     let dir = app.shutdown().await;
-    let key = server_signing_key(dir.path());
+    let key = server_signing_key(dir.path()).await;
     let app = TestServer::spawn_in(dir, jwt_mode).await;
     let custom = json!({ "sid": claims["sid"], "role": "user" });
     let sign = |lifetime: u64| {

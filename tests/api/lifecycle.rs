@@ -56,15 +56,16 @@ async fn expired_tokens_are_swept_from_the_store() {
         ..Default::default()
     };
     let store = latchkey::open_store(&cfg).unwrap();
-    let left = store.tokens_of(UserId(id_of(&alice))).unwrap();
+    let left = store.tokens_of(UserId(id_of(&alice))).await.unwrap();
     assert!(left.is_empty(), "{} expired tokens not swept", left.len());
 }
 
 /// The stored hash of `name`, read from a stopped server's data dir.
-fn stored_hash(dir: &tempfile::TempDir, name: &str) -> String {
+async fn stored_hash(dir: &tempfile::TempDir, name: &str) -> String {
     let store = latchkey::store::Store::open(dir.path(), &Default::default()).unwrap();
     store
         .user_by_login(&latchkey::model::login_key(name))
+        .await
         .unwrap()
         .unwrap()
         .password_hash
@@ -75,12 +76,20 @@ async fn a_hash_made_with_old_parameters_is_rehashed_at_the_next_login() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     let dir = app.shutdown().await;
-    assert!(stored_hash(&dir, "alice").starts_with("$scrypt$ln=4,"));
+    assert!(
+        stored_hash(&dir, "alice")
+            .await
+            .starts_with("$scrypt$ln=4,")
+    );
 
     let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
     app.me_basic("alice", PASSWORD).await;
     let dir = app.shutdown().await;
-    assert!(stored_hash(&dir, "alice").starts_with("$scrypt$ln=5,"));
+    assert!(
+        stored_hash(&dir, "alice")
+            .await
+            .starts_with("$scrypt$ln=5,")
+    );
 
     // The new hash still verifies the same password.
     let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;

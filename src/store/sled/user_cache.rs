@@ -1,7 +1,7 @@
 //! Recently read user records, kept in memory so that a token check costs
 //! one sled read (the token) instead of two (the token, then its user).
 //!
-//! Every write to the `users` tree is a `Store` method, and each calls
+//! Every write to the `users` tree is a `Trees` method, and each calls
 //! [`UserCache::forget`] once its transaction is over and before it
 //! returns, so before the write is acknowledged: a request that starts after
 //! a disable, a role change or a delete was answered never sees the old

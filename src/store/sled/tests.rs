@@ -1,29 +1,22 @@
-//! Store behaviour against a real sled directory.
+//! The sled backend's own behaviour against a real sled directory.
 
 use super::*;
 use crate::model::{
     CodeKind, CodeRecord, Email, SecretDigest, TokenId, TokenKind, TokenRecord, User, UserId,
     Username,
 };
+use crate::store::conformance::{new_user, open_when_released, replacing};
+use crate::store::{Rotation, UserUpdate};
 
-fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-    (dir, store)
+/// Opens the store in `dir` again once sled has let go of it.
+fn reopen(dir: &std::path::Path) -> Trees {
+    open_when_released(|| Trees::open(dir, &StoreOptions::default()))
 }
 
-/// A user record not yet stored.
-fn new_user(name: &str, email: Option<&str>) -> User {
-    User {
-        id: UserId(0),
-        username: Username::parse(name).unwrap(),
-        email: email.map(|e| Email::parse(e).unwrap()),
-        password_hash: "$scrypt$unused".into(),
-        created_at: 1_700_000_000,
-        role: crate::model::Role::User,
-        disabled: false,
-        confirmed: true,
-    }
+fn open() -> (tempfile::TempDir, Trees) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Trees::open(dir.path(), &StoreOptions::default()).unwrap();
+    (dir, store)
 }
 
 /// A name as an earlier release may have stored it, skipping today's rules
@@ -33,7 +26,7 @@ fn legacy_name(name: &str) -> Username {
 }
 
 /// A user with a legacy name, stored.
-fn legacy_user(store: &Store, name: &str, email: Option<&str>) -> User {
+fn legacy_user(store: &Trees, name: &str, email: Option<&str>) -> User {
     let user = User {
         username: legacy_name(name),
         ..new_user("placeholder", email)
@@ -42,21 +35,11 @@ fn legacy_user(store: &Store, name: &str, email: Option<&str>) -> User {
 }
 
 /// A user stored, with its assigned id.
-fn user(store: &Store, name: &str, email: Option<&str>) -> User {
+fn user(store: &Trees, name: &str, email: Option<&str>) -> User {
     store.insert_user(new_user(name, email)).unwrap().unwrap()
 }
 
-/// An update that replaces `expected` with `user` and does nothing else.
-fn replacing(expected: &User, user: &User) -> UserUpdate {
-    UserUpdate {
-        expected: expected.clone(),
-        user: user.clone(),
-        revoke_tokens_except: None,
-        consume_code: None,
-    }
-}
-
-fn token(store: &Store, user: &User, seed: u8, expires_at: i64) -> (SecretDigest, TokenRecord) {
+fn token(store: &Trees, user: &User, seed: u8, expires_at: i64) -> (SecretDigest, TokenRecord) {
     let record = TokenRecord {
         id: TokenId(0),
         kind: TokenKind::Access,
@@ -181,7 +164,7 @@ fn sweep_deletes_only_expired_tokens() {
 fn records_survive_reopening_after_durable() {
     let dir = tempfile::tempdir().unwrap();
     let alice = {
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let store = reopen(dir.path());
         let alice = user(&store, "alice", None);
         tokio::runtime::Builder::new_current_thread()
             .build()
@@ -190,7 +173,7 @@ fn records_survive_reopening_after_durable() {
             .unwrap();
         alice
     };
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(store.user(alice.id).unwrap().as_deref(), Some(&alice));
     // Ids carry on from the last one across a reopen, with no gap.
     assert_eq!(user(&store, "bob", None).id, UserId(2));
@@ -228,7 +211,7 @@ fn a_revocation_batch_revokes_each_token_once_and_answers_in_order() {
 fn a_resolved_revocation_survives_a_reopen_and_the_writer_lets_the_store_close() {
     let dir = tempfile::tempdir().unwrap();
     let digest = {
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let store = reopen(dir.path());
         let alice = user(&store, "alice", None);
         let (digest, record) = token(&store, &alice, 1, i64::MAX);
         let revoked = tokio::runtime::Builder::new_current_thread()
@@ -239,26 +222,18 @@ fn a_resolved_revocation_survives_a_reopen_and_the_writer_lets_the_store_close()
         assert!(revoked);
         digest
     };
-    // The reopen proves the writer thread keeps no store alive. It retries
-    // briefly: sled's own I/O threads can hold the directory's lock for a
-    // moment after the last `Db` is dropped.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let store = loop {
-        match Store::open(dir.path(), &StoreOptions::default()) {
-            Ok(store) => break store,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("the store stayed locked: {e}"),
-        }
-    };
+    // The reopen proves the writer thread keeps no store alive.
+    let store = reopen(dir.path());
     assert!(store.token(&digest).unwrap().is_none());
 }
 
 #[test]
 fn a_second_open_of_the_same_directory_fails() {
     let (dir, _store) = open();
-    assert!(Store::open(dir.path(), &StoreOptions::default()).is_err());
+    assert!(matches!(
+        Trees::open(dir.path(), &StoreOptions::default()),
+        Err(StoreError::Locked)
+    ));
 }
 
 #[test]
@@ -299,7 +274,7 @@ fn rotating_a_refresh_token_keeps_the_session_and_reuse_revokes_it() {
 fn revoked_sessions_are_remembered_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let session = {
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let store = reopen(dir.path());
         let alice = user(&store, "alice", None);
         let record = TokenRecord {
             id: TokenId(0),
@@ -315,7 +290,7 @@ fn revoked_sessions_are_remembered_across_a_reopen() {
         store.flush_blocking().unwrap();
         session
     };
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = reopen(dir.path());
     assert!(store.is_session_revoked(session));
     // Forgotten once every access token of the session must have expired.
     store
@@ -347,7 +322,7 @@ fn an_update_computed_from_a_stale_record_writes_nothing() {
 type TreeContents = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
 
 /// Every tree's entries, by tree name: what a backup must carry over.
-fn contents(store: &Store) -> Vec<TreeContents> {
+fn contents(store: &Trees) -> Vec<TreeContents> {
     let db = &store.inner.db;
     let mut names = db.tree_names();
     names.sort();
@@ -367,7 +342,7 @@ fn contents(store: &Store) -> Vec<TreeContents> {
         .collect()
 }
 
-fn backup_bytes(store: &Store) -> Vec<u8> {
+fn backup_bytes(store: &Trees) -> Vec<u8> {
     let mut snapshot = store.snapshot().unwrap();
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut snapshot, &mut bytes).unwrap();
@@ -398,9 +373,9 @@ fn a_restored_backup_holds_every_tree_byte_for_byte_and_its_revoked_sessions() {
 
     let into = tempfile::tempdir().unwrap();
     let target = into.path().join("restored");
-    let restored = Store::restore(&bytes[..], &target, &StoreOptions::default()).unwrap();
+    let restored = Trees::restore(&bytes[..], &target, &StoreOptions::default()).unwrap();
     assert_eq!((restored.users, restored.tokens), (1, 1));
-    let copy = Store::open(&target, &StoreOptions::default()).unwrap();
+    let copy = reopen(&target);
     assert_eq!(contents(&copy), contents(&store));
     assert!(copy.is_session_revoked(session));
     let names: Vec<_> = std::fs::read_dir(into.path()).unwrap().collect();
@@ -435,7 +410,7 @@ fn a_damaged_or_truncated_backup_is_refused_and_leaves_nothing_behind() {
     longer.push(0);
     damaged.push(("a byte appended".into(), longer));
     for (what, copy) in damaged {
-        let refused = Store::restore(&copy[..], &target, &StoreOptions::default());
+        let refused = Trees::restore(&copy[..], &target, &StoreOptions::default());
         assert!(
             matches!(refused, Err(BackupError::Invalid(_))),
             "{what}: {refused:?}"
@@ -451,7 +426,7 @@ fn restore_refuses_a_dir_that_is_not_empty() {
     let bytes = backup_bytes(&store);
     let into = tempfile::tempdir().unwrap();
     std::fs::write(into.path().join("keep.txt"), "mine").unwrap();
-    let refused = Store::restore(&bytes[..], into.path(), &StoreOptions::default());
+    let refused = Trees::restore(&bytes[..], into.path(), &StoreOptions::default());
     assert!(
         matches!(refused, Err(BackupError::NotEmpty(_))),
         "{refused:?}"
@@ -505,7 +480,7 @@ fn backups_taken_while_threads_write_are_consistent_cuts() {
         let into = tempfile::tempdir().unwrap();
         let target = into.path().join("restored");
         // `restore` runs the integrity walk and refuses a store that fails it.
-        let restored = Store::restore(&bytes[..], &target, &StoreOptions::default())
+        let restored = Trees::restore(&bytes[..], &target, &StoreOptions::default())
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(restored.users > 0, "round {round}: {restored:?}");
     }
@@ -597,7 +572,7 @@ fn bulk_seeding_a_taken_name_or_email_is_refused_and_names_and_emails_do_not_col
 
 /// Stores a code of `kind` for `user`, issued at `created_at`, keeping at
 /// most three of its kind; returns its digest.
-fn code(store: &Store, user: &User, kind: CodeKind, seed: u8, created_at: i64) -> SecretDigest {
+fn code(store: &Trees, user: &User, kind: CodeKind, seed: u8, created_at: i64) -> SecretDigest {
     let digest = SecretDigest([seed; 32]);
     let record = CodeRecord {
         kind,
@@ -680,7 +655,7 @@ fn a_look_alike_name_is_taken_until_the_name_it_resembles_is_deleted() {
 fn a_store_without_the_skeleton_index_gets_one_at_open_and_keeps_look_alikes_working() {
     let dir = tempfile::tempdir().unwrap();
     let (paypal, lookalike) = {
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let store = reopen(dir.path());
         let paypal = user(&store, "paypal", None);
         let other = user(&store, "placeholder", None);
         // As an earlier release would have left it: a look-alike name that
@@ -706,7 +681,7 @@ fn a_store_without_the_skeleton_index_gets_one_at_open_and_keeps_look_alikes_wor
         store.flush_blocking().unwrap();
         (paypal, lookalike)
     };
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = reopen(dir.path());
     let found = |login: &str| store.user_by_login(login).unwrap().map(|u| u.id);
     assert_eq!(found("paypal"), Some(paypal.id));
     assert_eq!(found(&lookalike.username.key()), Some(lookalike.id));

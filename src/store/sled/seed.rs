@@ -1,10 +1,8 @@
 //! Bulk seeding for benchmarks and migrations: many users and tokens written
 //! in large sled batches instead of one transaction each.
 
-use super::tokens::{expiry_key, user_token_key};
-use super::{
-    ADMIN_COUNT, LAST_TOKEN_ID, LAST_USER_ID, Store, StoreError, StoreResult, USER_COUNT, codec,
-};
+use super::counters::{ADMIN_COUNT, LAST_TOKEN_ID, LAST_USER_ID, USER_COUNT};
+use super::{StoreError, StoreResult, Trees, codec, keys};
 use crate::model::{SecretDigest, TokenId, TokenRecord, User, UserId};
 use sled::{Batch, Tree};
 use std::collections::{BTreeMap, HashSet};
@@ -18,7 +16,7 @@ pub struct SeedUser {
     pub tokens: Vec<(SecretDigest, crate::model::UnixTime)>,
 }
 
-/// What [`Store::seed_bulk`] wrote.
+/// What [`Trees::seed_bulk`] wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SeedReport {
     /// Users written.
@@ -46,7 +44,7 @@ struct Pending {
     len: usize,
 }
 
-impl Store {
+impl Trees {
     /// Writes `users` and their tokens with every index and counter, in
     /// batches of about `batch_size` users (sled `apply_batch` per tree):
     /// orders of magnitude faster than one transaction per record. Meant for
@@ -55,7 +53,7 @@ impl Store {
     /// `latchkey check` reports; records are written before the indexes
     /// that point at them and counters last. A name or email already taken
     /// (in the store or earlier in `users`) is a `StoreError::Corrupt` and
-    /// stops the seed. Call [`Store::flush_blocking`] afterwards.
+    /// stops the seed. Call [`Trees::flush_blocking`] afterwards.
     pub fn seed_bulk(
         &self,
         users: impl IntoIterator<Item = SeedUser>,
@@ -82,7 +80,7 @@ impl Store {
                 id: UserId(last_user),
                 ..seed.user
             };
-            let id = user.id.to_key();
+            let id = keys::user(user.id);
             pending.users.insert(&id, codec::encode(&user)?);
             pending.by_name.insert(name.as_bytes(), &id);
             pending
@@ -108,12 +106,12 @@ impl Store {
                     .by_digest
                     .insert(digest.0.as_slice(), codec::encode(&record)?);
                 pending.by_user.insert(
-                    user_token_key(user.id, record.id).as_slice(),
+                    keys::user_token(user.id, record.id).as_slice(),
                     digest.0.as_slice(),
                 );
                 pending
                     .by_expiry
-                    .insert(expiry_key(expires_at, &digest).as_slice(), &[]);
+                    .insert(keys::expiry(expires_at, &digest).as_slice(), &[]);
                 report.tokens += 1;
             }
             report.users += 1;

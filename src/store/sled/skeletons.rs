@@ -10,7 +10,8 @@
 //! Two existing names that share a skeleton both keep working: a value holds
 //! every id, and `latchkey check` lists the collision.
 
-use super::{LAST_USER_ID, Store, StoreResult, codec};
+use super::counters::LAST_USER_ID;
+use super::{StoreResult, Trees, codec, keys};
 use crate::model::{User, UserId};
 use sled::Batch;
 use std::collections::BTreeMap;
@@ -20,18 +21,18 @@ pub(super) const SKELETONS_THROUGH: &[u8] = b"skeletons_through_user_id";
 
 /// The ids in a `user_id_by_skeleton` value (u64 BE each, concatenated).
 pub(super) fn ids(value: &[u8]) -> impl Iterator<Item = UserId> + '_ {
-    value.chunks_exact(8).filter_map(UserId::from_key)
+    value.chunks_exact(8).filter_map(keys::parse_user)
 }
 
 /// `value` without `id`; empty when `id` was its only one.
 pub(super) fn without(value: &[u8], id: UserId) -> Vec<u8> {
     ids(value)
         .filter(|other| *other != id)
-        .flat_map(UserId::to_key)
+        .flat_map(keys::user)
         .collect()
 }
 
-impl Store {
+impl Trees {
     /// Rebuilds `user_id_by_skeleton` unless it covers every user id handed
     /// out. Runs at open, before any request, so nothing writes meanwhile.
     /// A crash part-way leaves the marker behind, so the next open rebuilds.
@@ -50,7 +51,7 @@ impl Store {
                 Ok(user) => by_skeleton
                     .entry(user.username.skeleton())
                     .or_default()
-                    .extend_from_slice(&user.id.to_key()),
+                    .extend_from_slice(&keys::user(user.id)),
                 Err(_) => skipped += 1,
             }
         }

@@ -1,9 +1,9 @@
 //! Signing keys for access tokens.
 
-use super::{Store, StoreResult, codec, flatten};
+use super::{StoreResult, Trees, codec, flatten};
 use crate::model::SigningKey;
 
-impl Store {
+impl Trees {
     /// Every stored signing key, in no particular order.
     pub fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         self.inner
@@ -30,9 +30,9 @@ impl Store {
             keys.insert(key.kid.as_bytes(), codec::encode(key)?)?;
             Ok(())
         });
-        // Not held across the fsync: a backup need not wait for it.
+        // Released before the caller waits for the flush: a backup need not
+        // wait for it.
         drop(gate);
-        flatten(outcome)?.map_err(|_| super::StoreError::Corrupt("signing key conflict"))?;
-        self.flush_blocking()
+        flatten(outcome)?.map_err(|_| super::StoreError::Corrupt("signing key conflict"))
     }
 }

@@ -2,8 +2,8 @@
 //! per-user index so a user's codes of a kind can be bounded, spent
 //! together, and deleted with the user.
 
-use super::{Abort, Conflict, Store, StoreError, StoreResult, codec, flatten};
-use crate::model::{CodeRecord, SecretDigest, UnixTime, UserId};
+use super::{Abort, Conflict, StoreError, StoreResult, Trees, codec, flatten, keys};
+use crate::model::{CodeRecord, SecretDigest, UserId};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
 use std::sync::{MutexGuard, PoisonError};
@@ -19,12 +19,9 @@ pub(super) struct CodeKeys {
 
 impl CodeKeys {
     pub(super) fn of(user: UserId, digest: &SecretDigest) -> Self {
-        let mut by_user = [0u8; 40];
-        by_user[..8].copy_from_slice(&user.to_key());
-        by_user[8..].copy_from_slice(&digest.0);
         Self {
             digest: digest.0,
-            by_user,
+            by_user: keys::user_code(user, digest),
         }
     }
 }
@@ -68,7 +65,7 @@ pub(super) fn spend_code(
     Ok(())
 }
 
-impl Store {
+impl Trees {
     /// Serializes code writes with the scans they rely on: sled
     /// transactions cannot scan, so two codes stored at once would each
     /// miss the other when bounding the user's live codes.
@@ -97,7 +94,7 @@ impl Store {
         let _gate = self.writing();
         let outcome = (&i.users, &i.code_by_digest, &i.codes_by_user).transaction(
             |(users, codes, codes_by_user)| {
-                if users.get(record.user_id.to_key())?.is_none() {
+                if users.get(keys::user(record.user_id))?.is_none() {
                     return abort(Ok(Conflict::Gone));
                 }
                 let mut live = Vec::new();
@@ -141,7 +138,7 @@ impl Store {
     /// The keys of every code a user holds.
     pub(super) fn code_keys_of(&self, user: UserId) -> StoreResult<Vec<CodeKeys>> {
         let mut out = Vec::new();
-        for entry in self.inner.codes_by_user.scan_prefix(user.to_key()) {
+        for entry in self.inner.codes_by_user.scan_prefix(keys::user(user)) {
             let (key, _) = entry?;
             let digest = key
                 .get(8..)
@@ -150,29 +147,5 @@ impl Store {
             out.push(CodeKeys::of(user, &SecretDigest(digest)));
         }
         Ok(out)
-    }
-
-    /// Deletes codes that expired at or before `now`. Codes are few and
-    /// short-lived, so a full walk is cheaper than another index.
-    pub fn sweep_expired_codes(&self, now: UnixTime) -> StoreResult<usize> {
-        let i = &*self.inner;
-        let mut expired = Vec::new();
-        for entry in i.code_by_digest.iter() {
-            let (digest, value) = entry?;
-            let record: CodeRecord = codec::decode(&value)?;
-            if record.expires_at <= now {
-                let digest = <[u8; 32]>::try_from(digest.as_ref())
-                    .map_err(|_| StoreError::Corrupt("code digest key"))?;
-                expired.push(CodeKeys::of(record.user_id, &SecretDigest(digest)));
-            }
-        }
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        let _gate = self.writing();
-        let outcome = (&i.code_by_digest, &i.codes_by_user)
-            .transaction(|(codes, codes_by_user)| remove_codes(codes, codes_by_user, &expired));
-        flatten(outcome)?.map_err(|_| StoreError::Corrupt("code sweep conflict"))?;
-        Ok(expired.len())
     }
 }

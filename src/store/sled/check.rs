@@ -1,8 +1,8 @@
 //! An integrity walk: every record decodes, every index entry points at a
 //! live record, and every record is reachable from its indexes.
 
-use super::tokens::{expiry_key, user_token_key};
-use super::{Store, StoreResult, USER_COUNT, codec, read_u64, skeletons};
+use super::counters::USER_COUNT;
+use super::{StoreResult, Trees, codec, keys, skeletons};
 use crate::model::{SecretDigest, TokenRecord, User, UserId};
 use std::collections::HashSet;
 
@@ -27,7 +27,7 @@ impl CheckReport {
     }
 }
 
-impl Store {
+impl Trees {
     /// Walks every tree. Meant for a quiescent store (the command line, tests);
     /// on a live one, writes racing the walk can show as false problems.
     pub fn check(&self) -> StoreResult<CheckReport> {
@@ -44,7 +44,7 @@ impl Store {
         for entry in i.users.iter() {
             let (key, value) = entry?;
             let user = match codec::decode::<User>(&value) {
-                Ok(user) if UserId::from_key(&key) == Some(user.id) => user,
+                Ok(user) if keys::parse_user(&key) == Some(user.id) => user,
                 Ok(user) => {
                     problem(format!("user {} stored under a foreign key", user.id));
                     continue;
@@ -55,13 +55,13 @@ impl Store {
                 }
             };
             let by_name = i.user_id_by_name.get(user.username.key().as_bytes())?;
-            if by_name.as_deref() != Some(&user.id.to_key()[..]) {
+            if by_name.as_deref() != Some(&keys::user(user.id)[..]) {
                 problem(format!("user {} is missing from user_id_by_name", user.id));
             }
             // A name that is another account's email: logins by that
             // identifier reach the email's owner, not this name's.
             let name_as_email = i.user_id_by_email.get(user.username.key().as_bytes())?;
-            if let Some(other) = name_as_email.as_deref().and_then(UserId::from_key)
+            if let Some(other) = name_as_email.as_deref().and_then(keys::parse_user)
                 && other != user.id
             {
                 findings.push(format!(
@@ -82,7 +82,7 @@ impl Store {
             }
             if let Some(email) = &user.email {
                 let by_email = i.user_id_by_email.get(email.key().as_bytes())?;
-                if by_email.as_deref() != Some(&user.id.to_key()[..]) {
+                if by_email.as_deref() != Some(&keys::user(user.id)[..]) {
                     problem(format!("user {} is missing from user_id_by_email", user.id));
                 }
             }
@@ -94,7 +94,7 @@ impl Store {
         ] {
             for entry in tree.iter() {
                 let (key, id) = entry?;
-                let live = UserId::from_key(&id).map(|id| users.contains(&id));
+                let live = keys::parse_user(&id).map(|id| users.contains(&id));
                 if live != Some(true) {
                     problem(format!("{name} entry {key:?} points at no user"));
                 }
@@ -124,7 +124,7 @@ impl Store {
         }
         report.findings = findings;
         let counted = match i.counters.get(USER_COUNT)? {
-            Some(v) => read_u64(&v, "user count")?,
+            Some(v) => keys::read_u64(&v, "user count")?,
             None => 0,
         };
         report.users = users.len() as u64;
@@ -158,7 +158,7 @@ impl Store {
             if !users.contains(&record.user_id) {
                 problems.push(format!("token {} belongs to no user", record.id.0));
             }
-            let user_key = user_token_key(record.user_id, record.id);
+            let user_key = keys::user_token(record.user_id, record.id);
             if i.tokens_by_user.get(user_key)?.as_deref() != Some(&digest[..]) {
                 problems.push(format!(
                     "token {} is missing from tokens_by_user",
@@ -169,7 +169,7 @@ impl Store {
                 problems.push(format!("token {} has a malformed digest key", record.id.0));
                 continue;
             };
-            let expiry = expiry_key(record.expires_at, &SecretDigest(digest));
+            let expiry = keys::expiry(record.expires_at, &SecretDigest(digest));
             if !i.token_digest_by_expiry.contains_key(expiry)? {
                 problems.push(format!(
                     "token {} is missing from token_digest_by_expiry",

@@ -175,7 +175,7 @@ impl Drop for GroupCommit {
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             // The thread holds a `Db` clone; joining releases sled's lock on
-            // the directory before `Store` is gone.
+            // the directory before `Trees` is gone.
             let _ = thread.join();
         }
     }

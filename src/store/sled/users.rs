@@ -2,49 +2,16 @@
 //! beside them.
 
 use super::codes::{CodeKeys, remove_codes, spend_code};
+use super::counters::{ADMIN_COUNT, LAST_USER_ID, USER_COUNT, bump};
+use super::keys::UserTokenKey;
 use super::skeletons::{self, SKELETONS_THROUGH};
-use super::tokens::{TokenTrees, UserTokenKey, remove_tokens};
-use super::{
-    ADMIN_COUNT, Abort, Conflict, LAST_USER_ID, Store, StoreResult, USER_COUNT, codec, flatten,
-    read_u64,
-};
-use crate::model::{SecretDigest, TokenId, User, UserId, Username, unix_now};
+use super::tokens::{TokenTrees, remove_tokens};
+use super::{Conflict, StoreResult, Trees, codec, flatten, keys};
+use crate::model::{SecretDigest, User, UserId, Username, unix_now};
+use crate::store::UserUpdate;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree, abort};
+use sled::transaction::abort;
 use std::sync::Arc;
-
-/// A change to an existing user, applied in one transaction.
-#[derive(Debug)]
-pub struct UserUpdate {
-    /// The record the change was computed from. If the stored record is no
-    /// longer this one, nothing is written (`Conflict::Stale`): writing
-    /// `user` would silently undo whatever changed it.
-    pub expected: User,
-    /// The record as it should be stored.
-    pub user: User,
-    /// Revoke every token (and session) of the user except the one with
-    /// this id (a password change, a disable). `None` leaves tokens alone.
-    pub revoke_tokens_except: Option<Option<TokenId>>,
-    /// Spend this single-use code, and every other code of its kind the
-    /// user holds, in the same transaction; if it is already spent the
-    /// update fails with `Conflict::Gone`, so a code works once.
-    pub consume_code: Option<SecretDigest>,
-}
-
-/// Adds `delta` to a counter inside a transaction; returns the new value.
-pub(super) fn bump(
-    counters: &TransactionalTree,
-    key: &[u8],
-    delta: i64,
-) -> Result<u64, ConflictableTransactionError<Abort>> {
-    let count = match counters.get(key)? {
-        Some(v) => read_u64(&v, "counter")?,
-        None => 0,
-    };
-    let count = count.saturating_add_signed(delta);
-    counters.insert(key, &count.to_be_bytes())?;
-    Ok(count)
-}
 
 /// How the active-admin count changes when `old` becomes `new`.
 fn admin_delta(old: Option<&User>, new: Option<&User>) -> i64 {
@@ -52,7 +19,7 @@ fn admin_delta(old: Option<&User>, new: Option<&User>) -> i64 {
     active(new) - active(old)
 }
 
-impl Store {
+impl Trees {
     /// Stores a new user under the next id (whatever `user.id` says) with
     /// its name, skeleton and email index entries, or reports which of them
     /// is taken (a look-alike name counts as taken).
@@ -80,7 +47,7 @@ impl Store {
                     // An entry whose users are all gone (deleted by a release
                     // that kept no such index) blocks nothing.
                     for other in skeletons::ids(&ids) {
-                        if users.get(other.to_key())?.is_some() {
+                        if users.get(keys::user(other))?.is_some() {
                             return abort(Ok(Conflict::UsernameTaken));
                         }
                     }
@@ -89,7 +56,7 @@ impl Store {
                     id: UserId(bump(counters, LAST_USER_ID, 1)?),
                     ..user.clone()
                 };
-                let id = user.id.to_key();
+                let id = keys::user(user.id);
                 by_skeleton.insert(skeleton.as_bytes(), &id)?;
                 // Only while the index covers every earlier id, or the next
                 // open would skip a rebuild that it needs.
@@ -122,7 +89,7 @@ impl Store {
         let user: Option<Arc<User>> = self
             .inner
             .users
-            .get(id.to_key())?
+            .get(keys::user(id))?
             .map(|v| codec::decode(&v).map(Arc::new))
             .transpose()?;
         if let Some(user) = &user {
@@ -150,7 +117,7 @@ impl Store {
         match id {
             // A copy of its own: logins are rare, and their callers own it.
             Some(id) => Ok(self
-                .user(UserId(read_u64(&id, "user id index")?))?
+                .user(UserId(keys::read_u64(&id, "user id index")?))?
                 .map(Arc::unwrap_or_clone)),
             None => Ok(None),
         }
@@ -166,7 +133,7 @@ impl Store {
         match i.user_id_by_skeleton.get(name.skeleton().as_bytes())? {
             Some(ids) => {
                 for id in skeletons::ids(&ids) {
-                    if i.users.contains_key(id.to_key())? {
+                    if i.users.contains_key(keys::user(id))? {
                         return Ok(true);
                     }
                 }
@@ -199,14 +166,6 @@ impl Store {
         self.counter(ADMIN_COUNT)
     }
 
-    /// One value of the `counters` tree; 0 before its first write.
-    pub(super) fn counter(&self, key: &[u8]) -> StoreResult<u64> {
-        match self.inner.counters.get(key)? {
-            Some(v) => read_u64(&v, "counter"),
-            None => Ok(0),
-        }
-    }
-
     /// Replaces a user's record, moving its email index entry if the email
     /// changed, revoking tokens and spending a code if asked, all in one
     /// transaction. Refuses (`Conflict::LastAdmin`) to leave a store that
@@ -215,7 +174,7 @@ impl Store {
         let _writes = self.token_writes();
         let i = &*self.inner;
         let user = &update.user;
-        let id = user.id.to_key();
+        let id = keys::user(user.id);
         let value = codec::encode(user)?;
         let new_email = user.email.as_ref().map(|e| e.key());
         let now = unix_now();
@@ -301,7 +260,7 @@ impl Store {
     pub fn delete_user(&self, id: UserId) -> StoreResult<Result<(), Conflict>> {
         let _writes = self.token_writes();
         let i = &*self.inner;
-        let key = id.to_key();
+        let key = keys::user(id);
         let tokens = self.token_keys_of(id, None)?;
         let user_codes = self.code_keys_of(id)?;
         let now = unix_now();
@@ -381,7 +340,7 @@ impl Store {
         old: &str,
         new: &str,
     ) -> StoreResult<Option<User>> {
-        let key = id.to_key();
+        let key = keys::user(id);
         let _gate = self.writing();
         let outcome = self.inner.users.transaction(|users| {
             let Some(current) = users.get(key)? else {
