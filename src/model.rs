@@ -11,21 +11,9 @@ use unicode_normalization::UnicodeNormalization;
 /// that a Basic username beginning with it is always read as a token.
 pub const TOKEN_PREFIX: &str = "lk_";
 
-/// A user's numeric id; stored big-endian so id order is byte order.
+/// A user's numeric id. How a backend stores it is the backend's business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UserId(pub u64);
-
-impl UserId {
-    /// The big-endian key form used in every tree keyed by user.
-    pub fn to_key(self) -> [u8; 8] {
-        self.0.to_be_bytes()
-    }
-
-    /// Reads a big-endian key back; `None` for a key of the wrong length.
-    pub fn from_key(bytes: &[u8]) -> Option<Self> {
-        Some(Self(u64::from_be_bytes(bytes.try_into().ok()?)))
-    }
-}
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

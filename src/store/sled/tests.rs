@@ -666,11 +666,11 @@ fn a_store_without_the_skeleton_index_gets_one_at_open_and_keeps_look_alikes_wor
         };
         let i = &*store.inner;
         i.users
-            .insert(lookalike.id.to_key(), codec::encode(&lookalike).unwrap())
+            .insert(keys::user(lookalike.id), codec::encode(&lookalike).unwrap())
             .unwrap();
         i.user_id_by_name.remove(b"placeholder").unwrap();
         i.user_id_by_name
-            .insert(lookalike.username.key().as_bytes(), &lookalike.id.to_key())
+            .insert(lookalike.username.key().as_bytes(), &keys::user(lookalike.id))
             .unwrap();
         i.user_id_by_skeleton.clear().unwrap();
         i.counters.remove(skeletons::SKELETONS_THROUGH).unwrap();
