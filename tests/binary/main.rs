@@ -12,6 +12,7 @@ mod common;
 mod backup;
 mod cli;
 mod crash;
+mod deprecated_keys;
 mod log_writer;
 mod logs;
 mod metrics;
