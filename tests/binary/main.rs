@@ -13,6 +13,7 @@ mod backup;
 mod cli;
 mod crash;
 mod deprecated_keys;
+mod layers;
 mod log_writer;
 mod logs;
 mod metrics;
