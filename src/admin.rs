@@ -11,14 +11,13 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 /// Runs an admin command to completion; the error is one line for stderr.
 pub fn run(config: Config, command: AdminCommand, json: bool) -> Result<(), String> {
     let store = crate::open_store(&config).map_err(|e| e.to_string())?;
     let runtime = runtime()?;
     let result = runtime.block_on(async {
-        let auth = Auth::new(store.clone(), Arc::new(config))
+        let auth = Auth::new(store.clone(), config.auth_settings())
             .await
             .map_err(|e| e.to_string())?;
         let output = match command {

@@ -1,14 +1,25 @@
-//! Configuration: built-in defaults, then `config.toml`, then `LATCHKEY_*`
-//! environment variables, then command-line flags, each overriding the last.
+//! Configuration, the entry layer's: the file's shape, put together from
+//! the sections each layer owns (`auth::settings`, `http::settings`, `tls`,
+//! `logging`, `delivery`), and each layer's part handed out. Each section's
+//! type keeps its defaults and its checks beside it; `load` reads defaults,
+//! the file, the environment and the flags.
 //!
 //! Every struct denies unknown fields, so a typo in the file is an error that
 //! names the key instead of a setting silently ignored.
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+mod load;
+
+pub use load::{ConfigError, ConfigFile, Overrides};
+
+use crate::{auth, delivery, http, logging, tls};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+// The names callers (tests, tools) know two of the file's values by.
+pub use crate::auth::settings::TokenFormat;
+pub use crate::delivery::Mode as DeliveryMode;
 
 /// The whole configuration. `config.toml` in the repository documents every key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,307 +30,27 @@ pub struct Config {
     /// Directory holding the sled store: the server's whole state.
     pub data_dir: PathBuf,
     /// Bearer tokens.
-    pub tokens: TokensConfig,
+    pub tokens: auth::settings::Tokens,
     /// Password policy and hashing.
-    pub password: PasswordConfig,
+    pub password: auth::settings::Password,
     /// Request limits.
-    pub limits: LimitsConfig,
+    pub limits: http::settings::Limits,
     /// The embedded store.
     pub storage: StorageConfig,
     /// Connection handling and browser-facing behaviour.
-    pub http: HttpConfig,
+    pub http: http::settings::Http,
     /// Brute-force limits.
-    pub throttle: ThrottleConfig,
+    pub throttle: auth::settings::Throttle,
     /// Log output.
-    pub log: LogConfig,
+    pub log: logging::Settings,
     /// Account lifecycle: confirmation and single-use codes.
-    pub accounts: AccountsConfig,
+    pub accounts: auth::settings::Accounts,
     /// How confirmation and reset codes reach users.
-    pub delivery: DeliveryConfig,
+    pub delivery: delivery::Settings,
     /// HTTPS: the certificate and key to serve with.
-    pub tls: TlsConfig,
+    pub tls: tls::Settings,
     /// Prometheus metrics at `/metrics`.
-    pub metrics: MetricsConfig,
-}
-
-/// `[tls]`: both paths set serves HTTPS, both empty plain HTTP. Relative
-/// paths resolve against the working directory, as `data_dir` does.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM certificate chain, the server's own certificate first.
-    pub cert: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the first certificate.
-    pub key: PathBuf,
-}
-
-impl TlsConfig {
-    /// The certificate and key paths when HTTPS is on; `None` for plain HTTP.
-    pub fn files(&self) -> Option<(&Path, &Path)> {
-        let set = |p: &PathBuf| !p.as_os_str().is_empty();
-        (set(&self.cert) && set(&self.key)).then_some((self.cert.as_path(), self.key.as_path()))
-    }
-}
-
-/// `[metrics]`
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsConfig {
-    /// Whether `GET /metrics` serves Prometheus metrics; off, it is a 404.
-    pub enabled: bool,
-    /// Empty: `/metrics` is served on the main listener. An address such as
-    /// `127.0.0.1:9100`: a separate listener that serves only `/metrics`, and
-    /// the main listener answers 404 there.
-    pub listen: String,
-}
-
-impl MetricsConfig {
-    /// The separate listener's address, if one is configured.
-    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
-        let listen = self.listen.trim();
-        if listen.is_empty() {
-            return Ok(None);
-        }
-        listen.parse().map(Some).map_err(|_| {
-            ConfigError::Invalid(
-                "metrics.listen must be empty or an address such as 127.0.0.1:9100".to_owned(),
-            )
-        })
-    }
-
-    /// Whether `/metrics` is served on the main listener.
-    pub fn on_main_listener(&self) -> bool {
-        self.enabled && self.listen.trim().is_empty()
-    }
-}
-
-/// `[http]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// A client must send its request headers within this time.
-    pub header_read_timeout_ms: u64,
-    /// A client must send its request body within this time.
-    pub body_read_timeout_ms: u64,
-    /// Open connections at most; more wait in the listen backlog.
-    pub max_connections: usize,
-    /// Origins allowed to call the API from a browser; empty turns CORS off.
-    pub cors_allowed_origins: Vec<String>,
-    /// Whether 401s carry a Basic challenge (browsers show a login popup for it).
-    pub basic_challenge: bool,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            header_read_timeout_ms: 10_000,
-            body_read_timeout_ms: 10_000,
-            max_connections: 1024,
-            cors_allowed_origins: Vec::new(),
-            basic_challenge: true,
-        }
-    }
-}
-
-/// `[throttle]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThrottleConfig {
-    /// Failed password checks on one name before lockouts start.
-    pub account_failures: u32,
-    /// The longest lockout; they double from 1 s up to this.
-    pub account_max_lockout_seconds: u64,
-    /// Names tracked at most; the least recently used is dropped first.
-    pub max_tracked: usize,
-    /// Password checks per client IP per minute, after the burst.
-    pub ip_per_minute: u32,
-    /// Password checks a client IP may make at once.
-    pub ip_burst: u32,
-    /// Registrations per client IP per minute, after the burst.
-    pub register_per_minute: u32,
-    /// Registrations a client IP may make at once.
-    pub register_burst: u32,
-    /// Requests for a reset or confirmation code per client IP per minute,
-    /// after the burst; over it, the answer is the same and nothing is sent.
-    pub code_per_minute: u32,
-    /// Code requests a client IP may make at once.
-    pub code_burst: u32,
-    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        Self {
-            account_failures: 5,
-            account_max_lockout_seconds: 900,
-            max_tracked: 100_000,
-            ip_per_minute: 60,
-            ip_burst: 20,
-            register_per_minute: 30,
-            register_burst: 60,
-            code_per_minute: 5,
-            code_burst: 10,
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
-
-/// `[log]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `text` or `json`. The level comes from `RUST_LOG` (default `info`).
-    pub format: LogFormat,
-    /// Whether every request gets an access log line.
-    pub access: bool,
-    /// Lines the log may hold while its writer is behind; past this, lines
-    /// are dropped (and counted) instead of holding up requests.
-    pub queue_lines: usize,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            access: true,
-            queue_lines: 8192,
-        }
-    }
-}
-
-/// `[accounts]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AccountsConfig {
-    /// New self-registered accounts must confirm before using most endpoints.
-    pub require_confirmation: bool,
-    /// How long a confirmation or password-reset code works.
-    pub code_ttl_seconds: u64,
-    /// Fewest seconds between two codes of one kind for one account; a
-    /// request sooner is answered as usual and sends nothing. 0: no limit.
-    pub code_min_interval_seconds: u64,
-    /// Codes of one kind an account may hold at once; a newer code drops
-    /// the oldest beyond this.
-    pub max_live_codes: usize,
-}
-
-impl Default for AccountsConfig {
-    fn default() -> Self {
-        Self {
-            require_confirmation: false,
-            code_ttl_seconds: 3600,
-            code_min_interval_seconds: 60,
-            max_live_codes: 3,
-        }
-    }
-}
-
-/// How codes are delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryMode {
-    /// Write the code to the server log (local development).
-    Log,
-    /// POST it as JSON to `url`.
-    Webhook,
-}
-
-/// `[delivery]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliveryConfig {
-    /// `log` or `webhook`.
-    pub mode: DeliveryMode,
-    /// Where webhook mode POSTs; required in that mode.
-    pub url: String,
-    /// Attempts before a webhook delivery is given up (with backoff between).
-    pub max_attempts: u32,
-    /// Timeout of one webhook attempt.
-    pub timeout_ms: u64,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            mode: DeliveryMode::Log,
-            url: String::new(),
-            max_attempts: 5,
-            timeout_ms: 5000,
-        }
-    }
-}
-
-/// What `POST /api/tokens` issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenFormat {
-    /// Opaque bearer tokens, checked against the store.
-    Opaque,
-    /// Signed access tokens (JWS, Ed25519) plus opaque refresh tokens.
-    Jwt,
-}
-
-/// `[tokens]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TokensConfig {
-    /// `opaque` or `jwt`; both kinds are accepted whatever this says.
-    pub format: TokenFormat,
-    /// How long an opaque token lives.
-    pub ttl_seconds: u64,
-    /// How often expired tokens are deleted from the store.
-    pub sweep_interval_seconds: u64,
-    /// How long a signed access token lives (jwt mode).
-    pub access_ttl_seconds: u64,
-    /// How long a refresh token lives (jwt mode).
-    pub refresh_ttl_seconds: u64,
-    /// The `iss` of signed tokens.
-    pub issuer: String,
-    /// The `aud` of signed tokens.
-    pub audience: String,
-}
-
-/// `[password]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PasswordConfig {
-    /// Fewest characters a new password may have.
-    pub min_length: usize,
-    /// Most characters a password may have; longer ones are refused, never truncated.
-    pub max_length: usize,
-    /// scrypt cost: log2 of N.
-    pub scrypt_log_n: u8,
-    /// scrypt block size.
-    pub scrypt_r: u32,
-    /// scrypt parallelism.
-    pub scrypt_p: u32,
-    /// Hashes that may run at once; 0 means one per CPU.
-    pub max_concurrent_hashes: usize,
-    /// How long a request may wait for a hashing slot before a 503.
-    pub queue_timeout_ms: u64,
-    /// How many nice steps below the server the hash threads run (0–19), so
-    /// a login storm yields the CPU to token checks.
-    pub hash_nice: u8,
-}
-
-/// `[limits]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Largest request body accepted.
-    pub max_body_bytes: u64,
+    pub metrics: http::settings::Metrics,
 }
 
 /// `[storage]`
@@ -335,54 +66,17 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
-            tokens: TokensConfig::default(),
-            password: PasswordConfig::default(),
-            limits: LimitsConfig::default(),
+            tokens: Default::default(),
+            password: Default::default(),
+            limits: Default::default(),
             storage: StorageConfig::default(),
-            http: HttpConfig::default(),
-            throttle: ThrottleConfig::default(),
-            log: LogConfig::default(),
-            accounts: AccountsConfig::default(),
-            delivery: DeliveryConfig::default(),
-            tls: TlsConfig::default(),
-            metrics: MetricsConfig::default(),
-        }
-    }
-}
-
-impl Default for TokensConfig {
-    fn default() -> Self {
-        Self {
-            format: TokenFormat::Opaque,
-            ttl_seconds: 3600,
-            sweep_interval_seconds: 60,
-            access_ttl_seconds: 900,
-            refresh_ttl_seconds: 2_592_000,
-            issuer: "latchkey".into(),
-            audience: "latchkey".into(),
-        }
-    }
-}
-
-impl Default for PasswordConfig {
-    fn default() -> Self {
-        Self {
-            min_length: 8,
-            max_length: 1024,
-            scrypt_log_n: 15,
-            scrypt_r: 8,
-            scrypt_p: 3,
-            max_concurrent_hashes: 0,
-            queue_timeout_ms: 10_000,
-            hash_nice: 19,
-        }
-    }
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 65_536,
+            http: Default::default(),
+            throttle: Default::default(),
+            log: Default::default(),
+            accounts: Default::default(),
+            delivery: Default::default(),
+            tls: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -395,158 +89,94 @@ impl Default for StorageConfig {
     }
 }
 
-/// Where the configuration file comes from.
-#[derive(Debug, Clone)]
-pub enum ConfigFile {
-    /// `./config.toml`, used if it exists.
-    Default,
-    /// A path the user named; it must exist.
-    Named(PathBuf),
-}
-
-/// Settings given as command-line flags, the highest layer.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Overrides {
-    /// `--listen`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<SocketAddr>,
-    /// `--data-dir`
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<PathBuf>,
-}
-
-/// A configuration that could not be loaded; the message names the key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The named file does not exist or cannot be read.
-    #[error("config file {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A key is unknown, or a value has the wrong type.
-    #[error("config: {0}")]
-    Invalid(String),
-}
-
 impl Config {
-    /// Layers defaults, the file, `LATCHKEY_*` environment variables and
-    /// flags, then checks the values make sense together.
-    pub fn load(file: &ConfigFile, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        match file {
-            ConfigFile::Default => {
-                figment = figment.merge(Toml::file(Path::new("config.toml")));
-            }
-            ConfigFile::Named(path) => {
-                if let Err(source) = std::fs::metadata(path) {
-                    return Err(ConfigError::File {
-                        path: path.clone(),
-                        source,
-                    });
-                }
-                figment = figment.merge(Toml::file_exact(path));
-            }
-        }
-        let config: Config = figment
-            .merge(Env::prefixed("LATCHKEY_").split("__"))
-            .merge(Serialized::defaults(overrides))
-            .extract()
-            .map_err(|e| ConfigError::Invalid(one_line(&e)))?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Checks ranges that serde cannot express.
+    /// Checks each section, then that the sections agree.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let p = &self.password;
-        let fail = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
-        if p.min_length == 0 || p.min_length > p.max_length {
-            return fail("password.min_length must be at least 1 and at most password.max_length");
+        let sections = [
+            self.password.validate(),
+            self.tokens.validate(),
+            self.log.validate(),
+            self.limits.validate(),
+            self.http.validate(),
+            self.accounts.validate(),
+            self.delivery.validate(),
+            self.tls.validate(),
+            self.metrics.validate(),
+        ];
+        if let Some(message) = sections.into_iter().find_map(Result::err) {
+            return Err(ConfigError::Invalid(message.to_owned()));
         }
-        if scrypt::Params::new(p.scrypt_log_n, p.scrypt_r, p.scrypt_p).is_err() {
-            return fail(
-                "password.scrypt_log_n, scrypt_r and scrypt_p are not valid scrypt parameters",
-            );
-        }
-        if p.hash_nice > 19 {
-            return fail("password.hash_nice must be between 0 and 19");
-        }
-        if self.tokens.ttl_seconds == 0 {
-            return fail("tokens.ttl_seconds must be at least 1");
-        }
-        if self.tokens.access_ttl_seconds == 0 || self.tokens.refresh_ttl_seconds == 0 {
-            return fail("tokens.access_ttl_seconds and refresh_ttl_seconds must be at least 1");
-        }
-        if self.tokens.sweep_interval_seconds == 0 {
-            return fail("tokens.sweep_interval_seconds must be at least 1");
-        }
-        if self.log.queue_lines < 16 {
-            return fail("log.queue_lines must be at least 16");
-        }
-        if self.limits.max_body_bytes == 0 {
-            return fail("limits.max_body_bytes must be at least 1");
-        }
-        if self.http.max_connections == 0 {
-            return fail("http.max_connections must be at least 1");
-        }
-        if self.http.header_read_timeout_ms == 0 || self.http.body_read_timeout_ms == 0 {
-            return fail("http.header_read_timeout_ms and body_read_timeout_ms must be at least 1");
-        }
-        if self.accounts.code_ttl_seconds == 0 {
-            return fail("accounts.code_ttl_seconds must be at least 1");
-        }
-        if self.accounts.max_live_codes == 0 {
-            return fail("accounts.max_live_codes must be at least 1");
-        }
-        if self.delivery.mode == DeliveryMode::Webhook
-            && !(self.delivery.url.starts_with("http://")
-                || self.delivery.url.starts_with("https://"))
-        {
-            return fail("delivery.url must be an http:// or https:// URL in webhook mode");
-        }
-        if self.delivery.max_attempts == 0 {
-            return fail("delivery.max_attempts must be at least 1");
-        }
-        match (
-            self.tls.cert.as_os_str().is_empty(),
-            self.tls.key.as_os_str().is_empty(),
-        ) {
-            (false, true) => {
-                return fail("tls.key is missing: set both tls.cert and tls.key, or neither");
-            }
-            (true, false) => {
-                return fail("tls.cert is missing: set both tls.cert and tls.key, or neither");
-            }
-            _ => {}
-        }
-        self.metrics.listen_addr()?;
+        self.trusted_proxies()?;
         Ok(())
     }
 
-    /// Whether the scrypt parameters fall below OWASP ASVS's table
-    /// (r=8 with ln≥17 at p=1, ln≥16 at p=2, ln≥15 at p≥3).
-    pub fn scrypt_is_weak(&self) -> bool {
-        let p = &self.password;
-        let min_log_n = match p.scrypt_p {
-            0 | 1 => 17,
-            2 => 16,
-            _ => 15,
-        };
-        p.scrypt_r < 8 || p.scrypt_log_n < min_log_n
+    /// What the use cases are configured with.
+    pub fn auth_settings(&self) -> auth::Settings {
+        auth::Settings {
+            tokens: self.tokens.clone(),
+            password: self.password.clone(),
+            throttle: self.throttle.clone(),
+            accounts: self.accounts.clone(),
+            delivery: self.delivery.clone(),
+        }
     }
-}
 
-/// figment's errors can span lines; the command line promises one.
-fn one_line(e: &figment::Error) -> String {
-    e.to_string().replace('\n', "; ")
+    /// What the HTTP edge is configured with, `trusted_proxies` taken from
+    /// wherever it was set.
+    pub fn http_settings(&self) -> Result<http::Settings, ConfigError> {
+        let mut http = self.http.clone();
+        http.trusted_proxies = self.trusted_proxies()?.to_vec();
+        Ok(http::Settings {
+            http,
+            limits: self.limits.clone(),
+            metrics: self.metrics.clone(),
+            https: self.tls.files().is_some(),
+        })
+    }
+
+    /// `[http] trusted_proxies`, or the same list at its old place,
+    /// `[throttle] trusted_proxies`. An empty list counts as unset, since
+    /// that is the default. Two different lists are an error: either could
+    /// be the one the operator meant, and guessing wrong lets clients
+    /// choose their own address.
+    fn trusted_proxies(&self) -> Result<&[IpNet], ConfigError> {
+        let (new, old) = (&self.http.trusted_proxies, &self.throttle.trusted_proxies);
+        if old.is_empty() {
+            return Ok(new);
+        }
+        let sorted = |list: &[IpNet]| {
+            let mut list = list.to_vec();
+            list.sort_unstable();
+            list.dedup();
+            list
+        };
+        if new.is_empty() || sorted(new) == sorted(old) {
+            return Ok(old);
+        }
+        Err(ConfigError::Invalid(
+            "http.trusted_proxies and throttle.trusted_proxies (its deprecated old place) \
+             are both set, to different lists; keep only http.trusted_proxies"
+                .to_owned(),
+        ))
+    }
+
+    /// Logs a warning for each deprecated key in use. Separate from `load`,
+    /// which runs before the log is set up.
+    pub fn warn_deprecated(&self) {
+        if !self.throttle.trusted_proxies.is_empty() {
+            tracing::warn!(
+                "config key throttle.trusted_proxies is deprecated: move it to http.trusted_proxies ([http] in the file, LATCHKEY_HTTP__TRUSTED_PROXIES in the environment)"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use std::path::Path;
 
     #[test]
     fn defaults_match_the_documented_values() {
@@ -554,7 +184,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.tokens.ttl_seconds, 3600);
         assert_eq!(c.password.scrypt_log_n, 15);
-        assert!(!c.scrypt_is_weak());
+        assert!(!c.password.scrypt_is_weak());
         c.validate().unwrap();
     }
 
@@ -580,9 +210,9 @@ mod tests {
         c.tls.cert = "cert.pem".into();
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("tls.key is missing"), "{err}");
-        c.tls = TlsConfig {
+        c.tls = tls::Settings {
             key: "key.pem".into(),
-            ..TlsConfig::default()
+            ..tls::Settings::default()
         };
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("tls.cert is missing"), "{err}");
@@ -608,13 +238,53 @@ mod tests {
         assert!(err.to_string().contains("metrics.listen"), "{err}");
     }
 
+    fn parse(toml: &str) -> Config {
+        Figment::from(Toml::string(toml)).extract().unwrap()
+    }
+
+    fn trusted(config: &Config) -> Vec<String> {
+        let settings = config.http_settings().unwrap();
+        settings
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     #[test]
-    fn weak_scrypt_parameters_are_flagged() {
-        let mut c = Config::default();
-        c.password.scrypt_log_n = 14;
-        assert!(c.scrypt_is_weak());
-        c.password.scrypt_log_n = 17;
-        c.password.scrypt_p = 1;
-        assert!(!c.scrypt_is_weak());
+    fn trusted_proxies_are_read_from_the_http_section() {
+        let c = parse("[http]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+        c.validate().unwrap();
+        assert_eq!(trusted(&c), ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn trusted_proxies_in_the_throttle_section_still_reach_http() {
+        let c = parse("[throttle]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+        c.validate().unwrap();
+        assert_eq!(trusted(&c), ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn the_same_trusted_proxies_in_both_sections_are_accepted() {
+        let c = parse(
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1/32\"]\n\
+             [throttle]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n",
+        );
+        c.validate().unwrap();
+        assert_eq!(trusted(&c).len(), 2);
+    }
+
+    #[test]
+    fn different_trusted_proxies_in_both_sections_are_an_error_naming_both() {
+        let c = parse(
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             [throttle]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+        );
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
+        assert!(err.contains("throttle.trusted_proxies"), "{err}");
+        assert!(c.http_settings().is_err());
     }
 }

@@ -7,11 +7,60 @@
 //! request never waits for it, so response time does not reveal whether a
 //! message was sent.
 
-use crate::config::{DeliveryConfig, DeliveryMode};
 use crate::model::{CodeKind, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How codes are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Write the code to the server log (local development).
+    Log,
+    /// POST it as JSON to `url`.
+    Webhook,
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `log` or `webhook`.
+    pub mode: Mode,
+    /// Where webhook mode POSTs; required in that mode.
+    pub url: String,
+    /// Attempts before a webhook delivery is given up (with backoff between).
+    pub max_attempts: u32,
+    /// Timeout of one webhook attempt.
+    pub timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Log,
+            url: String::new(),
+            max_attempts: 5,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks what serde cannot express.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.mode == Mode::Webhook
+            && !(self.url.starts_with("http://") || self.url.starts_with("https://"))
+        {
+            return Err("delivery.url must be an http:// or https:// URL in webhook mode");
+        }
+        if self.max_attempts == 0 {
+            return Err("delivery.max_attempts must be at least 1");
+        }
+        Ok(())
+    }
+}
 
 /// One code on its way to a user; the JSON body of a webhook delivery.
 #[derive(Clone, Serialize)]
@@ -62,10 +111,10 @@ pub struct DeliveryError(String);
 
 impl Delivery {
     /// Builds the sender for `config`.
-    pub fn new(config: &DeliveryConfig) -> Result<Self, DeliveryError> {
+    pub fn new(config: &Settings) -> Result<Self, DeliveryError> {
         let inner = match config.mode {
-            DeliveryMode::Log => Inner::Log,
-            DeliveryMode::Webhook => Inner::Webhook {
+            Mode::Log => Inner::Log,
+            Mode::Webhook => Inner::Webhook {
                 client: reqwest::Client::builder()
                     .timeout(Duration::from_millis(config.timeout_ms))
                     .build()

@@ -11,7 +11,9 @@
 //!       → model (Username, User, TokenRecord)    src/model.rs
 //! ```
 //!
-//! `config` is read by every layer; `cli` and `main` only wire things up.
+//! Each layer owns its settings (`auth::settings`, `http::settings`, ...);
+//! `config` only composes and loads them. The entry (`serve` here, `main`,
+//! `cli`, `admin`) hands each layer its part and wires things up.
 //! `tls` loads and reloads the certificate `http::server` accepts with.
 
 pub mod admin;
@@ -29,7 +31,8 @@ pub mod store;
 pub mod tls;
 
 use auth::{Auth, AuthError};
-use config::Config;
+use config::{Config, ConfigError};
+use http::metrics::MetricsError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +84,19 @@ pub enum ServeError {
     /// The metrics recorder could not be installed.
     #[error("{0}")]
     Metrics(String),
+    /// The configuration is inconsistent (only reachable when it was built
+    /// in code; `Config::load` checks the same).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+}
+
+impl From<MetricsError> for ServeError {
+    fn from(e: MetricsError) -> Self {
+        match e {
+            MetricsError::Install(message) => ServeError::Metrics(message),
+            MetricsError::Bind { addr, source } => ServeError::Bind { addr, source },
+        }
+    }
 }
 
 /// Makes every file and directory this process creates from now on private
@@ -158,7 +174,7 @@ pub async fn serve(
     store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, JoinHandle<Result<(), ServeError>>), ServeError> {
-    let config = Arc::new(config);
+    let http_settings = Arc::new(config.http_settings()?);
     // Bind first: a taken port should fail at once, not after the dummy hash.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -183,21 +199,20 @@ pub async fn serve(
         }
     };
     let metrics_listener = http::metrics::bind(&config.metrics).await?;
-    let auth = Auth::new(store.clone(), Arc::clone(&config)).await?;
+    let auth = Auth::new(store.clone(), config.auth_settings()).await?;
     // Before the sweeper: a failure here must leave no task behind.
     let reloader = reload_on_hangup(tls.clone())?;
     let sweeper = tokio::spawn(sweep_expired_tokens(
         auth.clone(),
         Duration::from_secs(config.tokens.sweep_interval_seconds),
     ));
-    let http_config = config.http.clone();
     // The store is open and the port bound: from here on, ready until
     // shutdown begins.
     let ready = http::server::Readiness::default();
     ready.set(true);
     let state = http::State {
         auth,
-        config,
+        config: Arc::clone(&http_settings),
         ready: ready.clone(),
     };
     let acceptor = tls.as_deref().map(Tls::acceptor);
@@ -206,7 +221,7 @@ pub async fn serve(
         listener,
         acceptor,
         http::routes(state),
-        http_config,
+        http_settings.http.clone(),
         ready,
         shutdown,
     );

@@ -33,6 +33,7 @@ fn run(cli: Cli) -> Result<(), String> {
         default_level: if serving { "info" } else { "warn" },
         queue_lines: serving.then_some(config.log.queue_lines),
     });
+    config.warn_deprecated();
     match cli.command {
         None | Some(Command::Serve) => serve(config),
         Some(Command::User(c)) => admin::run(config, AdminCommand::User(c), cli.json),
@@ -46,7 +47,7 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn serve(config: Config) -> Result<(), String> {
-    if config.scrypt_is_weak() {
+    if config.password.scrypt_is_weak() {
         tracing::warn!(
             log_n = config.password.scrypt_log_n,
             r = config.password.scrypt_r,

@@ -5,6 +5,10 @@
 //! for the certificate on every handshake, so a reload changes what new
 //! handshakes see while established sessions keep theirs.
 
+mod settings;
+
+pub use settings::Settings;
+
 use rustls::ServerConfig;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

@@ -8,7 +8,7 @@
 //! and that `exp - iat` is at most `tokens.access_ttl_seconds` plus that skew.
 
 use super::{AuthError, now};
-use crate::config::TokensConfig;
+use crate::auth::settings;
 use crate::model::{SigningKey, TokenId, UnixTime, User};
 use crate::store::Store;
 use base64::Engine;
@@ -100,7 +100,7 @@ pub async fn rotate(store: &Store) -> Result<String, AuthError> {
 
 impl Signer {
     /// Loads the keys, making the first one if the store has none.
-    pub async fn load(store: &Store, config: &TokensConfig) -> Result<Self, AuthError> {
+    pub async fn load(store: &Store, config: &settings::Tokens) -> Result<Self, AuthError> {
         if store.signing_keys().await?.is_empty() {
             let kid = rotate(store).await?;
             tracing::info!(kid, "made the first signing key");

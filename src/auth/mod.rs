@@ -9,15 +9,16 @@ mod codes;
 mod hash_pool;
 pub mod jwt;
 pub mod password;
+pub mod settings;
 mod throttle;
 pub mod token;
 mod tokens;
 
 pub use crate::store::Snapshot;
 pub use accounts::{Actor, NewAccount, Page, Registration, UserPatch};
+pub use settings::Settings;
 pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
-use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::metrics::Login;
 use crate::model::{TokenId, TokenKind, TokenRecord, User, UserId, login_key};
@@ -168,12 +169,13 @@ pub struct Auth {
     signer: jwt::Signer,
     throttle: Arc<throttle::Throttle>,
     code_limit: Arc<code_limit::CodeLimit>,
-    config: Arc<Config>,
+    /// Auth's own settings, shared by every clone.
+    config: Arc<Settings>,
 }
 
 impl Auth {
     /// Builds the use cases; computes the dummy hash (one scrypt run).
-    pub async fn new(store: Store, config: Arc<Config>) -> Result<Self, AuthError> {
+    pub async fn new(store: Store, config: Settings) -> Result<Self, AuthError> {
         let hasher = Hasher::new(&config.password).await?;
         let delivery =
             Delivery::new(&config.delivery).map_err(|e| AuthError::Internal(e.to_string()))?;
@@ -188,7 +190,7 @@ impl Auth {
                 std::time::Duration::from_secs(config.accounts.code_min_interval_seconds),
                 config.throttle.max_tracked,
             )),
-            config,
+            config: Arc::new(config),
         })
     }
 

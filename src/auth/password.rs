@@ -9,7 +9,7 @@
 
 use super::AuthError;
 use super::hash_pool::HashPool;
-use crate::config::PasswordConfig;
+use crate::auth::settings;
 use crate::model::Username;
 use scrypt::password_hash::phc::PasswordHash;
 use scrypt::password_hash::{CustomizedPasswordHasher, PasswordVerifier};
@@ -53,7 +53,7 @@ impl Password {
     /// OpaqueString profile (NFC) before anything is counted or compared.
     pub fn new_checked(
         raw: &str,
-        policy: &PasswordConfig,
+        policy: &settings::Password,
         username: &Username,
     ) -> Result<Self, AuthError> {
         let password = Self::presented(raw);
@@ -135,7 +135,7 @@ impl fmt::Debug for Hasher {
 impl Hasher {
     /// Builds the pool and its dummy hash. Computing the dummy hash costs one
     /// scrypt run, so this is async and runs it off the executor.
-    pub async fn new(config: &PasswordConfig) -> Result<Self, AuthError> {
+    pub async fn new(config: &settings::Password) -> Result<Self, AuthError> {
         let params = Params::new(config.scrypt_log_n, config.scrypt_r, config.scrypt_p)
             .map_err(|e| AuthError::Internal(format!("scrypt parameters: {e}")))?;
         let slots = match config.max_concurrent_hashes {
@@ -245,13 +245,13 @@ fn base64_url(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn cheap() -> PasswordConfig {
-        PasswordConfig {
+    fn cheap() -> settings::Password {
+        settings::Password {
             scrypt_log_n: 4,
             scrypt_r: 8,
             scrypt_p: 1,
             max_concurrent_hashes: 1,
-            ..PasswordConfig::default()
+            ..settings::Password::default()
         }
     }
 
@@ -286,7 +286,7 @@ mod tests {
     async fn hash_at_other_parameters_asks_for_rehash() {
         let old = Hasher::new(&cheap()).await.unwrap();
         let stored = old.hash(Password::presented("pass word")).await.unwrap();
-        let new = Hasher::new(&PasswordConfig {
+        let new = Hasher::new(&settings::Password {
             scrypt_log_n: 5,
             ..cheap()
         })
@@ -326,14 +326,14 @@ mod tests {
 
     #[test]
     fn policy_counts_characters_not_bytes() {
-        let policy = PasswordConfig::default();
+        let policy = settings::Password::default();
         assert!(Password::new_checked("ééééééé", &policy, &alice()).is_err());
         assert!(Password::new_checked("éééééééé", &policy, &alice()).is_ok());
     }
 
     #[test]
     fn common_passwords_are_refused_ignoring_case() {
-        let policy = PasswordConfig::default();
+        let policy = settings::Password::default();
         assert_eq!(COMMON.len(), 10_000);
         for common in ["password", "PassWord1", "12345678", "qwertyuiop"] {
             assert!(
@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn username_and_control_characters_are_refused_but_spaces_and_emoji_are_not() {
-        let policy = PasswordConfig::default();
+        let policy = settings::Password::default();
         let bob = Username::parse("bobbybobby").unwrap();
         assert!(Password::new_checked("BobbyBobby", &policy, &bob).is_err());
         assert!(Password::new_checked("tab\there ok", &policy, &bob).is_err());

@@ -14,7 +14,7 @@
 //! How often one account is sent a code is `code_limit`'s.
 
 use super::AuthError;
-use crate::config::ThrottleConfig;
+use crate::auth::settings;
 use crate::metrics::Refusal;
 use crate::model::UserId;
 use governor::clock::{Clock, DefaultClock};
@@ -135,7 +135,7 @@ fn retry_after(wait: Duration) -> u32 {
 
 impl Throttle {
     /// Builds the limits from `[throttle]`.
-    pub fn new(config: &ThrottleConfig) -> Self {
+    pub fn new(config: &settings::Throttle) -> Self {
         let capacity = NonZeroUsize::new(config.max_tracked).unwrap_or(NonZeroUsize::MIN);
         Self {
             failures_before_lockout: config.account_failures.max(1),
@@ -241,11 +241,11 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    fn config() -> ThrottleConfig {
-        ThrottleConfig {
+    fn config() -> settings::Throttle {
+        settings::Throttle {
             account_failures: 3,
             max_tracked: 2,
-            ..ThrottleConfig::default()
+            ..settings::Throttle::default()
         }
     }
 
@@ -320,10 +320,10 @@ mod tests {
 
     #[test]
     fn ip_bucket_allows_the_burst_then_refuses() {
-        let t = Throttle::new(&ThrottleConfig {
+        let t = Throttle::new(&settings::Throttle {
             ip_burst: 2,
             ip_per_minute: 1,
-            ..ThrottleConfig::default()
+            ..settings::Throttle::default()
         });
         let ip = Some(IpAddr::from([192, 0, 2, 1]));
         assert!(t.password_check_by_ip(ip).is_ok());

@@ -7,7 +7,7 @@
 //! session it is the session id, carried as `sid` by its access tokens.
 
 use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, token, unexpected};
-use crate::config::TokenFormat;
+use crate::auth::settings::TokenFormat;
 use crate::metrics::Issued;
 use crate::model::{TokenId, TokenKind, TokenRecord, UnixTime, UserId};
 use crate::store::{Conflict, Rotation};

@@ -4,12 +4,12 @@
 use super::{
     Request, Route, State, handle_rejection, method_not_allowed, nosniff, request, respond,
 };
-use crate::ServeError;
 use crate::auth::AuthError;
-use crate::config::MetricsConfig;
 use crate::error::ApiError;
+use crate::http::settings::Metrics;
 use futures_util::FutureExt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -58,18 +58,34 @@ async fn scrape(req: Request) -> Result<impl Reply, ApiError> {
     Ok(response)
 }
 
+/// Why metrics could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The recorder could not be installed.
+    #[error("{0}")]
+    Install(String),
+    /// The metrics listener's address is taken or not ours to bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Installs the recorder when metrics are on, and binds their own listener
 /// when one is configured. Call before anything is recorded: what happens
 /// before the recorder is installed is not counted.
-pub async fn bind(config: &MetricsConfig) -> Result<Option<TcpListener>, ServeError> {
+pub async fn bind(config: &Metrics) -> Result<Option<TcpListener>, MetricsError> {
     if !config.enabled {
         return Ok(None);
     }
-    crate::metrics::install().map_err(|e| ServeError::Metrics(e.to_string()))?;
+    crate::metrics::install().map_err(|e| MetricsError::Install(e.to_string()))?;
     let Ok(Some(addr)) = config.listen_addr() else {
         return Ok(None);
     };
-    let bind_error = |source| ServeError::Bind { addr, source };
+    let bind_error = |source| MetricsError::Bind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     // Not "listening on": that line names the main address, and scripts wait for it.

@@ -16,15 +16,16 @@ mod openapi;
 mod parse_error;
 mod resource;
 pub mod server;
+pub mod settings;
 mod tokens;
 mod users;
 mod verify;
 
 use crate::auth::Auth;
-use crate::config::Config;
 use crate::error::ApiError;
 pub use auth::credentials as parse_credentials;
 use body::Body;
+pub use settings::Settings;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,13 +34,13 @@ use warp::http::{HeaderMap, HeaderValue, Method, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
-/// What every handler gets: the use cases and the configuration.
+/// What every handler gets: the use cases and the HTTP settings.
 #[derive(Clone, Debug)]
 pub struct State {
     /// The use cases.
     pub auth: Auth,
-    /// The loaded configuration.
-    pub config: Arc<Config>,
+    /// What the routes and the accept loop are configured with.
+    pub config: Arc<Settings>,
     /// Whether to report ready on `/readyz`.
     pub ready: server::Readiness,
 }
@@ -129,7 +130,7 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
         api.with(cors).map(Reply::into_response).boxed()
     };
     let basic_challenge = http.basic_challenge;
-    let tls = state.config.tls.files().is_some();
+    let tls = state.config.https;
     api.recover(handle_rejection)
         .unify()
         .map(move |mut response: Response| {
@@ -205,7 +206,7 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .and(body::body())
         .map(
             move |method, peer: Option<std::net::SocketAddr>, headers: HeaderMap, query, body| {
-                let trusted = &state.config.throttle.trusted_proxies;
+                let trusted = &state.config.http.trusted_proxies;
                 Request {
                     method,
                     client: peer.map(|p| client_ip(p.ip(), &headers, trusted)),

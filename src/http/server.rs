@@ -12,8 +12,8 @@
 //! for both.
 
 use super::parse_error::ProblemOnParseError;
-use crate::config::HttpConfig;
 use crate::error::ApiError;
+use crate::http::settings::Http;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -112,7 +112,7 @@ pub async fn run<F>(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     routes: F,
-    config: HttpConfig,
+    config: Http,
     ready: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where

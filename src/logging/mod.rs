@@ -12,10 +12,12 @@
 //! Admin commands write straight to stderr instead: they log little, and
 //! their warnings must come out in order with what they print.
 
-use crate::config::LogFormat;
 use crate::http::server::ACCESS;
 mod queue;
+mod settings;
 mod text;
+
+pub use settings::{Format, Settings};
 
 use queue::LogQueue;
 use std::io::Write;
@@ -36,7 +38,7 @@ static REPORTED: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone, Copy)]
 pub struct LogSetup<'a> {
     /// Text or JSON lines.
-    pub format: LogFormat,
+    pub format: Format,
     /// Whether the per-request access line is written.
     pub access: bool,
     /// The level when `RUST_LOG` is unset or unreadable.
@@ -79,7 +81,7 @@ pub fn init(setup: LogSetup<'_>) -> LogGuard {
 }
 
 /// Sets the global subscriber: `format` lines through `writer`.
-fn install<W>(filter: EnvFilter, ansi: bool, format: LogFormat, writer: W)
+fn install<W>(filter: EnvFilter, ansi: bool, format: Format, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -91,9 +93,9 @@ where
     match format {
         // A terminal gets the default's colours; a file or the journal the
         // same line, written by hand (`text`).
-        LogFormat::Text if ansi => builder.init(),
-        LogFormat::Text => builder.event_format(text::PlainText).init(),
-        LogFormat::Json => builder.json().init(),
+        Format::Text if ansi => builder.init(),
+        Format::Text => builder.event_format(text::PlainText).init(),
+        Format::Json => builder.json().init(),
     }
 }
 

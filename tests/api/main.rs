@@ -33,6 +33,7 @@ mod throttle;
 mod timing;
 mod tls;
 mod tokens;
+mod trusted_proxies;
 mod usernames;
 mod users;
 mod verify;

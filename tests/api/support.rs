@@ -536,9 +536,7 @@ impl TestServer {
         let mut cfg = test_config(&dir);
         adjust(&mut cfg);
         let store = latchkey::open_store(&cfg).unwrap();
-        let auth = Auth::new(store.clone(), std::sync::Arc::new(cfg.clone()))
-            .await
-            .unwrap();
+        let auth = Auth::new(store.clone(), cfg.auth_settings()).await.unwrap();
         auth.create_user(NewAccount {
             username: Username::parse(ADMIN).unwrap(),
             password: PASSWORD.to_owned(),

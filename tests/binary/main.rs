@@ -12,6 +12,8 @@ mod common;
 mod backup;
 mod cli;
 mod crash;
+mod deprecated_keys;
+mod layers;
 mod log_writer;
 mod logs;
 mod metrics;

@@ -670,7 +670,10 @@ fn a_store_without_the_skeleton_index_gets_one_at_open_and_keeps_look_alikes_wor
             .unwrap();
         i.user_id_by_name.remove(b"placeholder").unwrap();
         i.user_id_by_name
-            .insert(lookalike.username.key().as_bytes(), &keys::user(lookalike.id))
+            .insert(
+                lookalike.username.key().as_bytes(),
+                &keys::user(lookalike.id),
+            )
             .unwrap();
         i.user_id_by_skeleton.clear().unwrap();
         i.counters.remove(skeletons::SKELETONS_THROUGH).unwrap();
