@@ -2,7 +2,6 @@
 //! disable or delete themselves, a refused change changes nothing, and a
 //! patch already in flight does not undo a demotion or a disable.
 
-use crate::admin::user_with_token;
 use crate::support::{ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, path_of};
 use serde_json::{Value, json};
 
@@ -62,7 +61,7 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
     let root = app.me(&root_token).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "role": "admin" }))
         .expect(200)
@@ -90,7 +89,7 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
 async fn a_disabled_admin_does_not_count_toward_the_guard() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "role": "admin" }))
         .expect(200)
@@ -155,7 +154,7 @@ impl PatchInFlight {
 #[tokio::test]
 async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
@@ -185,7 +184,7 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
 #[tokio::test]
 async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
 
     let in_flight = PatchInFlight::start(

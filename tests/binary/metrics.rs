@@ -19,14 +19,8 @@ async fn metrics_configured_from_the_environment_hold_no_secret() {
     );
     server.register("heidi", PASSWORD).await;
     let token = server.token_for("heidi", PASSWORD).await;
-    assert_eq!(server.resource(&token).await.status(), 200);
-    let main = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(main.status(), 404);
+    assert_eq!(server.resource(&token).await.status, 200);
+    assert_eq!(server.get("/metrics").send().await.status, 404);
     let scrape = server
         .client
         .get(format!("http://{metrics_addr}/metrics"))

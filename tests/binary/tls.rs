@@ -171,7 +171,7 @@ async fn sighup_without_tls_is_logged_and_the_server_keeps_serving() {
     assert_alive(&mut server);
     server.register("alice", PASSWORD).await;
     let token = server.token_for("alice", PASSWORD).await;
-    assert_eq!(server.resource(&token).await.status(), 200);
+    assert_eq!(server.resource(&token).await.status, 200);
     let log = server.stop();
     // 127.0.0.1 is loopback: no clear-text warning.
     assert!(!log.contains("travel in clear"), "{log}");
