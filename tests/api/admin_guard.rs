@@ -117,6 +117,13 @@ struct PatchInFlight {
 }
 
 impl PatchInFlight {
+    /// `user`'s own PATCH of their email with `token`, all but its last byte
+    /// sent.
+    async fn own_email_change(app: &TestServer, user: &Value, token: &str) -> Self {
+        let body = json!({ "email": "bob2@example.com" });
+        Self::start(app, &path_of(user), token, &body).await
+    }
+
     async fn start(app: &TestServer, path: &str, token: &str, body: &Value) -> Self {
         use tokio::io::AsyncWriteExt;
         let body = body.to_string().into_bytes();
@@ -161,13 +168,7 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
         .expect(200)
         .await;
 
-    let in_flight = PatchInFlight::start(
-        &app,
-        &path_of(&bob),
-        &bob_token,
-        &json!({ "email": "bob2@example.com" }),
-    )
-    .await;
+    let in_flight = PatchInFlight::own_email_change(&app, &bob, &bob_token).await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "user" }))
         .expect(200)
@@ -187,13 +188,7 @@ async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
 
-    let in_flight = PatchInFlight::start(
-        &app,
-        &path_of(&bob),
-        &bob_token,
-        &json!({ "email": "bob2@example.com" }),
-    )
-    .await;
+    let in_flight = PatchInFlight::own_email_change(&app, &bob, &bob_token).await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)

@@ -67,15 +67,7 @@ fn user_add_reads_the_password_from_stdin_and_list_prints_aligned_columns() {
         listing.stdout
     );
     let header = lines[0];
-    for column in [
-        "ID",
-        "USERNAME",
-        "EMAIL",
-        "ROLE",
-        "CONFIRMED",
-        "DISABLED",
-        "CREATED",
-    ] {
+    for column in "ID USERNAME EMAIL ROLE CONFIRMED DISABLED CREATED".split(' ') {
         assert!(header.contains(column), "{header}");
     }
     let starts = column_starts(header);
