@@ -50,10 +50,7 @@ async fn an_admin_may_patch_another_users_email_and_password() {
     assert_eq!(updated["email"], "changed@example.com");
     // Another's new password revokes all their tokens: none was the admin's.
     app.assert_token_refused(&alice_token).await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.assert_password_refused("alice", PASSWORD).await;
     let me = app.me_basic("alice", "set by the admin").await;
     assert_eq!(me["email"], "changed@example.com");
 }

@@ -185,8 +185,7 @@ async fn the_backup_command_copies_a_stopped_store_with_its_users_and_live_token
     let (tmp, data) = workspace();
     add_root(&data);
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
     server.stop();
 
     let file = tmp.path().join("nightly.bak");

@@ -36,8 +36,7 @@ async fn registered_user_survives_kill_9_right_after_201() {
 async fn issued_token_survives_kill_9() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
     server.kill_9();
     assert_eq!(check(&data), (1, 1), "users and tokens after the kill");
 
@@ -49,8 +48,7 @@ async fn issued_token_survives_kill_9() {
 async fn revoked_token_stays_revoked_after_kill_9() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
     let revoked = server.delete_as("/api/tokens", &token).send().await;
     assert_eq!(revoked.status, 204);
     server.kill_9();
@@ -105,8 +103,7 @@ async fn every_registration_acknowledged_in_a_concurrent_burst_survives_kill_9()
 async fn sigterm_stops_the_server_cleanly_with_exit_0() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
 
     let (status, log) = server.terminate();
     assert!(status.success(), "{status:?}; stderr:\n{log}");

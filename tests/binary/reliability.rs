@@ -626,8 +626,7 @@ async fn full_disk(small: &Path) -> (Server, PathBuf, String, Vec<String>) {
     std::fs::write(&spare, vec![0u8; 2 * 1024 * 1024]).unwrap();
     let data = small.join("data");
     let server = Server::start_with(&data, LOAD_ENV);
-    server.register("reader", PASSWORD).await;
-    let token = server.token_for("reader", PASSWORD).await;
+    let token = server.register_and_issue_token("reader").await;
     fill_leaving(small, "pad", 256 * 1024);
 
     let mut created = vec!["reader".to_owned()];

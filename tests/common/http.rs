@@ -223,6 +223,17 @@ impl Api {
         secret(&self.issue_token(username, password).await)
     }
 
+    /// Registers `username` with [`PASSWORD`] and logs in with Basic;
+    /// asserts the token answer is a 200 no cache may keep
+    /// (`Cache-Control: no-store`) and returns it whole.
+    pub async fn register_and_log_in(&self, username: &str) -> Resp {
+        self.register(username, PASSWORD).await;
+        let response = self.try_issue_token(username, PASSWORD).await;
+        let response = response.assert_status(200);
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+        response
+    }
+
     /// Registers `username` with [`PASSWORD`] and issues a token.
     pub async fn register_and_issue_token(&self, username: &str) -> String {
         self.register(username, PASSWORD).await;
