@@ -10,10 +10,7 @@ async fn a_password_with_a_trailing_nul_does_not_log_in_as_the_password_without_
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     let with_nul = format!("{PASSWORD}\u{0}");
-    app.get("/api/me")
-        .basic("alice", &with_nul)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.assert_password_refused("alice", &with_nul).await;
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": with_nul }))
         .expect_problem(401, "invalid_credentials")
@@ -60,9 +57,7 @@ async fn password_change_requires_the_current_password() {
 #[tokio::test]
 async fn email_change_requires_the_current_password() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     let stolen = app.token_for("alice", PASSWORD).await;
     let path = path_of(&alice);
     for body in [

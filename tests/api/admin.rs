@@ -5,22 +5,12 @@
 use crate::support::{
     ADMIN, ADMIN_EMAIL, PASSWORD, TestServer, assert_user_shape, path_of, secret,
 };
-use serde_json::{Value, json};
-
-/// Registers `username` with [`PASSWORD`] and an email of its name; returns
-/// the user and a token.
-pub(crate) async fn user_with_token(app: &TestServer, username: &str) -> (Value, String) {
-    let user = app
-        .register_with_email(username, PASSWORD, &format!("{username}@example.com"))
-        .await;
-    let token = app.token_for(username, PASSWORD).await;
-    (user, token)
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn every_user_shows_a_role_and_a_registered_user_is_a_plain_user() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (alice, alice_token) = user_with_token(&app, "alice").await;
+    let (alice, alice_token) = app.user_with_token("alice").await;
     assert_eq!(alice["role"], "user", "{alice}");
     let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user", "{me}");
@@ -49,7 +39,7 @@ async fn registration_cannot_ask_for_the_admin_role() {
 #[tokio::test]
 async fn an_admin_may_patch_another_users_email_and_password() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (alice, alice_token) = user_with_token(&app, "alice").await;
+    let (alice, alice_token) = app.user_with_token("alice").await;
     let admin = app.admin_token().await;
     let updated = app
         .patch_as(&path_of(&alice), &admin)
@@ -60,10 +50,7 @@ async fn an_admin_may_patch_another_users_email_and_password() {
     assert_eq!(updated["email"], "changed@example.com");
     // Another's new password revokes all their tokens: none was the admin's.
     app.assert_token_refused(&alice_token).await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.assert_password_refused("alice", PASSWORD).await;
     let me = app.me_basic("alice", "set by the admin").await;
     assert_eq!(me["email"], "changed@example.com");
 }
@@ -86,7 +73,7 @@ async fn an_admin_changing_their_own_password_needs_the_current_password() {
 #[tokio::test]
 async fn an_admin_may_delete_any_account() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (alice, alice_token) = user_with_token(&app, "alice").await;
+    let (alice, alice_token) = app.user_with_token("alice").await;
     let admin = app.admin_token().await;
     let response = app.delete_as(&path_of(&alice), &admin).expect(204).await;
     assert!(response.body.is_empty());
@@ -102,8 +89,8 @@ async fn an_admin_may_delete_any_account() {
 #[tokio::test]
 async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own_account() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (alice, alice_token) = user_with_token(&app, "alice").await;
-    let (bob, _) = user_with_token(&app, "bob").await;
+    let (alice, alice_token) = app.user_with_token("alice").await;
+    let (bob, _) = app.user_with_token("bob").await;
     for target in [&alice, &bob] {
         for patch in [
             json!({ "role": "admin" }),
@@ -131,7 +118,7 @@ async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own
 #[tokio::test]
 async fn an_unknown_role_is_400_invalid_request() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (alice, _) = user_with_token(&app, "alice").await;
+    let (alice, _) = app.user_with_token("alice").await;
     let admin = app.admin_token().await;
     for role in [json!("root"), json!("Admin"), json!(""), json!(1)] {
         app.patch_as(&path_of(&alice), &admin)
@@ -144,7 +131,7 @@ async fn an_unknown_role_is_400_invalid_request() {
 #[tokio::test]
 async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_login() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
     app.get_as("/api/admin/resource", &bob_token)
         .expect_problem(403, "insufficient_scope")
@@ -178,8 +165,8 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
 #[tokio::test]
 async fn a_promoted_user_may_act_on_other_accounts_at_once() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
-    let (carol, _) = user_with_token(&app, "carol").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
+    let (carol, _) = app.user_with_token("carol").await;
     let admin = app.admin_token().await;
     app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
@@ -214,7 +201,7 @@ async fn the_admin_resource_is_200_for_an_admin() {
 #[tokio::test]
 async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_for_others() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (_, token) = user_with_token(&app, "alice").await;
+    let (_, token) = app.user_with_token("alice").await;
     for response in [
         app.get_as("/api/admin/resource", &token).send().await,
         app.get("/api/admin/resource")
@@ -239,8 +226,8 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
 #[tokio::test]
 async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (alice, alice_token) = user_with_token(&app, "alice").await;
-    let (bob, _) = user_with_token(&app, "bob").await;
+    let (alice, alice_token) = app.user_with_token("alice").await;
+    let (bob, _) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
 
     let as_admin = app.get_as("/api/users", &admin).expect_json().await;
@@ -271,7 +258,7 @@ async fn admins_see_every_users_email_in_the_list_and_others_only_their_own() {
 #[tokio::test]
 async fn disabling_an_account_revokes_its_tokens_at_once() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     let second = app.token_for("bob", PASSWORD).await;
     let admin = app.admin_token().await;
     let disabled = app
@@ -294,7 +281,7 @@ async fn disabling_an_account_revokes_its_tokens_at_once() {
 #[tokio::test]
 async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, _) = user_with_token(&app, "bob").await;
+    let (bob, _) = app.user_with_token("bob").await;
     app.register("alice", PASSWORD).await;
     let admin = app.admin_token().await;
     app.patch_as(&path_of(&bob), &admin)
@@ -335,7 +322,7 @@ async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
 #[tokio::test]
 async fn re_enabling_an_account_lets_its_password_log_in_again() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, old_token) = user_with_token(&app, "bob").await;
+    let (bob, old_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
@@ -359,9 +346,9 @@ async fn re_enabling_an_account_lets_its_password_log_in_again() {
 #[tokio::test]
 async fn an_admin_may_revoke_every_token_of_any_user() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, first) = user_with_token(&app, "bob").await;
+    let (bob, first) = app.user_with_token("bob").await;
     let second = app.token_for("bob", PASSWORD).await;
-    let (_, alice_token) = user_with_token(&app, "alice").await;
+    let (_, alice_token) = app.user_with_token("alice").await;
     let admin = app.admin_token().await;
     let response = app
         .delete_as(&format!("{}/tokens", path_of(&bob)), &admin)
@@ -384,7 +371,7 @@ async fn an_admin_may_revoke_every_token_of_any_user() {
 #[tokio::test]
 async fn a_user_may_revoke_every_token_of_their_own() {
     let app = TestServer::spawn().await;
-    let (alice, first) = user_with_token(&app, "alice").await;
+    let (alice, first) = app.user_with_token("alice").await;
     let second = app.token_for("alice", PASSWORD).await;
     app.delete_as(&format!("{}/tokens", path_of(&alice)), &first)
         .expect(204)
@@ -404,8 +391,8 @@ async fn a_user_may_revoke_every_token_of_their_own() {
 #[tokio::test]
 async fn a_non_admin_may_not_revoke_another_users_tokens() {
     let app = TestServer::spawn().await;
-    let (alice, alice_token) = user_with_token(&app, "alice").await;
-    let (_, bob_token) = user_with_token(&app, "bob").await;
+    let (alice, alice_token) = app.user_with_token("alice").await;
+    let (_, bob_token) = app.user_with_token("bob").await;
     let path = format!("{}/tokens", path_of(&alice));
     app.delete_as(&path, &bob_token)
         .expect_problem(403, "forbidden")
@@ -420,12 +407,12 @@ async fn a_non_admin_may_not_revoke_another_users_tokens() {
 #[tokio::test]
 async fn revoking_with_others_true_kills_every_token_but_the_current_one() {
     let app = TestServer::spawn().await;
-    let (_, kept) = user_with_token(&app, "alice").await;
+    let (_, kept) = app.user_with_token("alice").await;
     let others = [
         app.token_for("alice", PASSWORD).await,
         app.token_for("alice", PASSWORD).await,
     ];
-    let (_, bob_token) = user_with_token(&app, "bob").await;
+    let (_, bob_token) = app.user_with_token("bob").await;
     let response = app
         .delete_as("/api/tokens?others=true", &kept)
         .expect(204)

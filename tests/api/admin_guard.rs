@@ -2,7 +2,6 @@
 //! disable or delete themselves, a refused change changes nothing, and a
 //! patch already in flight does not undo a demotion or a disable.
 
-use crate::admin::user_with_token;
 use crate::support::{ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, path_of};
 use serde_json::{Value, json};
 
@@ -62,7 +61,7 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
     let root = app.me(&root_token).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "role": "admin" }))
         .expect(200)
@@ -90,7 +89,7 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
 async fn a_disabled_admin_does_not_count_toward_the_guard() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "role": "admin" }))
         .expect(200)
@@ -118,6 +117,13 @@ struct PatchInFlight {
 }
 
 impl PatchInFlight {
+    /// `user`'s own PATCH of their email with `token`, all but its last byte
+    /// sent.
+    async fn own_email_change(app: &TestServer, user: &Value, token: &str) -> Self {
+        let body = json!({ "email": "bob2@example.com" });
+        Self::start(app, &path_of(user), token, &body).await
+    }
+
     async fn start(app: &TestServer, path: &str, token: &str, body: &Value) -> Self {
         use tokio::io::AsyncWriteExt;
         let body = body.to_string().into_bytes();
@@ -155,20 +161,14 @@ impl PatchInFlight {
 #[tokio::test]
 async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "admin" }))
         .expect(200)
         .await;
 
-    let in_flight = PatchInFlight::start(
-        &app,
-        &path_of(&bob),
-        &bob_token,
-        &json!({ "email": "bob2@example.com" }),
-    )
-    .await;
+    let in_flight = PatchInFlight::own_email_change(&app, &bob, &bob_token).await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "role": "user" }))
         .expect(200)
@@ -185,16 +185,10 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
 #[tokio::test]
 async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    let (bob, bob_token) = user_with_token(&app, "bob").await;
+    let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
 
-    let in_flight = PatchInFlight::start(
-        &app,
-        &path_of(&bob),
-        &bob_token,
-        &json!({ "email": "bob2@example.com" }),
-    )
-    .await;
+    let in_flight = PatchInFlight::own_email_change(&app, &bob, &bob_token).await;
     app.patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": true }))
         .expect(200)

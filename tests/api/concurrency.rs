@@ -132,11 +132,7 @@ async fn concurrent_logins_each_get_their_own_token() {
         })
         .collect();
     assert_eq!(tokens.len(), 16);
-    let list = app
-        .get("/api/tokens")
-        .basic("alice", PASSWORD)
-        .expect_json()
-        .await;
+    let list = app.get_json_with_password("/api/tokens", "alice").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 16);
 }
 

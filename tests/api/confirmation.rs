@@ -53,9 +53,7 @@ async fn confirm(app: &TestServer, code: &str) -> crate::support::Resp {
 async fn a_new_registration_is_unconfirmed_and_its_code_is_posted_to_the_webhook() {
     let mut hook = Webhook::start().await;
     let app = confirming(&hook, |_| {}).await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     assert_eq!(alice["confirmed"], false, "{alice}");
     let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["confirmed"], false, "{me}");
@@ -85,8 +83,7 @@ async fn a_new_registration_is_unconfirmed_and_its_code_is_posted_to_the_webhook
 async fn a_taken_email_answers_a_registration_exactly_like_a_new_one() {
     let mut hook = Webhook::start().await;
     let app = confirming(&hook, |_| {}).await;
-    app.register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    app.register_with_example_email("alice").await;
     hook.next_code("confirmation").await;
     let register = |username: &'static str, email: &'static str| {
         app.post("/api/users")
@@ -103,10 +100,7 @@ async fn a_taken_email_answers_a_registration_exactly_like_a_new_one() {
     let message = hook.next().await;
     assert_eq!(message["username"], "bob", "{message}");
     hook.assert_nothing_within(Duration::from_millis(500)).await;
-    app.get("/api/me")
-        .basic("mallory", PASSWORD)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.assert_password_refused("mallory", PASSWORD).await;
     // Usernames are public, so a taken one is still said so.
     register("bob", "other@example.com")
         .await
@@ -129,9 +123,7 @@ async fn an_account_without_email_still_gets_its_code_with_a_null_email() {
 async fn without_required_confirmation_a_new_account_is_confirmed_and_sent_nothing() {
     let mut hook = Webhook::start().await;
     let app = TestServer::spawn_with(|cfg| hook.configure(cfg)).await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     assert_eq!(alice["confirmed"], true, "{alice}");
     let token = app.token_for("alice", PASSWORD).await;
     app.assert_token_accepted(&token).await;

@@ -77,11 +77,7 @@ fn protected_routes(user_id: u64, token_id: u64) -> Vec<(reqwest::Method, String
 async fn basic_with_a_password_works() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
-    let body = app
-        .get("/api/resource")
-        .basic("alice", PASSWORD)
-        .expect_json()
-        .await;
+    let body = app.get_json_with_password("/api/resource", "alice").await;
     assert_eq!(body, json!({ "data": "Hello, alice!" }));
 }
 

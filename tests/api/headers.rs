@@ -38,11 +38,6 @@ async fn personal_answers_are_never_cached_and_no_answer_may_run_script_or_be_fr
 #[tokio::test]
 async fn token_answers_carry_pragma_no_cache_beside_no_store() {
     let app = TestServer::spawn().await;
-    app.register("alice", PASSWORD).await;
-    let issued = app
-        .try_issue_token("alice", PASSWORD)
-        .await
-        .assert_status(200);
-    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    let issued = app.register_and_log_in("alice").await;
     assert_eq!(issued.header("pragma"), Some("no-cache"));
 }

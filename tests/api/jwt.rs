@@ -97,12 +97,7 @@ fn rotate_keys(data_dir: &Path) -> String {
 #[tokio::test]
 async fn a_login_in_jwt_mode_returns_a_signed_access_token_and_a_refresh_token() {
     let app = TestServer::spawn_with(jwt_mode).await;
-    app.register("alice", PASSWORD).await;
-    let response = app
-        .try_issue_token("alice", PASSWORD)
-        .await
-        .assert_status(200);
-    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let response = app.register_and_log_in("alice").await;
     let issued = response.json();
     assert_has_keys(&issued, SESSION_KEYS);
     assert_eq!(issued["token_type"], "Bearer");

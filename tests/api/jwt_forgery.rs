@@ -18,11 +18,16 @@ use std::time::Duration;
 // once access_ttl_seconds + 60 s have passed since its replacement is not
 // tested here: even with access_ttl_seconds = 1 that is a 62 s wait.
 
+/// A jwt-mode server where alice has logged in; returns her access token.
+async fn jwt_app_with_alices_token() -> (TestServer, String) {
+    let app = TestServer::spawn_with(jwt_mode).await;
+    let token = secret(&alice_session(&app).await);
+    (app, token)
+}
+
 #[tokio::test]
 async fn a_token_with_alg_none_is_refused() {
-    let app = TestServer::spawn_with(jwt_mode).await;
-    let issued = alice_session(&app).await;
-    let token = secret(&issued);
+    let (app, token) = jwt_app_with_alices_token().await;
     let [_, payload, _] = parts(&token);
     let header = b64_json(&json!({ "alg": "none", "typ": "JWT" }));
     assert_refused(&app, &format!("{header}.{payload}.")).await;
@@ -37,9 +42,7 @@ async fn a_token_with_alg_none_is_refused() {
 
 #[tokio::test]
 async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
-    let app = TestServer::spawn_with(jwt_mode).await;
-    let issued = alice_session(&app).await;
-    let token = secret(&issued);
+    let (app, token) = jwt_app_with_alices_token().await;
     let (real_header, _) = jws_parts(&token);
     let kid = real_header["kid"].as_str().unwrap();
     let jwks = app.jwks().await;
@@ -64,9 +67,7 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
 
 #[tokio::test]
 async fn a_token_with_an_altered_signature_is_refused() {
-    let app = TestServer::spawn_with(jwt_mode).await;
-    let issued = alice_session(&app).await;
-    let token = secret(&issued);
+    let (app, token) = jwt_app_with_alices_token().await;
     let [header, payload, signature] = parts(&token);
     let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
     assert_eq!(bytes.len(), 64, "an Ed25519 signature is 64 bytes");
@@ -84,9 +85,7 @@ async fn a_token_with_an_altered_signature_is_refused() {
 
 #[tokio::test]
 async fn a_token_naming_an_unknown_or_no_kid_is_refused() {
-    let app = TestServer::spawn_with(jwt_mode).await;
-    let issued = alice_session(&app).await;
-    let token = secret(&issued);
+    let (app, token) = jwt_app_with_alices_token().await;
     let (mut header, _) = jws_parts(&token);
     let [_, payload, signature] = parts(&token);
     header["kid"] = json!("no-such-key");
@@ -172,23 +171,20 @@ async fn an_expired_token_is_accepted_within_the_60_second_clock_skew() {
 
 #[tokio::test]
 async fn a_token_for_another_audience_or_issuer_is_refused() {
-    let app = TestServer::spawn_with(jwt_mode).await;
-    let issued = alice_session(&app).await;
-    let token = secret(&issued);
-    let dir = app.shutdown().await;
-    let app = TestServer::spawn_in(dir, |cfg| {
-        jwt_mode(cfg);
-        cfg.tokens.audience = "someone-else".into();
-    })
-    .await;
-    assert_refused(&app, &token).await;
-    let dir = app.shutdown().await;
-    let app = TestServer::spawn_in(dir, |cfg| {
-        jwt_mode(cfg);
-        cfg.tokens.issuer = "https://impostor.example".into();
-    })
-    .await;
-    assert_refused(&app, &token).await;
+    let (mut app, token) = jwt_app_with_alices_token().await;
+    let other_claims: [fn(&mut latchkey::config::Config); 2] = [
+        |cfg| cfg.tokens.audience = "someone-else".into(),
+        |cfg| cfg.tokens.issuer = "https://impostor.example".into(),
+    ];
+    for other in other_claims {
+        let dir = app.shutdown().await;
+        app = TestServer::spawn_in(dir, |cfg| {
+            jwt_mode(cfg);
+            other(cfg);
+        })
+        .await;
+        assert_refused(&app, &token).await;
+    }
     // Back to the settings it was issued under, it is good again: the
     // refusals were the claims, not the restarts.
     let dir = app.shutdown().await;

@@ -17,9 +17,7 @@ async fn healthz_answers_200_without_credentials() {
 #[tokio::test]
 async fn a_registered_user_survives_a_graceful_restart() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     let token = secret(&app.issue_token("alice", PASSWORD).await);
     let dir = app.shutdown().await;
 

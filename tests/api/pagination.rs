@@ -13,7 +13,7 @@ async fn register_users(app: &TestServer, count: usize) -> Vec<u64> {
 }
 
 async fn list(app: &TestServer, path: &str) -> Value {
-    app.get(path).basic("user00", PASSWORD).expect_json().await
+    app.get_json_with_password(path, "user00").await
 }
 
 fn ids(page: &Value) -> Vec<u64> {
@@ -128,16 +128,9 @@ async fn page_below_1_or_not_a_number_is_400() {
 #[tokio::test]
 async fn listed_users_show_only_the_callers_own_email() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
-    app.register_with_email("bob", PASSWORD, "bob@example.com")
-        .await;
-    let page = app
-        .get("/api/users")
-        .basic("alice", PASSWORD)
-        .expect_json()
-        .await;
+    let alice = app.register_with_example_email("alice").await;
+    app.register_with_example_email("bob").await;
+    let page = app.get_json_with_password("/api/users", "alice").await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     for item in items {

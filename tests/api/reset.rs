@@ -47,9 +47,7 @@ async fn reset(app: &TestServer, code: &str, password: &str) -> Resp {
 async fn a_reset_request_is_202_with_identical_responses_for_known_and_unknown_accounts() {
     let mut hook = Webhook::start().await;
     let app = delivering(&hook, |_| {}).await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
 
     let known = request_reset(&app, "alice").await;
     let message = hook.next().await;
@@ -84,9 +82,7 @@ async fn a_reset_request_is_202_with_identical_responses_for_known_and_unknown_a
 async fn a_reset_can_be_asked_for_by_email_ignoring_case() {
     let mut hook = Webhook::start().await;
     let app = delivering(&hook, no_interval).await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     request_reset(&app, "Alice@Example.com")
         .await
         .assert_status(202);

@@ -1,30 +1,32 @@
 //! The harness: a real latchkey server on `127.0.0.1:0` over a fresh temp
-//! dir, and request helpers that read like the spec. What `tests/binary`
-//! shares is in `tests/common`, re-exported here.
+//! dir, spoken to through the shared client in `tests/common` (re-exported
+//! here, and reached from a [`TestServer`] by `Deref`).
 
 pub use crate::common::*;
 use latchkey::ServeError;
 use latchkey::config::Config;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::time::Duration;
 use tempfile::TempDir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A running server and what keeps it alive.
 pub struct TestServer {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    client: reqwest::Client,
+    api: Api,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
     // Dropped last: sled must be closed before the directory goes.
     dir: TempDir,
+}
+
+impl Deref for TestServer {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// The test configuration: cheap scrypt, a free port, the given data dir.
@@ -38,6 +40,16 @@ fn test_config(dir: &TempDir) -> Config {
     cfg.password.scrypt_r = 8;
     cfg.password.scrypt_p = 1;
     cfg
+}
+
+/// The client a [`TestServer`] sends with: no redirects followed, and a
+/// bound on every request.
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 impl TestServer {
@@ -82,12 +94,7 @@ impl TestServer {
         };
         let (addr, handle) = latchkey::serve(cfg, store, shutdown).await.unwrap();
         Self {
-            addr,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            api: Api::new(addr, test_client()),
             shutdown: Some(tx),
             handle: Some(handle),
             dir,
@@ -98,7 +105,7 @@ impl TestServer {
     /// data dir so a new server can open it.
     pub async fn shutdown(mut self) -> TempDir {
         // Close our idle keep-alive connections first.
-        self.client = reqwest::Client::new();
+        self.api.client = reqwest::Client::new();
         self.shutdown.take().unwrap().send(()).unwrap();
         let handle = self.handle.take().unwrap();
         let joined = tokio::time::timeout(Duration::from_secs(20), handle)
@@ -109,423 +116,6 @@ impl TestServer {
         std::mem::replace(&mut self.dir, dir)
     }
 
-    /// The absolute URL of `path` (which may carry a query string).
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// A request with any method.
-    pub fn request(&self, method: Method, path: &str) -> Req {
-        Req {
-            request: format!("{method} {path}"),
-            inner: self.client.request(method, self.url(path)),
-        }
-    }
-
-    /// GET `path`.
-    pub fn get(&self, path: &str) -> Req {
-        self.request(Method::GET, path)
-    }
-
-    /// GET a URL that is not this server's, such as a proxy's in front of
-    /// it, with this server's client.
-    pub fn get_url(&self, url: &str) -> Req {
-        Req {
-            inner: self.client.get(url),
-            request: format!("GET {url}"),
-        }
-    }
-
-    /// POST `path`.
-    pub fn post(&self, path: &str) -> Req {
-        self.request(Method::POST, path)
-    }
-
-    /// PATCH `path`.
-    pub fn patch(&self, path: &str) -> Req {
-        self.request(Method::PATCH, path)
-    }
-
-    /// PUT `path`.
-    pub fn put(&self, path: &str) -> Req {
-        self.request(Method::PUT, path)
-    }
-
-    /// DELETE `path`.
-    pub fn delete(&self, path: &str) -> Req {
-        self.request(Method::DELETE, path)
-    }
-
-    /// GET `path` with `Authorization: Bearer <token>`.
-    pub fn get_as(&self, path: &str, token: &str) -> Req {
-        self.get(path).bearer(token)
-    }
-
-    /// POST `path` with `Authorization: Bearer <token>`.
-    pub fn post_as(&self, path: &str, token: &str) -> Req {
-        self.post(path).bearer(token)
-    }
-
-    /// PATCH `path` with `Authorization: Bearer <token>`.
-    pub fn patch_as(&self, path: &str, token: &str) -> Req {
-        self.patch(path).bearer(token)
-    }
-
-    /// PUT `path` with `Authorization: Bearer <token>`.
-    pub fn put_as(&self, path: &str, token: &str) -> Req {
-        self.put(path).bearer(token)
-    }
-
-    /// DELETE `path` with `Authorization: Bearer <token>`.
-    pub fn delete_as(&self, path: &str, token: &str) -> Req {
-        self.delete(path).bearer(token)
-    }
-
-    /// Asserts `token` opens the protected resource; returns the answer.
-    pub async fn assert_token_accepted(&self, token: &str) -> Resp {
-        self.get_as("/api/resource", token).expect(200).await
-    }
-
-    /// Asserts the protected resource refuses `token` as `invalid_token`;
-    /// returns the problem.
-    pub async fn assert_token_refused(&self, token: &str) -> Value {
-        self.get_as("/api/resource", token)
-            .expect_problem(401, "invalid_token")
-            .await
-    }
-
-    /// The account `token` belongs to, as `GET /api/me` (which must answer
-    /// 200) shows it.
-    pub async fn me(&self, token: &str) -> Value {
-        self.get_as("/api/me", token).expect_json().await
-    }
-
-    /// The account of `username`, as `GET /api/me` with Basic credentials
-    /// (which must answer 200) shows it.
-    pub async fn me_basic(&self, username: &str, password: &str) -> Value {
-        self.get("/api/me")
-            .basic(username, password)
-            .expect_json()
-            .await
-    }
-
-    /// POST /api/tokens with Basic credentials, whatever it answers.
-    pub async fn try_issue_token(&self, username: &str, password: &str) -> Resp {
-        self.post("/api/tokens")
-            .basic(username, password)
-            .send()
-            .await
-    }
-
-    /// Registers `username` with `password` and no email; returns the user.
-    pub async fn register(&self, username: &str, password: &str) -> Value {
-        let response = self.try_register(username, password).await;
-        self.registered(response, username, password).await
-    }
-
-    /// The user a registration made: its `201` body, or, where confirmation
-    /// is required and the answer is a `202` that names no one, the
-    /// account as `GET /api/me` shows it to its owner.
-    async fn registered(&self, response: Resp, username: &str, password: &str) -> Value {
-        if response.status.as_u16() == 202 {
-            return self.me_basic(username, password).await;
-        }
-        response.assert_status(201).json()
-    }
-
-    /// POST /api/users `{username, password}`, whatever it answers.
-    pub async fn try_register(&self, username: &str, password: &str) -> Resp {
-        self.post("/api/users")
-            .json(&json!({ "username": username, "password": password }))
-            .send()
-            .await
-    }
-
-    /// Registers `username` with `password` and `email`; returns the user.
-    pub async fn register_with_email(&self, username: &str, password: &str, email: &str) -> Value {
-        let response = self
-            .post("/api/users")
-            .json(&json!({ "username": username, "password": password, "email": email }))
-            .send()
-            .await;
-        self.registered(response, username, password).await
-    }
-
-    /// Issues a token with Basic credentials; returns the whole token response.
-    pub async fn issue_token(&self, username: &str, password: &str) -> Value {
-        self.try_issue_token(username, password)
-            .await
-            .assert_status(200)
-            .json()
-    }
-
-    /// Issues a token with Basic credentials; returns the secret alone.
-    pub async fn token_for(&self, username: &str, password: &str) -> String {
-        secret(&self.issue_token(username, password).await)
-    }
-
-    /// Registers `username` with [`PASSWORD`] and issues a token.
-    pub async fn register_and_issue_token(&self, username: &str) -> String {
-        self.register(username, PASSWORD).await;
-        self.token_for(username, PASSWORD).await
-    }
-
-    /// Sends raw bytes on a fresh connection and returns the raw response;
-    /// for requests reqwest will not build (e.g. a chunked body).
-    pub async fn raw(&self, request: &[u8]) -> RawResponse {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request).await.unwrap();
-        let mut out = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out));
-        // The server may reset the connection after an early response; what
-        // was read by then is what counts.
-        let _ = read
-            .await
-            .unwrap_or_else(|_| panic!("no response within 10 s"));
-        RawResponse(String::from_utf8_lossy(&out).into_owned())
-    }
-}
-
-/// A raw HTTP/1.1 response as text.
-pub struct RawResponse(pub String);
-
-impl RawResponse {
-    /// The status code from the status line.
-    pub fn status(&self) -> u16 {
-        let line = self.0.lines().next().unwrap_or_default();
-        line.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {:?}", self.0))
-    }
-
-    /// The body, parsed as JSON.
-    pub fn json(&self) -> Value {
-        let (_, body) = self
-            .0
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no body in {:?}", self.0));
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
-    }
-}
-
-/// A request being built.
-pub struct Req {
-    inner: reqwest::RequestBuilder,
-    // `METHOD path`, for the failures of the `expect` helpers: an async fn
-    // cannot take `#[track_caller]`, so the request names the place.
-    request: String,
-}
-
-impl Req {
-    fn map(self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
-        Self {
-            inner: f(self.inner),
-            request: self.request,
-        }
-    }
-
-    /// A JSON body (with `Content-Type: application/json`).
-    pub fn json(self, body: &impl serde::Serialize) -> Self {
-        self.map(|inner| inner.json(body))
-    }
-
-    /// A raw body with the given content type.
-    pub fn body_as(self, content_type: &str, body: impl Into<reqwest::Body>) -> Self {
-        self.header("content-type", content_type).body(body)
-    }
-
-    /// A raw body with no content type.
-    pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
-        self.map(|inner| inner.body(body))
-    }
-
-    /// `Authorization: Basic base64(user:pass)`.
-    pub fn basic(self, user: &str, pass: &str) -> Self {
-        self.authorization(&basic_header(user, pass))
-    }
-
-    /// `Authorization: Bearer <token>`.
-    pub fn bearer(self, token: &str) -> Self {
-        self.authorization(&format!("Bearer {token}"))
-    }
-
-    /// `Authorization: <value>`, exactly as given.
-    pub fn authorization(self, value: &str) -> Self {
-        self.header("authorization", value)
-    }
-
-    /// `Authorization` with raw bytes (which need not be ASCII).
-    pub fn authorization_bytes(self, value: &[u8]) -> Self {
-        self.map(|inner| {
-            inner.header(
-                reqwest::header::AUTHORIZATION,
-                HeaderValue::from_bytes(value).unwrap(),
-            )
-        })
-    }
-
-    /// Any header.
-    pub fn header(self, name: &str, value: &str) -> Self {
-        self.map(|inner| {
-            inner.header(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            )
-        })
-    }
-
-    /// Sends it and reads the whole response.
-    pub async fn send(self) -> Resp {
-        let response = self.inner.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.unwrap().to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// Sends it and asserts the status, naming the request and showing the
-    /// body if it is wrong.
-    pub async fn expect(self, status: u16) -> Resp {
-        let request = self.request.clone();
-        let response = self.send().await;
-        assert_eq!(
-            response.status.as_u16(),
-            status,
-            "{request}: unexpected status; body: {}",
-            response.text()
-        );
-        response
-    }
-
-    /// Sends it, asserts `200` and returns the JSON body.
-    pub async fn expect_json(self) -> Value {
-        self.expect(200).await.json()
-    }
-
-    /// Sends it and asserts an RFC 9457 problem with this status and
-    /// `error` code (see [`Resp::assert_problem`]); returns its body.
-    pub async fn expect_problem(self, status: u16, code: &str) -> Value {
-        self.expect(status).await.assert_problem(status, code)
-    }
-}
-
-/// A response, fully read.
-#[derive(Debug)]
-pub struct Resp {
-    /// The status.
-    pub status: StatusCode,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    /// Asserts the status, showing the body if it is wrong.
-    #[track_caller]
-    pub fn assert_status(self, expected: u16) -> Self {
-        assert_eq!(
-            self.status.as_u16(),
-            expected,
-            "unexpected status; body: {}",
-            self.text()
-        );
-        self
-    }
-
-    /// Asserts the status is one of `expected`.
-    #[track_caller]
-    pub fn assert_status_in(self, expected: &[u16]) -> Self {
-        assert!(
-            expected.contains(&self.status.as_u16()),
-            "status {} not in {expected:?}; body: {}",
-            self.status,
-            self.text()
-        );
-        self
-    }
-
-    /// Asserts an RFC 9457 problem with this status and `error` code, and
-    /// returns its body.
-    #[track_caller]
-    pub fn assert_problem(self, status: u16, code: &str) -> Value {
-        let body = self.text();
-        assert_eq!(
-            (self.status.as_u16(), self.json_or_null()["error"].as_str()),
-            (status, Some(code)),
-            "unexpected problem; body: {body}"
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{body}"
-        );
-        let problem = self.json();
-        for key in ["type", "title", "detail", "error"] {
-            assert!(problem[key].is_string(), "{key} is not a string in {body}");
-        }
-        assert_eq!(
-            problem["status"].as_u64(),
-            Some(u64::from(status)),
-            "{body}"
-        );
-        problem
-    }
-
-    /// The body as JSON; panics if it is not.
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
-    }
-
-    fn json_or_null(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The body as (lossy) text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// A header's single value as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// Every value of a header, in order.
-    pub fn header_all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-
-    /// The `Allow` header as a set of methods.
-    pub fn allow(&self) -> BTreeSet<String> {
-        self.header("allow")
-            .unwrap_or_else(|| panic!("no Allow header: {:?}", self.headers))
-            .split(',')
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty())
-            .collect()
-    }
-}
-
-/// The admin [`TestServer::spawn_with_admin`] seeds, as the operator's
-/// `latchkey user add root --admin` would make it.
-pub const ADMIN: &str = "root";
-
-/// The email of [`ADMIN`].
-pub const ADMIN_EMAIL: &str = "root@example.com";
-
-impl TestServer {
     /// A server whose store already holds the confirmed admin [`ADMIN`]
     /// (password [`PASSWORD`]): the HTTP API cannot make the first admin,
     /// so it is written before serving, the way the command line does.
@@ -549,49 +139,6 @@ impl TestServer {
         drop(auth);
         Self::serve(cfg, store, dir).await
     }
-
-    /// A token for [`ADMIN`].
-    pub async fn admin_token(&self) -> String {
-        self.token_for(ADMIN, PASSWORD).await
-    }
-
-    /// The user `username` as an admin sees it (looked up by listing).
-    pub async fn user_named(&self, admin_token: &str, username: &str) -> Value {
-        let listed = self
-            .get("/api/users?per_page=100")
-            .bearer(admin_token)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
-        listed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["username"] == username)
-            .unwrap_or_else(|| panic!("no {username} in {listed}"))
-            .clone()
-    }
-}
-
-/// What [`Resp::fingerprint`] compares.
-pub type ResponseFingerprint = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
-
-impl Resp {
-    /// Status, every header but `Date` and `X-Request-Id` (sorted) and
-    /// body: two responses with equal fingerprints tell a client nothing
-    /// apart. Both left-out headers differ per request by design, whoever
-    /// the request is about.
-    pub fn fingerprint(&self) -> ResponseFingerprint {
-        let mut headers: Vec<(String, Vec<u8>)> = self
-            .headers
-            .iter()
-            .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect();
-        headers.sort();
-        (self.status.as_u16(), headers, self.body.clone())
-    }
 }
 
 /// `tokens.format = "jwt"`: a login opens a session, a signed access token
@@ -599,34 +146,3 @@ impl Resp {
 pub fn jwt_mode(cfg: &mut latchkey::config::Config) {
     cfg.tokens.format = latchkey::config::TokenFormat::Jwt;
 }
-
-impl TestServer {
-    /// POST /api/tokens/refresh `{refresh_token}`, with no other credential.
-    pub async fn post_refresh(&self, refresh_token: &str) -> Resp {
-        self.post("/api/tokens/refresh")
-            .json(&json!({ "refresh_token": refresh_token }))
-            .send()
-            .await
-    }
-
-    /// GET /.well-known/jwks.json, which must answer 200.
-    pub async fn jwks(&self) -> Value {
-        self.get("/.well-known/jwks.json")
-            .send()
-            .await
-            .assert_status(200)
-            .json()
-    }
-}
-
-/// What a login or a refresh answers in jwt mode: the access token and
-/// its lifetime, and the refresh token that continues the session.
-pub const SESSION_KEYS: &[&str] = &[
-    "token",
-    "token_type",
-    "expires_in",
-    "expires_at",
-    "id",
-    "refresh_token",
-    "refresh_expires_at",
-];

@@ -21,6 +21,25 @@ async fn login_from(app: &TestServer, client: &str, user: &str, pass: &str) -> R
         .await
 }
 
+/// Asserts a wrong password for `user` is refused as such (401), not yet
+/// rate limited.
+async fn assert_wrong_password_refused(app: &TestServer, user: &str) {
+    let response = login(app, user, WRONG).await;
+    response.assert_problem(401, "invalid_credentials");
+}
+
+/// As [`assert_wrong_password_refused`], from `client` as [`login_from`] says.
+async fn assert_wrong_password_refused_from(app: &TestServer, client: &str, user: &str) {
+    let response = login_from(app, client, user, WRONG).await;
+    response.assert_problem(401, "invalid_credentials");
+}
+
+/// A per-IP bucket of two password checks, refilled once a minute.
+fn two_password_checks_per_ip(cfg: &mut latchkey::config::Config) {
+    cfg.throttle.ip_burst = 2;
+    cfg.throttle.ip_per_minute = 1;
+}
+
 /// Asserts a 429 `rate_limited` and returns its `Retry-After` in seconds.
 #[track_caller]
 fn assert_rate_limited(response: Resp) -> u64 {
@@ -45,9 +64,7 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_password()
     let token = app.register_and_issue_token("alice").await;
     app.register("bob", PASSWORD).await;
     for _ in 0..5 {
-        login(&app, "alice", WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, "alice").await;
     }
     let retry_after = assert_rate_limited(login(&app, "alice", PASSWORD).await);
     assert_eq!(retry_after, 1);
@@ -66,9 +83,7 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_password()
         .basic("bob", PASSWORD)
         .expect(200)
         .await;
-    login(&app, "bob", WRONG)
-        .await
-        .assert_problem(401, "invalid_credentials");
+    assert_wrong_password_refused(&app, "bob").await;
 }
 
 #[tokio::test]
@@ -76,27 +91,21 @@ async fn lockouts_double_and_the_right_password_afterwards_resets_the_count() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     for _ in 0..5 {
-        login(&app, "alice", WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, "alice").await;
     }
     let first = assert_rate_limited(login(&app, "alice", WRONG).await);
     assert_eq!(first, 1);
     wait_out(first).await;
     // Out of the lockout, a wrong password is checked again (401) and
     // earns a lockout twice as long.
-    login(&app, "alice", WRONG)
-        .await
-        .assert_problem(401, "invalid_credentials");
+    assert_wrong_password_refused(&app, "alice").await;
     let second = assert_rate_limited(login(&app, "alice", PASSWORD).await);
     assert_eq!(second, 2);
     wait_out(second).await;
     app.issue_token("alice", PASSWORD).await;
     // The success cleared the record: five more failures before a lockout.
     for _ in 0..5 {
-        login(&app, "alice", WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, "alice").await;
     }
     assert_eq!(assert_rate_limited(login(&app, "alice", PASSWORD).await), 1);
 }
@@ -122,9 +131,7 @@ async fn case_variants_of_a_name_share_one_failure_count() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     for name in ["alice", "Alice", "ALICE", "aLiCe", "alicE"] {
-        login(&app, name, WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, name).await;
     }
     for name in ["alice", "Alice", "ALICE"] {
         assert_rate_limited(login(&app, name, PASSWORD).await);
@@ -137,9 +144,7 @@ async fn a_locked_account_cannot_be_reached_through_its_email() {
     app.register_with_email("lockme", PASSWORD, "lockme@ex.com")
         .await;
     for _ in 0..5 {
-        login(&app, "lockme", WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, "lockme").await;
     }
     assert_rate_limited(login(&app, "lockme", PASSWORD).await);
     assert_rate_limited(login(&app, "lockme@ex.com", PASSWORD).await);
@@ -158,9 +163,7 @@ async fn failures_by_name_and_by_email_add_up_to_one_lockout() {
         "Lockme@ex.com",
         "LOCKME",
     ] {
-        login(&app, login_as, WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, login_as).await;
     }
     assert_rate_limited(login(&app, "lockme", PASSWORD).await);
 }
@@ -282,9 +285,7 @@ async fn a_client_ip_gets_its_burst_of_password_checks_but_tokens_are_never_thro
     // Registering is not a password check; issuing the token is the first.
     let token = app.register_and_issue_token("alice").await;
     for name in ["bob", "carol"] {
-        login(&app, name, WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused(&app, name).await;
     }
     // The fourth check from this address is refused, whatever the name.
     let retry_after = assert_rate_limited(login(&app, "dave", WRONG).await);
@@ -319,15 +320,9 @@ async fn a_client_ip_gets_its_burst_of_registrations_then_429() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_bucket() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.throttle.ip_burst = 2;
-        cfg.throttle.ip_per_minute = 1;
-    })
-    .await;
+    let app = TestServer::spawn_with(two_password_checks_per_ip).await;
     for (client, name) in [("203.0.113.1", "bob"), ("203.0.113.2", "carol")] {
-        login_from(&app, client, name, WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused_from(&app, client, name).await;
     }
     assert_rate_limited(login_from(&app, "203.0.113.3", "dave", WRONG).await);
     assert_rate_limited(login(&app, "erin", WRONG).await);
@@ -337,15 +332,12 @@ async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_bucket() {
 async fn forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_bucket() {
     let app = TestServer::spawn_with(|cfg| {
         cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        cfg.throttle.ip_burst = 2;
-        cfg.throttle.ip_per_minute = 1;
+        two_password_checks_per_ip(cfg);
     })
     .await;
     for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
         for n in 0..2 {
-            login_from(&app, client, &format!("user{n}-{client}"), WRONG)
-                .await
-                .assert_problem(401, "invalid_credentials");
+            assert_wrong_password_refused_from(&app, client, &format!("user{n}-{client}")).await;
         }
         assert_rate_limited(login_from(&app, client, &format!("last-{client}"), WRONG).await);
     }
@@ -354,28 +346,21 @@ async fn forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_bucket() {
     let spoofed = "198.51.100.7, 203.0.113.1";
     assert_rate_limited(login_from(&app, spoofed, "frank", WRONG).await);
     // Without the header, the proxy is the client, with a bucket of its own.
-    login(&app, "grace", WRONG)
-        .await
-        .assert_problem(401, "invalid_credentials");
+    assert_wrong_password_refused(&app, "grace").await;
 }
 
 #[tokio::test]
 async fn two_ipv6_clients_in_one_64_share_a_bucket_behind_a_trusted_proxy() {
     let app = TestServer::spawn_with(|cfg| {
         cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        cfg.throttle.ip_burst = 2;
-        cfg.throttle.ip_per_minute = 1;
+        two_password_checks_per_ip(cfg);
     })
     .await;
     for (client, name) in [("2001:db8:1:2::1", "bob"), ("2001:db8:1:2::2", "carol")] {
-        login_from(&app, client, name, WRONG)
-            .await
-            .assert_problem(401, "invalid_credentials");
+        assert_wrong_password_refused_from(&app, client, name).await;
     }
     // Any other address of that /64 is the same host as far as limits go.
     assert_rate_limited(login_from(&app, "2001:db8:1:2:ffff::9", "dave", WRONG).await);
     // The next /64 is someone else.
-    login_from(&app, "2001:db8:1:3::1", "erin", WRONG)
-        .await
-        .assert_problem(401, "invalid_credentials");
+    assert_wrong_password_refused_from(&app, "2001:db8:1:3::1", "erin").await;
 }

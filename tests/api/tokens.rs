@@ -12,12 +12,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn issuing_with_basic_needs_no_body_and_returns_a_bearer_token() {
     let app = TestServer::spawn().await;
-    app.register("alice", PASSWORD).await;
-    let response = app
-        .try_issue_token("alice", PASSWORD)
-        .await
-        .assert_status(200);
-    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let response = app.register_and_log_in("alice").await;
     let issued = response.json();
     assert_has_keys(
         &issued,
@@ -46,8 +41,7 @@ async fn expires_in_follows_the_configured_ttl() {
 #[tokio::test]
 async fn issuing_with_a_json_body_works_by_username_or_email() {
     let app = TestServer::spawn().await;
-    app.register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    app.register_with_example_email("alice").await;
     for login in ["alice", "alice@example.com"] {
         let response = app
             .post("/api/tokens")
@@ -65,8 +59,7 @@ async fn issuing_with_a_json_body_works_by_username_or_email() {
 #[tokio::test]
 async fn issuing_with_basic_accepts_the_email_as_username() {
     let app = TestServer::spawn().await;
-    app.register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    app.register_with_example_email("alice").await;
     app.issue_token("alice@example.com", PASSWORD).await;
 }
 
@@ -176,11 +169,7 @@ async fn listing_with_a_password_marks_no_token_current() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     app.issue_token("alice", PASSWORD).await;
-    let list = app
-        .get("/api/tokens")
-        .basic("alice", PASSWORD)
-        .expect_json()
-        .await;
+    let list = app.get_json_with_password("/api/tokens", "alice").await;
     assert_eq!(items(&list).len(), 1);
     assert_eq!(items(&list)[0]["current"], false);
 }
@@ -190,11 +179,7 @@ async fn listing_never_shows_another_users_tokens() {
     let app = TestServer::spawn().await;
     app.register_and_issue_token("alice").await;
     app.register("bob", PASSWORD).await;
-    let list = app
-        .get("/api/tokens")
-        .basic("bob", PASSWORD)
-        .expect_json()
-        .await;
+    let list = app.get_json_with_password("/api/tokens", "bob").await;
     assert_eq!(list["items"], json!([]));
 }
 
@@ -343,11 +328,7 @@ async fn expired_token_is_refused_and_no_longer_listed() {
             .expect_problem(401, "invalid_token")
             .await;
     }
-    let list = app
-        .get("/api/tokens")
-        .basic("alice", PASSWORD)
-        .expect_json()
-        .await;
+    let list = app.get_json_with_password("/api/tokens", "alice").await;
     assert_eq!(list["items"], json!([]));
 }
 

@@ -45,15 +45,9 @@ async fn registration_without_email_is_accepted() {
 #[tokio::test]
 async fn user_seen_by_another_user_has_no_email() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     app.register("bob", PASSWORD).await;
-    let seen = app
-        .get(&path_of(&alice))
-        .basic("bob", PASSWORD)
-        .expect_json()
-        .await;
+    let seen = app.get_json_with_password(&path_of(&alice), "bob").await;
     assert_user_shape(&seen, None);
     assert_eq!(seen["id"], alice["id"]);
     assert_eq!(seen["username"], "alice");
@@ -64,9 +58,7 @@ async fn user_seen_by_another_user_has_no_email() {
 #[tokio::test]
 async fn user_seen_by_themselves_includes_email() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     let token = app.token_for("alice", PASSWORD).await;
     let seen = app.get_as(&path_of(&alice), &token).expect_json().await;
     assert_eq!(seen, alice);
@@ -75,9 +67,7 @@ async fn user_seen_by_themselves_includes_email() {
 #[tokio::test]
 async fn me_returns_the_caller_with_email_for_password_and_token() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     let token = app.token_for("alice", PASSWORD).await;
     let by_password = app.me_basic("alice", PASSWORD).await;
     let by_token = app.me(&token).await;
@@ -164,10 +154,7 @@ async fn patch_changes_the_password() {
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .expect(200)
         .await;
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.assert_password_refused("alice", PASSWORD).await;
     app.me_basic("alice", "a brand new secret").await;
 }
 
@@ -231,9 +218,7 @@ async fn changing_only_the_email_keeps_every_token() {
 #[tokio::test]
 async fn patch_of_another_users_account_is_forbidden() {
     let app = TestServer::spawn().await;
-    let alice = app
-        .register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
+    let alice = app.register_with_example_email("alice").await;
     let bob_token = app.register_and_issue_token("bob").await;
     let path = path_of(&alice);
     app.patch(&path)
@@ -290,10 +275,7 @@ async fn deleting_your_account_returns_204_and_kills_its_tokens_and_password() {
     for dead in [used, other] {
         app.assert_token_refused(&dead).await;
     }
-    app.get("/api/me")
-        .basic("alice", PASSWORD)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.assert_password_refused("alice", PASSWORD).await;
 }
 
 #[tokio::test]
@@ -341,11 +323,8 @@ async fn registering_a_taken_email_is_409_email_taken() {
 #[tokio::test]
 async fn changing_to_a_taken_email_is_409_email_taken() {
     let app = TestServer::spawn().await;
-    app.register_with_email("alice", PASSWORD, "alice@example.com")
-        .await;
-    let bob = app
-        .register_with_email("bob", PASSWORD, "bob@example.com")
-        .await;
+    app.register_with_example_email("alice").await;
+    let bob = app.register_with_example_email("bob").await;
     app.patch(&path_of(&bob))
         .basic("bob", PASSWORD)
         .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))

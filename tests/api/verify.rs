@@ -108,8 +108,7 @@ async fn an_unknown_role_is_a_400_not_a_silent_pass() {
 #[tokio::test]
 async fn a_non_ascii_username_is_percent_encoded_in_x_auth_user() {
     let server = TestServer::spawn().await;
-    server.register("zoë 100%", PASSWORD).await;
-    let token = server.token_for("zoë 100%", PASSWORD).await;
+    let token = server.register_and_issue_token("zoë 100%").await;
     let resp = server.get_as("/api/auth/verify", &token).expect(200).await;
     assert_eq!(resp.header("x-auth-user"), Some("zo%C3%AB 100%25"));
     assert_eq!(resp.json()["username"], "zoë 100%");

@@ -175,8 +175,7 @@ async fn a_backup_taken_under_write_load_restores_every_user_acknowledged_before
     let someone = before.iter().next().unwrap();
     let response = restored_server.try_issue_token(someone, PASSWORD).await;
     assert_eq!(
-        response.status(),
-        200,
+        response.status, 200,
         "{someone} logs in on the restored store"
     );
 }
@@ -186,8 +185,7 @@ async fn the_backup_command_copies_a_stopped_store_with_its_users_and_live_token
     let (tmp, data) = workspace();
     add_root(&data);
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
     server.stop();
 
     let file = tmp.path().join("nightly.bak");

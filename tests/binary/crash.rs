@@ -16,7 +16,6 @@ use crate::support::{
     PASSWORD, Server, assert_one_line_failure, cheap_hashing, check, latchkey, run_to_failure,
     start_failure, workspace,
 };
-use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -30,15 +29,14 @@ async fn registered_user_survives_kill_9_right_after_201() {
 
     let server = Server::start(&data);
     let response = server.try_issue_token("alice", PASSWORD).await;
-    assert_eq!(response.status(), 200, "stderr:\n{}", server.stderr());
+    assert_eq!(response.status, 200, "stderr:\n{}", server.stderr());
 }
 
 #[tokio::test]
 async fn issued_token_survives_kill_9() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
     server.kill_9();
     assert_eq!(check(&data), (1, 1), "users and tokens after the kill");
 
@@ -50,23 +48,16 @@ async fn issued_token_survives_kill_9() {
 async fn revoked_token_stays_revoked_after_kill_9() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
-    let revoked = server
-        .client
-        .delete(server.url("/api/tokens"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
+    let token = server.register_and_issue_token("alice").await;
+    let revoked = server.delete_as("/api/tokens", &token).send().await;
+    assert_eq!(revoked.status, 204);
     server.kill_9();
     assert_eq!(check(&data), (1, 0), "users and tokens after the kill");
 
     let server = Server::start(&data);
     let response = server.resource(&token).await;
-    assert_eq!(response.status(), 401, "stderr:\n{}", server.stderr());
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(response.status, 401, "stderr:\n{}", server.stderr());
+    let body = response.json();
     assert_eq!(body["error"], "invalid_token", "{body}");
 }
 
@@ -91,15 +82,10 @@ async fn every_registration_acknowledged_in_a_concurrent_burst_survives_kill_9()
 
     let server = Server::start(&data);
     let token = server.token_for("user0", PASSWORD).await;
-    let response = server
-        .client
-        .get(server.url("/api/users?per_page=100"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = server
+        .get_as("/api/users?per_page=100", &token)
+        .expect_json()
+        .await;
     assert_eq!(body["_meta"]["total_items"], USERS, "{body}");
     let mut names: Vec<&str> = body["items"]
         .as_array()
@@ -117,8 +103,7 @@ async fn every_registration_acknowledged_in_a_concurrent_burst_survives_kill_9()
 async fn sigterm_stops_the_server_cleanly_with_exit_0() {
     let (_tmp, data) = workspace();
     let server = Server::start(&data);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
+    let token = server.register_and_issue_token("alice").await;
 
     let (status, log) = server.terminate();
     assert!(status.success(), "{status:?}; stderr:\n{log}");
@@ -126,11 +111,8 @@ async fn sigterm_stops_the_server_cleanly_with_exit_0() {
     assert_eq!(check(&data), (1, 1), "users and tokens after the stop");
 
     let server = Server::start(&data);
-    assert_eq!(
-        server.try_issue_token("alice", PASSWORD).await.status(),
-        200
-    );
-    assert_eq!(server.resource(&token).await.status(), 200);
+    assert_eq!(server.try_issue_token("alice", PASSWORD).await.status, 200);
+    assert_eq!(server.resource(&token).await.status, 200);
 }
 
 #[tokio::test]
@@ -145,13 +127,7 @@ async fn second_server_on_same_data_dir_fails_with_one_line_error() {
     assert!(line.contains("another latchkey process"), "{line}");
 
     // The refused second open must not disturb the first server.
-    let health = first
-        .client
-        .get(first.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    first.get("/healthz").expect(200).await;
 }
 
 #[test]

@@ -17,16 +17,9 @@ async fn metrics_configured_from_the_environment_hold_no_secret() {
             ("LATCHKEY_METRICS__LISTEN", metrics_addr.as_str()),
         ],
     );
-    server.register("heidi", PASSWORD).await;
-    let token = server.token_for("heidi", PASSWORD).await;
-    assert_eq!(server.resource(&token).await.status(), 200);
-    let main = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(main.status(), 404);
+    let token = server.register_and_issue_token("heidi").await;
+    assert_eq!(server.resource(&token).await.status, 200);
+    assert_eq!(server.get("/metrics").send().await.status, 404);
     let scrape = server
         .client
         .get(format!("http://{metrics_addr}/metrics"))

@@ -373,9 +373,9 @@ async fn password_works(server: &Server, name: &str, password: &str) -> bool {
 
 async fn token_works(server: &Server, name: &str, secret: &str) -> bool {
     let response = server.resource(secret).await;
-    match response.status().as_u16() {
+    match response.status.as_u16() {
         200 => {
-            let body: Value = response.json().await.unwrap();
+            let body = response.json();
             assert_eq!(body["data"], format!("Hello, {name}!"), "{body}");
             true
         }
@@ -626,8 +626,7 @@ async fn full_disk(small: &Path) -> (Server, PathBuf, String, Vec<String>) {
     std::fs::write(&spare, vec![0u8; 2 * 1024 * 1024]).unwrap();
     let data = small.join("data");
     let server = Server::start_with(&data, LOAD_ENV);
-    server.register("reader", PASSWORD).await;
-    let token = server.token_for("reader", PASSWORD).await;
+    let token = server.register_and_issue_token("reader").await;
     fill_leaving(small, "pad", 256 * 1024);
 
     let mut created = vec!["reader".to_owned()];
@@ -683,9 +682,9 @@ async fn full_disk_answers_503_keeps_reads_working_and_loses_no_acknowledged_use
             other => panic!("write while full: {other}; stderr:\n{}", server.stderr()),
         }
     }
-    assert_eq!(server.resource(&token).await.status(), 200);
-    let list = server.get_with_token("/api/users", &token).await;
-    assert_eq!(list.status(), 200, "stderr:\n{}", server.stderr());
+    assert_eq!(server.resource(&token).await.status, 200);
+    let list = server.get_as("/api/users", &token).send().await;
+    assert_eq!(list.status, 200, "stderr:\n{}", server.stderr());
     let health = server.client.get(server.url("/healthz")).send().await;
     assert_eq!(health.unwrap().status(), 200);
     assert!(
@@ -705,11 +704,10 @@ async fn full_disk_answers_503_keeps_reads_working_and_loses_no_acknowledged_use
     let token = server.token_for("reader", PASSWORD).await;
     let mut names = BTreeSet::new();
     for page in 1..=1000 {
-        let response = server
-            .get_with_token(&format!("/api/users?per_page=100&page={page}"), &token)
+        let body = server
+            .get_as(&format!("/api/users?per_page=100&page={page}"), &token)
+            .expect_json()
             .await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
         let items = body["items"].as_array().unwrap();
         names.extend(
             items

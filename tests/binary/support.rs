@@ -9,9 +9,10 @@
 
 pub use crate::common::*;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -140,12 +141,20 @@ pub fn drain(pipe: impl Read + Send + 'static) -> (Receiver<String>, Captured) {
     (rx, Captured { text, reader })
 }
 
-/// A running server, its address, and everything it has written to stderr.
+/// A running server, everything it has written to stderr, and the shared
+/// client for its address (reached by `Deref`).
 pub struct Server {
     pub child: ChildGuard,
-    pub addr: SocketAddr,
     stderr: Captured,
-    pub client: reqwest::Client,
+    api: Api,
+}
+
+impl Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Server {
@@ -183,18 +192,13 @@ impl Server {
             .unwrap();
         Self {
             child,
-            addr,
             stderr,
-            client,
+            api: Api::new(addr, client),
         }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.0.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
     }
 
     /// What the server has logged so far.
@@ -230,64 +234,18 @@ impl Server {
         log
     }
 
-    /// POST /api/users `{username, password}`; asserts 201 (the user), or
-    /// 202 where confirmation is required (a body that names no one).
-    pub async fn register(&self, username: &str, password: &str) -> Value {
-        let response = self
-            .client
-            .post(self.url("/api/users"))
-            .json(&json!({ "username": username, "password": password }))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        assert!(
-            matches!(status, 201 | 202),
-            "registering {username}: {status}"
-        );
-        response.json().await.unwrap()
-    }
-
-    /// POST /api/tokens with Basic credentials, whatever it answers.
-    pub async fn try_issue_token(&self, username: &str, password: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/tokens"))
-            .basic_auth(username, Some(password))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Issues a token with Basic credentials; asserts 200 and returns the
-    /// secret alone.
-    pub async fn token_for(&self, username: &str, password: &str) -> String {
-        let response = self.try_issue_token(username, password).await;
-        assert_eq!(response.status(), 200, "issuing a token to {username}");
-        secret(&response.json().await.unwrap())
-    }
-
-    /// GET `path` with a Bearer token.
-    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// Asserts `token` opens /api/resource as `username`: a 200 greeting
     /// them by name (a failure shows the server's log).
     pub async fn assert_greets(&self, token: &str, username: &str) {
         let response = self.resource(token).await;
-        assert_eq!(response.status(), 200, "stderr:\n{}", self.stderr());
-        let body: Value = response.json().await.unwrap();
+        assert_eq!(response.status, 200, "stderr:\n{}", self.stderr());
+        let body = response.json();
         assert_eq!(body["data"], format!("Hello, {username}!"), "{body}");
     }
 
-    /// GET /api/resource with a Bearer token.
-    pub async fn resource(&self, token: &str) -> reqwest::Response {
-        self.get_with_token("/api/resource", token).await
+    /// GET /api/resource with a Bearer token, whatever it answers.
+    pub async fn resource(&self, token: &str) -> Resp {
+        self.get_as("/api/resource", token).send().await
     }
 }
 

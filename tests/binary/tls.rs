@@ -4,8 +4,8 @@
 //! warnings an operator sees.
 
 use crate::support::{
-    PASSWORD, REQUEST_TIMEOUT, Server, assert_one_line_failure, cheap_hashing, latchkey, run,
-    run_to_failure, workspace,
+    REQUEST_TIMEOUT, Server, assert_one_line_failure, cheap_hashing, latchkey, run, run_to_failure,
+    workspace,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -169,9 +169,8 @@ async fn sighup_without_tls_is_logged_and_the_server_keeps_serving() {
     send_hangup(&server);
     wait_for_log(&server, "TLS is off, nothing to reload", 1);
     assert_alive(&mut server);
-    server.register("alice", PASSWORD).await;
-    let token = server.token_for("alice", PASSWORD).await;
-    assert_eq!(server.resource(&token).await.status(), 200);
+    let token = server.register_and_issue_token("alice").await;
+    assert_eq!(server.resource(&token).await.status, 200);
     let log = server.stop();
     // 127.0.0.1 is loopback: no clear-text warning.
     assert!(!log.contains("travel in clear"), "{log}");
