@@ -13,6 +13,7 @@ mod caddy;
 mod concurrency;
 mod confirmation;
 mod credentials;
+mod data_dir_format;
 mod errors;
 mod headers;
 mod hostile;
