@@ -19,7 +19,7 @@ use latchkey::http::parse_credentials;
 use latchkey::model::{
     Role, SecretDigest, TokenId, TokenKind, TokenRecord, User, UserId, Username,
 };
-use latchkey::store::{SeedUser, Store, StoreOptions, codec};
+use latchkey::store::{SeedUser, Settings, Store, codec};
 use std::hint::black_box;
 use warp::http::{HeaderMap, HeaderValue, header};
 
@@ -52,7 +52,7 @@ fn record() -> TokenRecord {
 
 /// A store of `USERS` users with one token each; returns a live token.
 fn seeded(dir: &std::path::Path) -> (Store, String) {
-    let store = Store::open(dir, &StoreOptions::default()).unwrap();
+    let store = Store::open(dir, &Settings::default()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

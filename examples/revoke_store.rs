@@ -15,7 +15,7 @@
 //! takes the first tenth (sled's first reads of a fresh store are slow), the
 //! single client the next tenth, and the others the rest.
 
-use latchkey::store::{Store, StoreOptions};
+use latchkey::store::{Settings, Store};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,7 @@ fn main() -> Result<(), String> {
     let tenth = tokens.len() / 10;
     let (warm_up, rest) = tokens.split_at(tenth);
     let (one, many) = rest.split_at(tenth);
-    let store = Store::open(&args.data_dir, &StoreOptions::default()).map_err(|e| e.to_string())?;
+    let store = Store::open(&args.data_dir, &Settings::default()).map_err(|e| e.to_string())?;
     // Two workers, as on the 2-core machines the bench targets.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey::config::{Config, ConfigFile, Overrides};
 use latchkey::model::{Role, SecretDigest, User, UserId, Username, unix_now};
-use latchkey::store::{SeedUser, Store, StoreOptions};
+use latchkey::store::{SeedUser, Settings, Store};
 use scrypt::password_hash::CustomizedPasswordHasher;
 use scrypt::{Params, Scrypt};
 use sha2::{Digest, Sha256};
@@ -95,10 +95,10 @@ fn main() -> Result<(), String> {
     let start = Instant::now();
     let store = Store::open(
         &dir,
-        &StoreOptions {
+        &Settings {
             // A cache larger than the server's: random-key inserts into
             // trees bigger than the cache would re-read pages from disk.
-            cache_capacity_bytes: 1024 * 1024 * 1024,
+            cache_capacity_mb: 1024,
         },
     )
     .map_err(|e| e.to_string())?;

@@ -192,14 +192,13 @@ pub fn backup(config: Config, file: &Path, json: bool) -> Result<(), String> {
 pub fn restore(config: Config, file: &Path, json: bool) -> Result<(), String> {
     let dir = &config.data_dir;
     let source = File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-    let restored =
-        Store::restore(source, dir, &crate::store_options(&config)).map_err(|e| match e {
-            BackupError::NotEmpty(_) => e.to_string(),
-            other => format!(
-                "cannot restore {}: {other}; nothing was restored",
-                file.display()
-            ),
-        })?;
+    let restored = Store::restore(source, dir, &config.storage).map_err(|e| match e {
+        BackupError::NotEmpty(_) => e.to_string(),
+        other => format!(
+            "cannot restore {}: {other}; nothing was restored",
+            file.display()
+        ),
+    })?;
     let mut out = std::io::stdout().lock();
     let _ = if json {
         writeln!(

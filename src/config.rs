@@ -36,7 +36,7 @@ pub struct Config {
     /// Request limits.
     pub limits: http::settings::Limits,
     /// The embedded store.
-    pub storage: StorageConfig,
+    pub storage: crate::store::Settings,
     /// Connection handling and browser-facing behaviour.
     pub http: http::settings::Http,
     /// Brute-force limits.
@@ -53,14 +53,6 @@ pub struct Config {
     pub metrics: http::settings::Metrics,
 }
 
-/// `[storage]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    /// sled's page cache, in MiB.
-    pub cache_capacity_mb: u64,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -69,7 +61,7 @@ impl Default for Config {
             tokens: Default::default(),
             password: Default::default(),
             limits: Default::default(),
-            storage: StorageConfig::default(),
+            storage: Default::default(),
             http: Default::default(),
             throttle: Default::default(),
             log: Default::default(),
@@ -77,14 +69,6 @@ impl Default for Config {
             delivery: Default::default(),
             tls: Default::default(),
             metrics: Default::default(),
-        }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            cache_capacity_mb: 64,
         }
     }
 }

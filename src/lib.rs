@@ -37,7 +37,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use store::{Store, StoreError, StoreOptions};
+use store::{Store, StoreError};
 use tls::{Tls, TlsError};
 use tokio::task::JoinHandle;
 
@@ -152,14 +152,7 @@ pub fn open_store(config: &Config) -> Result<Store, ServeError> {
             source => ServeError::Store { dir, source },
         }
     };
-    Store::open(dir, &store_options(config)).map_err(fail)
-}
-
-/// The store's options as configured in `[storage]`.
-pub fn store_options(config: &Config) -> StoreOptions {
-    StoreOptions {
-        cache_capacity_bytes: config.storage.cache_capacity_mb.saturating_mul(1024 * 1024),
-    }
+    Store::open(dir, &config.storage).map_err(fail)
 }
 
 /// Starts serving on `config.listen`. Returns the bound address (the real

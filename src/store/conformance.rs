@@ -6,7 +6,7 @@
 //! check into a test per backend; a new backend implements `Backend` and
 //! adds one `suite!` line at the bottom of this file.
 
-use super::{Conflict, Rotation, Store, StoreOptions, UserUpdate};
+use super::{Conflict, Rotation, Settings, Store, UserUpdate};
 use crate::model::{
     CodeKind, CodeRecord, Email, Role, SecretDigest, SigningKey, TokenId, TokenKind, TokenRecord,
     User, UserId, Username,
@@ -42,7 +42,7 @@ pub(super) struct Sled;
 impl Backend for Sled {
     async fn fresh() -> Subject {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let store = Store::open(dir.path(), &Settings::default()).unwrap();
         Subject {
             store,
             _keep: Box::new(dir),
@@ -52,8 +52,8 @@ impl Backend for Sled {
     async fn restored(backup: Vec<u8>) -> Subject {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("restored");
-        Store::restore(&backup[..], &target, &StoreOptions::default()).unwrap();
-        let store = open_when_released(|| Store::open(&target, &StoreOptions::default()));
+        Store::restore(&backup[..], &target, &Settings::default()).unwrap();
+        let store = open_when_released(|| Store::open(&target, &Settings::default()));
         Subject {
             store,
             _keep: Box::new(dir),

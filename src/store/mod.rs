@@ -10,6 +10,7 @@
 //! conformance suite that every backend passes (`conformance`).
 
 mod error;
+mod settings;
 mod sled;
 
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod conformance;
 pub use self::sled::codec;
 pub use self::sled::{BackupError, CheckReport, Restored, SeedReport, SeedUser, Snapshot};
 pub use error::{Conflict, StoreError, StoreResult};
+pub use settings::Settings;
 
 use crate::model::{
     CodeRecord, SecretDigest, SigningKey, SpentRefresh, TokenId, TokenRecord, UnixTime, User,
@@ -42,22 +44,6 @@ macro_rules! dispatch {
             Store::Sled($backend) => $call,
         }
     };
-}
-
-/// How to open the embedded store.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// sled's page cache, in bytes.
-    pub cache_capacity_bytes: u64,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        // sled's own default is 1 GiB, far too much for a Raspberry Pi.
-        Self {
-            cache_capacity_bytes: 64 * 1024 * 1024,
-        }
-    }
 }
 
 /// What [`Store::stats`] reports.
@@ -101,7 +87,7 @@ pub struct UserUpdate {
 impl Store {
     /// Opens (creating if needed) the embedded store in `dir`. Fails with
     /// [`StoreError::Locked`] if another process holds it.
-    pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+    pub fn open(dir: &Path, options: &Settings) -> StoreResult<Self> {
         self::sled::Trees::open(dir, options).map(|t| Self::Sled(self::sled::SledStore::new(t)))
     }
 
@@ -110,7 +96,7 @@ impl Store {
     pub fn restore(
         source: impl Read,
         target: &Path,
-        options: &StoreOptions,
+        options: &Settings,
     ) -> Result<Restored, BackupError> {
         self::sled::Trees::restore(source, target, options)
     }

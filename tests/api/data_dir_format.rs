@@ -5,7 +5,7 @@
 use crate::common::PASSWORD;
 use crate::support::{TestServer, jwt_mode};
 use latchkey::model::{TokenId, TokenKind, UserId};
-use latchkey::store::{Store, StoreOptions};
+use latchkey::store::{Settings, Store};
 use std::path::Path;
 
 /// A copy of the fixture in a temp dir of its own: opening a store writes.
@@ -21,7 +21,7 @@ fn fixture_copy() -> tempfile::TempDir {
 #[tokio::test]
 async fn a_store_written_by_the_last_release_opens_with_every_record() {
     let dir = fixture_copy();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = Store::open(dir.path(), &Settings::default()).unwrap();
 
     let report = store.check().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);

@@ -196,7 +196,7 @@ async fn a_token_for_another_audience_or_issuer_is_refused() {
 /// leaked backup would give an attacker.
 async fn server_signing_key(data_dir: &Path) -> Ed25519KeyPair {
     let store =
-        latchkey::store::Store::open(data_dir, &latchkey::store::StoreOptions::default()).unwrap();
+        latchkey::store::Store::open(data_dir, &latchkey::store::Settings::default()).unwrap();
     let keys = store.signing_keys().await.unwrap();
     assert_eq!(keys.len(), 1, "one key before any rotation");
     Ed25519KeyPair::from_bytes(&keys[0].key_pair)

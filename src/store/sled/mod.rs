@@ -28,7 +28,7 @@ mod tokens;
 mod user_cache;
 mod users;
 
-use super::{Conflict, StoreError, StoreOptions, StoreResult, StoreStats};
+use super::{Conflict, Settings, StoreError, StoreResult, StoreStats};
 use crate::model::{TokenId, UnixTime, UserId};
 use codec::CodecError;
 use durability::GroupCommit;
@@ -169,11 +169,11 @@ impl std::fmt::Debug for Trees {
 impl Trees {
     /// Opens (creating if needed) the store in `dir`. Fails if another
     /// process holds it: sled allows one process per directory.
-    pub fn open(dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+    pub fn open(dir: &Path, options: &Settings) -> StoreResult<Self> {
         create_private_dir(dir).map_err(StoreError::Io)?;
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(options.cache_capacity_bytes)
+            .cache_capacity(options.cache_capacity_bytes())
             // Group commit decides when to flush; sled's timer would only add
             // unsynchronized background writes.
             .flush_every_ms(None)

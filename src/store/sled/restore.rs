@@ -2,7 +2,7 @@
 //! beside it, checked, and only then renamed into place.
 
 use super::backup::{BATCH_ENTRIES, CHECKSUM_LEN, MAGIC, VERSION};
-use super::{StoreError, StoreOptions, Trees};
+use super::{Settings, StoreError, Trees};
 use crate::model::UnixTime;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -63,7 +63,7 @@ impl Trees {
     pub fn restore(
         source: impl Read,
         target: &Path,
-        options: &StoreOptions,
+        options: &Settings,
     ) -> Result<Restored, BackupError> {
         if !is_empty_or_missing(target)? {
             return Err(BackupError::NotEmpty(target.to_path_buf()));

@@ -10,12 +10,12 @@ use crate::store::{Rotation, UserUpdate};
 
 /// Opens the store in `dir` again once sled has let go of it.
 fn reopen(dir: &std::path::Path) -> Trees {
-    open_when_released(|| Trees::open(dir, &StoreOptions::default()))
+    open_when_released(|| Trees::open(dir, &Settings::default()))
 }
 
 fn open() -> (tempfile::TempDir, Trees) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Trees::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = Trees::open(dir.path(), &Settings::default()).unwrap();
     (dir, store)
 }
 
@@ -231,7 +231,7 @@ fn a_resolved_revocation_survives_a_reopen_and_the_writer_lets_the_store_close()
 fn a_second_open_of_the_same_directory_fails() {
     let (dir, _store) = open();
     assert!(matches!(
-        Trees::open(dir.path(), &StoreOptions::default()),
+        Trees::open(dir.path(), &Settings::default()),
         Err(StoreError::Locked)
     ));
 }
@@ -373,7 +373,7 @@ fn a_restored_backup_holds_every_tree_byte_for_byte_and_its_revoked_sessions() {
 
     let into = tempfile::tempdir().unwrap();
     let target = into.path().join("restored");
-    let restored = Trees::restore(&bytes[..], &target, &StoreOptions::default()).unwrap();
+    let restored = Trees::restore(&bytes[..], &target, &Settings::default()).unwrap();
     assert_eq!((restored.users, restored.tokens), (1, 1));
     let copy = reopen(&target);
     assert_eq!(contents(&copy), contents(&store));
@@ -410,7 +410,7 @@ fn a_damaged_or_truncated_backup_is_refused_and_leaves_nothing_behind() {
     longer.push(0);
     damaged.push(("a byte appended".into(), longer));
     for (what, copy) in damaged {
-        let refused = Trees::restore(&copy[..], &target, &StoreOptions::default());
+        let refused = Trees::restore(&copy[..], &target, &Settings::default());
         assert!(
             matches!(refused, Err(BackupError::Invalid(_))),
             "{what}: {refused:?}"
@@ -426,7 +426,7 @@ fn restore_refuses_a_dir_that_is_not_empty() {
     let bytes = backup_bytes(&store);
     let into = tempfile::tempdir().unwrap();
     std::fs::write(into.path().join("keep.txt"), "mine").unwrap();
-    let refused = Trees::restore(&bytes[..], into.path(), &StoreOptions::default());
+    let refused = Trees::restore(&bytes[..], into.path(), &Settings::default());
     assert!(
         matches!(refused, Err(BackupError::NotEmpty(_))),
         "{refused:?}"
@@ -480,7 +480,7 @@ fn backups_taken_while_threads_write_are_consistent_cuts() {
         let into = tempfile::tempdir().unwrap();
         let target = into.path().join("restored");
         // `restore` runs the integrity walk and refuses a store that fails it.
-        let restored = Trees::restore(&bytes[..], &target, &StoreOptions::default())
+        let restored = Trees::restore(&bytes[..], &target, &Settings::default())
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(restored.users > 0, "round {round}: {restored:?}");
     }
