@@ -2,8 +2,8 @@
 //! logging, serve until SIGINT or SIGTERM.
 
 use clap::Parser;
-use latchkey::admin::{self, AdminCommand};
 use latchkey::cli::{Cli, Command};
+use latchkey::commands::{self, AccountCommand};
 use latchkey::config::Config;
 use latchkey::logging::{self, LogSetup};
 use std::process::ExitCode;
@@ -36,13 +36,13 @@ fn run(cli: Cli) -> Result<(), String> {
     config.warn_deprecated();
     match cli.command {
         None | Some(Command::Serve) => serve(config),
-        Some(Command::User(c)) => admin::run(config, AdminCommand::User(c), cli.json),
-        Some(Command::Token(c)) => admin::run(config, AdminCommand::Token(c), cli.json),
-        Some(Command::Keys(c)) => admin::run(config, AdminCommand::Keys(c), cli.json),
-        Some(Command::Check) => admin::check(config, cli.json),
-        Some(Command::Backup { file }) => admin::backup(config, &file, cli.json),
-        Some(Command::Restore { file }) => admin::restore(config, &file, cli.json),
-        Some(Command::Tls(c)) => admin::tls(&config, c, cli.json),
+        Some(Command::User(c)) => commands::run(config, AccountCommand::User(c), cli.json),
+        Some(Command::Token(c)) => commands::run(config, AccountCommand::Token(c), cli.json),
+        Some(Command::Keys(c)) => commands::run(config, AccountCommand::Keys(c), cli.json),
+        Some(Command::Check) => commands::check(config, cli.json),
+        Some(Command::Backup { file }) => commands::backup(config, &file, cli.json),
+        Some(Command::Restore { file }) => commands::restore(config, &file, cli.json),
+        Some(Command::Tls(c)) => commands::tls(&config, c, cli.json),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The command line: `latchkey [serve]`, and admin commands that work on the
 //! data dir directly (`user ...`, `token ...`, `check`, `backup`, `restore`).
 
-use crate::config::{ConfigFile, Overrides};
+use super::config::{ConfigFile, Overrides};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;

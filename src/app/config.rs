@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn shipped_config_file_parses_to_the_defaults() {
-        let shipped = include_str!("../config.toml");
+        let shipped = include_str!("../../config.toml");
         let parsed: Config = Figment::from(Toml::string(shipped)).extract().unwrap();
         assert_eq!(parsed, Config::default());
     }
