@@ -14,7 +14,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use latchkey::auth::Credentials;
-use latchkey::auth::token;
+use latchkey::auth::secret;
 use latchkey::http::parse_credentials;
 use latchkey::model::{
     Role, SecretDigest, TokenId, TokenKind, TokenRecord, User, UserId, Username,
@@ -56,7 +56,7 @@ fn seeded(dir: &std::path::Path) -> (Store, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let tokens: Vec<_> = (0..USERS).map(|_| token::generate().unwrap()).collect();
+    let tokens: Vec<_> = (0..USERS).map(|_| secret::generate().unwrap()).collect();
     let secret = tokens[USERS as usize / 2].secret.clone();
     let seeds = tokens.into_iter().enumerate().map(|(i, t)| SeedUser {
         user: user(i as u64 + 1),
@@ -84,7 +84,7 @@ fn check(store: &Store, headers: &HeaderMap) -> std::sync::Arc<User> {
     let Ok(Some(Credentials::Token(presented))) = parse_credentials(headers) else {
         panic!("not a token");
     };
-    let digest: SecretDigest = token::parse(&presented).unwrap();
+    let digest: SecretDigest = secret::parse(&presented).unwrap();
     let record = now(store.token(&digest)).unwrap().unwrap();
     now(store.user(record.user_id)).unwrap().unwrap()
 }
@@ -100,9 +100,9 @@ fn token_check(c: &mut Criterion) {
         b.iter(|| parse_credentials(black_box(&headers)).unwrap())
     });
     c.bench_function("check/digest", |b| {
-        b.iter(|| token::parse(black_box(&secret)).unwrap())
+        b.iter(|| secret::parse(black_box(&secret)).unwrap())
     });
-    let digest = token::parse(&secret).unwrap();
+    let digest = secret::parse(&secret).unwrap();
     c.bench_function("check/token_lookup_and_decode", |b| {
         b.iter(|| now(store.token(black_box(&digest))).unwrap().unwrap())
     });

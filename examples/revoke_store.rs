@@ -70,7 +70,7 @@ async fn rate(
                     if Instant::now() >= deadline {
                         break;
                     }
-                    let digest = latchkey::auth::token::parse(&token)
+                    let digest = latchkey::auth::secret::parse(&token)
                         .ok_or_else(|| format!("not a token: {token:.12}..."))?;
                     let record = store
                         .token(&digest)

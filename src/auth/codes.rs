@@ -11,7 +11,7 @@
 
 use super::accounts::Actor;
 use super::password::Password;
-use super::{Auth, AuthError, Caller, now, token, unexpected};
+use super::{Auth, AuthError, Caller, now, secret, unexpected};
 use crate::delivery::Message;
 use crate::model::{CodeKind, CodeRecord, SecretDigest, User, login_key, rfc3339};
 use crate::store::Conflict;
@@ -27,7 +27,7 @@ impl Auth {
             tracing::info!(user_id = %user.id, kind = kind.as_str(), "code not sent: one was sent less than accounts.code_min_interval_seconds ago");
             return Ok(());
         };
-        let (code, digest) = token::generate_code()?;
+        let (code, digest) = secret::generate_code()?;
         let created_at = now();
         let ttl = i64::try_from(self.config.accounts.code_ttl_seconds).unwrap_or(i64::MAX);
         let record = CodeRecord {
@@ -141,7 +141,7 @@ impl Auth {
         code: &str,
         kind: CodeKind,
     ) -> Result<(SecretDigest, User), AuthError> {
-        let digest = token::parse_code(code).ok_or(AuthError::InvalidCode)?;
+        let digest = secret::parse_code(code).ok_or(AuthError::InvalidCode)?;
         let record = self
             .store
             .code(&digest)

@@ -87,7 +87,7 @@ fn internal(e: impl std::fmt::Display) -> AuthError {
 /// previous current key. Returns its `kid`.
 pub async fn rotate(store: &Store) -> Result<String, AuthError> {
     let pair = Ed25519KeyPair::generate();
-    let kid = URL_SAFE_NO_PAD.encode(super::token::random_bytes::<12>()?);
+    let kid = URL_SAFE_NO_PAD.encode(super::secret::random_bytes::<12>()?);
     let record = SigningKey {
         kid: kid.clone(),
         key_pair: pair.to_bytes(),
@@ -153,7 +153,7 @@ impl Signer {
             sid: session.0.to_string(),
             role: user.role.as_str().to_owned(),
         };
-        let jti = URL_SAFE_NO_PAD.encode(super::token::random_bytes::<16>()?);
+        let jti = URL_SAFE_NO_PAD.encode(super::secret::random_bytes::<16>()?);
         let claims = Claims::with_custom_claims(custom, Duration::from_secs(self.access_ttl))
             .with_issuer(&self.issuer)
             .with_audience(&self.audience)

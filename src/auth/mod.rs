@@ -7,11 +7,11 @@ mod backup;
 mod code_limit;
 mod codes;
 mod hash_pool;
-pub mod jwt;
-pub mod password;
+pub(crate) mod jwt;
+pub(crate) mod password;
+pub mod secret;
 pub mod settings;
 mod throttle;
-pub mod token;
 mod tokens;
 
 pub use crate::store::Snapshot;
@@ -305,7 +305,7 @@ impl Auth {
     }
 
     async fn authenticate_opaque(&self, token: &str) -> Result<Caller, AuthError> {
-        let digest = token::parse(token).ok_or(AuthError::InvalidToken)?;
+        let digest = secret::parse(token).ok_or(AuthError::InvalidToken)?;
         let record = self
             .store
             .token(&digest)

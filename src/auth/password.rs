@@ -152,7 +152,7 @@ impl Hasher {
             queue_timeout: Duration::from_millis(config.queue_timeout_ms),
             dummy: Arc::from(""),
         };
-        let random = super::token::random_bytes::<32>()?;
+        let random = super::secret::random_bytes::<32>()?;
         let dummy = hasher.hash(Password(base64_url(&random))).await?;
         hasher.dummy = Arc::from(dummy);
         Ok(hasher)
@@ -161,7 +161,7 @@ impl Hasher {
     /// Hashes a new password into a PHC string at the configured parameters.
     pub async fn hash(&self, password: Password) -> Result<String, AuthError> {
         let params = self.params;
-        let salt = super::token::random_bytes::<16>()?;
+        let salt = super::secret::random_bytes::<16>()?;
         self.run(move || {
             Scrypt::new_with_params(params)
                 .hash_password_customized(password.bytes(), &salt, None, None, params)

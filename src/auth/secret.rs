@@ -1,4 +1,5 @@
-//! Opaque bearer tokens: `lk_` + 43 base64url characters (32 random bytes).
+//! Opaque secrets: bearer tokens (`lk_` + 43 base64url characters, 32
+//! random bytes) and single-use codes, with the digests that are stored.
 //!
 //! Only the SHA-256 digest of a token is stored. Looking a presented token up
 //! by its digest leaks no timing about the secret: an attacker who does not

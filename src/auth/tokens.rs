@@ -6,7 +6,7 @@
 //! Either way the token's public id is what clients list and revoke; for a
 //! session it is the session id, carried as `sid` by its access tokens.
 
-use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, token, unexpected};
+use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, secret, unexpected};
 use crate::auth::settings::TokenFormat;
 use crate::metrics::Issued;
 use crate::model::{TokenId, TokenKind, TokenRecord, UnixTime, UserId};
@@ -98,7 +98,7 @@ impl Auth {
             TokenFormat::Opaque => (TokenKind::Access, tokens.ttl_seconds),
             TokenFormat::Jwt => (TokenKind::Refresh, tokens.refresh_ttl_seconds),
         };
-        let minted = token::generate()?;
+        let minted = secret::generate()?;
         let created_at = now();
         let record = TokenRecord {
             id: TokenId(0), // assigned by the store
@@ -147,8 +147,8 @@ impl Auth {
     /// token; the old one is spent. A spent one presented again is taken as
     /// theft: its whole session is revoked and the answer is `InvalidToken`.
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedToken, AuthError> {
-        let old = token::parse(refresh_token).ok_or(AuthError::InvalidToken)?;
-        let minted = token::generate()?;
+        let old = secret::parse(refresh_token).ok_or(AuthError::InvalidToken)?;
+        let minted = secret::generate()?;
         let expires_at = now().saturating_add(seconds(self.config.tokens.refresh_ttl_seconds));
         let rotation = self
             .store
@@ -255,7 +255,7 @@ impl Auth {
     pub async fn introspect(&self, presented: &str) -> Result<Introspection, AuthError> {
         let inactive = Introspection::default();
         if presented.starts_with(crate::model::TOKEN_PREFIX) {
-            let Some(digest) = token::parse(presented) else {
+            let Some(digest) = secret::parse(presented) else {
                 return Ok(inactive);
             };
             let Some(record) = self.store.token(&digest).await? else {

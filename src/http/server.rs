@@ -55,7 +55,7 @@ pub const ACCESS: &str = "latchkey::access";
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 static REQUEST_PREFIX: LazyLock<u32> =
-    LazyLock::new(|| crate::auth::token::random_bytes::<4>().map_or(0, u32::from_be_bytes));
+    LazyLock::new(|| crate::auth::secret::random_bytes::<4>().map_or(0, u32::from_be_bytes));
 
 /// An id for one request, echoed as `X-Request-Id` and logged with it. A
 /// client's own id of up to 64 visible ASCII characters is kept; otherwise

@@ -44,7 +44,7 @@ async fn a_store_written_by_the_last_release_opens_with_every_record() {
     assert_eq!(bob.id, UserId(2));
 
     let refresh =
-        latchkey::auth::token::parse("lk_97ZcoZEAJKmXpmgsvjLnUicmVTAZUsg9KcIbi-_u6po").unwrap();
+        latchkey::auth::secret::parse("lk_97ZcoZEAJKmXpmgsvjLnUicmVTAZUsg9KcIbi-_u6po").unwrap();
     let record = store.token(&refresh).await.unwrap().unwrap();
     assert_eq!(
         (record.user_id, record.id, record.kind),
