@@ -2,7 +2,10 @@
 //! disable or delete themselves, a refused change changes nothing, and a
 //! patch already in flight does not undo a demotion or a disable.
 
-use crate::support::{ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, path_of};
+use crate::support::{
+    ADMIN, ADMIN_EMAIL, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, PASSWORD, Resp, TestServer,
+    path_of,
+};
 use serde_json::{Value, json};
 
 /// Asserts a 409 `last_admin` that says why.
@@ -73,7 +76,7 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
         .await;
     assert_eq!(demoted["role"], "user", "{demoted}");
     app.get_as("/api/admin/resource", &root_token)
-        .expect_problem(403, "insufficient_scope")
+        .refused(INSUFFICIENT_SCOPE)
         .await;
     // Now bob is the last admin, and the guard protects him in turn.
     assert_last_admin(
@@ -176,7 +179,7 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     in_flight.finish().await;
 
     app.get_as("/api/admin/resource", &bob_token)
-        .expect_problem(403, "insufficient_scope")
+        .refused(INSUFFICIENT_SCOPE)
         .await;
     let seen = app.user_named(&admin, "bob").await;
     assert_eq!(seen["role"], "user", "{seen}");
@@ -199,5 +202,5 @@ async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
     assert_eq!(seen["disabled"], true, "{seen}");
     app.try_issue_token("bob", PASSWORD)
         .await
-        .assert_problem(401, "invalid_credentials");
+        .refused(INVALID_CREDENTIALS);
 }

@@ -4,7 +4,7 @@
 //! address, so the in-process server of `tests/api` and the child process of
 //! `tests/binary` both speak through it.
 
-use super::{PASSWORD, basic_header, secret};
+use super::{PASSWORD, Problem, basic_header, secret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -360,11 +360,25 @@ impl Req {
     /// `Authorization: Basic base64(user:pass)`.
     pub fn basic(self, user: &str, pass: &str) -> Self {
         self.authorization(&basic_header(user, pass))
+            .named(&format!("as {user} by Basic"))
+    }
+
+    /// `Authorization: Basic base64(user:`[`PASSWORD`]`)`.
+    pub fn password(self, user: &str) -> Self {
+        self.basic(user, PASSWORD)
     }
 
     /// `Authorization: Bearer <token>`.
     pub fn bearer(self, token: &str) -> Self {
         self.authorization(&format!("Bearer {token}"))
+            .named("by Bearer")
+    }
+
+    /// Adds `what` to the name a failure gives this request, so that two
+    /// requests to one path with other credentials tell apart.
+    fn named(mut self, what: &str) -> Self {
+        self.request = format!("{} {what}", self.request);
+        self
     }
 
     /// `Authorization: <value>`, exactly as given.
@@ -427,7 +441,29 @@ impl Req {
     /// Sends it and asserts an RFC 9457 problem with this status and
     /// `error` code (see [`Resp::assert_problem`]); returns its body.
     pub async fn expect_problem(self, status: u16, code: &str) -> Value {
-        self.expect(status).await.assert_problem(status, code)
+        let request = self.request.clone();
+        let response = self.expect(status).await;
+        let error = response.json_or_null()["error"].clone();
+        assert_eq!(
+            error,
+            code,
+            "{request}: unexpected problem; body: {}",
+            response.text()
+        );
+        response.assert_problem(status, code)
+    }
+
+    /// [`Req::expect_problem`] with the status and code of `problem`.
+    pub async fn refused(self, (status, code): Problem) -> Value {
+        self.expect_problem(status, code).await
+    }
+}
+
+/// Sends each request and asserts the problem beside it; a failure names
+/// the request and its credential.
+pub async fn assert_problems<const N: usize>(cases: [(Req, Problem); N]) {
+    for (request, problem) in cases {
+        request.refused(problem).await;
     }
 }
 
@@ -492,6 +528,12 @@ impl Resp {
             "{body}"
         );
         problem
+    }
+
+    /// [`Resp::assert_problem`] with the status and code of `problem`.
+    #[track_caller]
+    pub fn refused(self, (status, code): Problem) -> Value {
+        self.assert_problem(status, code)
     }
 
     /// The body as JSON; panics if it is not.
