@@ -109,9 +109,7 @@ async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own
                 .await;
         }
     }
-    app.get_as("/api/admin/resource", &alice_token)
-        .refused(INSUFFICIENT_SCOPE)
-        .await;
+    app.assert_admin_refused(&alice_token).await;
     let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user");
     assert_eq!(me["email"], "alice@example.com");
@@ -135,15 +133,9 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
-    app.get_as("/api/admin/resource", &bob_token)
-        .refused(INSUFFICIENT_SCOPE)
-        .await;
+    app.assert_admin_refused(&bob_token).await;
 
-    let promoted = app
-        .patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect_json()
-        .await;
+    let promoted = app.set_role(&admin, &path_of(&bob), "admin").await;
     assert_eq!(promoted["role"], "admin", "{promoted}");
     let resource = app
         .get_as("/api/admin/resource", &bob_token)
@@ -151,15 +143,9 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
         .await;
     assert_eq!(resource, json!({ "data": "Hello, admin bob!" }));
 
-    let demoted = app
-        .patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "user" }))
-        .expect_json()
-        .await;
+    let demoted = app.set_role(&admin, &path_of(&bob), "user").await;
     assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get_as("/api/admin/resource", &bob_token)
-        .refused(INSUFFICIENT_SCOPE)
-        .await;
+    app.assert_admin_refused(&bob_token).await;
     // The token itself was never touched.
     app.assert_token_accepted(&bob_token).await;
 }
@@ -174,10 +160,7 @@ async fn a_promoted_user_may_act_on_other_accounts_at_once() {
         .json(&json!({ "email": "c@example.com" }))
         .refused(FORBIDDEN)
         .await;
-    app.patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
+    app.set_role(&admin, &path_of(&bob), "admin").await;
     app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
         .expect(200)

@@ -3,9 +3,8 @@
 //! rotation, forged tokens, and an independent verifier.
 
 use crate::support::{
-    ADMIN, INSUFFICIENT_SCOPE, INVALID_TOKEN, PASSWORD, SESSION_KEYS, TestServer, assert_has_keys,
-    assert_rfc3339_utc, assert_token_shape, id_of, jws_parts, jwt_mode, path_of, refresh_secret,
-    secret,
+    ADMIN, INVALID_TOKEN, PASSWORD, SESSION_KEYS, TestServer, assert_has_keys, assert_rfc3339_utc,
+    assert_token_shape, id_of, jws_parts, jwt_mode, path_of, refresh_secret, secret,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -222,39 +221,21 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
     let alice = app.register("alice", PASSWORD).await;
     let token = app.token_for("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.get_as("/api/admin/resource", &token)
-        .refused(INSUFFICIENT_SCOPE)
-        .await;
+    app.assert_admin_refused(&token).await;
     let path = path_of(&alice);
-    app.patch_as(&path, &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
+    app.set_role(&admin, &path, "admin").await;
     let (_, claims) = jws_parts(&token);
     assert_eq!(claims["role"], "user", "{claims}");
     app.get_as("/api/admin/resource", &token).expect(200).await;
-    app.patch_as(&path, &admin)
-        .json(&json!({ "role": "user" }))
-        .expect(200)
-        .await;
-    app.get_as("/api/admin/resource", &token)
-        .refused(INSUFFICIENT_SCOPE)
-        .await;
+    app.set_role(&admin, &path, "user").await;
+    app.assert_admin_refused(&token).await;
     // The same holds the other way: a demoted admin's "admin" claim buys nothing.
     let (_, admin_claims) = jws_parts(&admin);
     assert_eq!(admin_claims["role"], "admin", "{admin_claims}");
     let root = app.user_named(&admin, ADMIN).await;
-    app.patch_as(&path, &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
-    app.patch_as(&path_of(&root), &token)
-        .json(&json!({ "role": "user" }))
-        .expect(200)
-        .await;
-    app.get_as("/api/admin/resource", &admin)
-        .refused(INSUFFICIENT_SCOPE)
-        .await;
+    app.set_role(&admin, &path, "admin").await;
+    app.set_role(&token, &path_of(&root), "user").await;
+    app.assert_admin_refused(&admin).await;
 }
 
 #[tokio::test]

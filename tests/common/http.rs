@@ -146,6 +146,22 @@ impl Api {
             .await;
     }
 
+    /// Asserts the admin-only resource refuses `token` as
+    /// `insufficient_scope`: its owner is no admin (or no longer one).
+    pub async fn assert_admin_refused(&self, token: &str) -> Value {
+        let resource = self.get_as("/api/admin/resource", token);
+        resource.refused(super::INSUFFICIENT_SCOPE).await
+    }
+
+    /// An admin's `PATCH {"role": role}` of the user at `path`, which must
+    /// answer 200; returns the user.
+    pub async fn set_role(&self, admin_token: &str, path: &str, role: &str) -> Value {
+        let change = self
+            .patch_as(path, admin_token)
+            .json(&json!({ "role": role }));
+        change.expect_json().await
+    }
+
     /// The account `token` belongs to, as `GET /api/me` (which must answer
     /// 200) shows it.
     pub async fn me(&self, token: &str) -> Value {
