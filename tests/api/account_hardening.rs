@@ -2,7 +2,10 @@
 //! is required and counts into the lockout, and control characters are
 //! refused rather than altered or ignored.
 
-use crate::support::{PASSWORD, TestServer, path_of};
+use crate::support::{
+    INVALID_CREDENTIALS, INVALID_CURRENT_PASSWORD, INVALID_REQUEST, PASSWORD, RATE_LIMITED,
+    TestServer, path_of,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -13,7 +16,7 @@ async fn a_password_with_a_trailing_nul_does_not_log_in_as_the_password_without_
     app.assert_password_refused("alice", &with_nul).await;
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": with_nul }))
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
     app.me_basic("alice", PASSWORD).await;
 }
@@ -29,7 +32,7 @@ async fn a_new_password_with_a_control_character_is_refused_not_altered() {
     ] {
         app.try_register("alice", &bad)
             .await
-            .assert_problem(400, "invalid_request");
+            .refused(INVALID_REQUEST);
     }
 }
 
@@ -46,7 +49,7 @@ async fn password_change_requires_the_current_password() {
             .await;
     // Missing and wrong answer alike, so neither tells the thief more.
     assert_eq!(missing.fingerprint(), wrong.fingerprint());
-    missing.assert_problem(403, "invalid_current_password");
+    missing.refused(INVALID_CURRENT_PASSWORD);
     app.me_basic("alice", PASSWORD).await;
     change(json!({ "password": "a brand new secret", "current_password": PASSWORD }))
         .await
@@ -67,7 +70,7 @@ async fn email_change_requires_the_current_password() {
     ] {
         app.patch_as(&path, &stolen)
             .json(&body)
-            .expect_problem(403, "invalid_current_password")
+            .refused(INVALID_CURRENT_PASSWORD)
             .await;
     }
     let me = app.me(&stolen).await;
@@ -83,14 +86,14 @@ async fn wrong_current_passwords_count_into_the_accounts_lockout() {
     for attempt in 0..5 {
         app.patch_as(&path, &stolen)
             .json(&json!({ "password": "taken over by a thief", "current_password": format!("guess {attempt}") }))
-            .expect_problem(403, "invalid_current_password").await;
+            .refused(INVALID_CURRENT_PASSWORD).await;
     }
     // Locked out: even the right current password, or a login, waits.
     app.patch_as(&path, &stolen)
         .json(&json!({ "password": "taken over by a thief", "current_password": PASSWORD }))
-        .expect_problem(429, "rate_limited")
+        .refused(RATE_LIMITED)
         .await;
     app.try_issue_token("alice", PASSWORD)
         .await
-        .assert_problem(429, "rate_limited");
+        .refused(RATE_LIMITED);
 }

@@ -3,7 +3,9 @@
 //! admin.
 
 use crate::support::{
-    ADMIN, ADMIN_EMAIL, PASSWORD, TestServer, assert_user_shape, path_of, secret,
+    ADMIN, ADMIN_EMAIL, FORBIDDEN, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS,
+    INVALID_CURRENT_PASSWORD, INVALID_REQUEST, INVALID_TOKEN, NOT_FOUND, PASSWORD, TestServer,
+    assert_user_shape, path_of, secret,
 };
 use serde_json::json;
 
@@ -30,7 +32,7 @@ async fn registration_cannot_ask_for_the_admin_role() {
     let app = TestServer::spawn().await;
     app.post("/api/users")
         .json(&json!({ "username": "mallory", "password": PASSWORD, "role": "admin" }))
-        .expect_problem(400, "invalid_request")
+        .refused(INVALID_REQUEST)
         .await;
     let mallory = app.register("mallory", PASSWORD).await;
     assert_eq!(mallory["role"], "user");
@@ -62,7 +64,7 @@ async fn an_admin_changing_their_own_password_needs_the_current_password() {
     let me = app.me(&admin).await;
     app.patch_as(&path_of(&me), &admin)
         .json(&json!({ "password": "taken over by a thief" }))
-        .expect_problem(403, "invalid_current_password")
+        .refused(INVALID_CURRENT_PASSWORD)
         .await;
     app.patch_as(&path_of(&me), &admin)
         .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
@@ -79,10 +81,10 @@ async fn an_admin_may_delete_any_account() {
     assert!(response.body.is_empty());
     app.assert_token_refused(&alice_token).await;
     app.get_as(&path_of(&alice), &admin)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
     app.delete_as("/api/users/999999", &admin)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
 }
 
@@ -103,13 +105,11 @@ async fn a_non_admin_may_not_change_role_disabled_or_confirmed_even_on_their_own
         ] {
             app.patch_as(&path_of(target), &alice_token)
                 .json(&patch)
-                .expect_problem(403, "forbidden")
+                .refused(FORBIDDEN)
                 .await;
         }
     }
-    app.get_as("/api/admin/resource", &alice_token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.assert_admin_refused(&alice_token).await;
     let me = app.me(&alice_token).await;
     assert_eq!(me["role"], "user");
     assert_eq!(me["email"], "alice@example.com");
@@ -123,7 +123,7 @@ async fn an_unknown_role_is_400_invalid_request() {
     for role in [json!("root"), json!("Admin"), json!(""), json!(1)] {
         app.patch_as(&path_of(&alice), &admin)
             .json(&json!({ "role": role }))
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
     }
 }
@@ -133,15 +133,9 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
-    app.get_as("/api/admin/resource", &bob_token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.assert_admin_refused(&bob_token).await;
 
-    let promoted = app
-        .patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect_json()
-        .await;
+    let promoted = app.set_role(&admin, &path_of(&bob), "admin").await;
     assert_eq!(promoted["role"], "admin", "{promoted}");
     let resource = app
         .get_as("/api/admin/resource", &bob_token)
@@ -149,15 +143,9 @@ async fn a_role_change_takes_effect_on_the_users_next_request_without_a_new_logi
         .await;
     assert_eq!(resource, json!({ "data": "Hello, admin bob!" }));
 
-    let demoted = app
-        .patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "user" }))
-        .expect_json()
-        .await;
+    let demoted = app.set_role(&admin, &path_of(&bob), "user").await;
     assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get_as("/api/admin/resource", &bob_token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.assert_admin_refused(&bob_token).await;
     // The token itself was never touched.
     app.assert_token_accepted(&bob_token).await;
 }
@@ -170,12 +158,9 @@ async fn a_promoted_user_may_act_on_other_accounts_at_once() {
     let admin = app.admin_token().await;
     app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
-        .expect_problem(403, "forbidden")
+        .refused(FORBIDDEN)
         .await;
-    app.patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
+    app.set_role(&admin, &path_of(&bob), "admin").await;
     app.patch_as(&path_of(&carol), &bob_token)
         .json(&json!({ "email": "c@example.com" }))
         .expect(200)
@@ -188,10 +173,7 @@ async fn the_admin_resource_is_200_for_an_admin() {
     let token = app.admin_token().await;
     for response in [
         app.get_as("/api/admin/resource", &token).send().await,
-        app.get("/api/admin/resource")
-            .basic(ADMIN, PASSWORD)
-            .send()
-            .await,
+        app.get("/api/admin/resource").password(ADMIN).send().await,
     ] {
         let body = response.assert_status(200).json();
         assert_eq!(body, json!({ "data": "Hello, admin root!" }));
@@ -205,7 +187,7 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
     for response in [
         app.get_as("/api/admin/resource", &token).send().await,
         app.get("/api/admin/resource")
-            .basic("alice", PASSWORD)
+            .password("alice")
             .send()
             .await,
     ] {
@@ -214,12 +196,12 @@ async fn the_admin_resource_is_403_insufficient_scope_with_a_bearer_challenge_fo
             challenge.contains("error=\"insufficient_scope\""),
             "WWW-Authenticate: {challenge:?}"
         );
-        let problem = response.assert_problem(403, "insufficient_scope");
+        let problem = response.refused(INSUFFICIENT_SCOPE);
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{problem}");
     }
     // Without credentials it is a 401 like any protected resource.
     app.get("/api/admin/resource")
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
 }
 
@@ -269,9 +251,7 @@ async fn disabling_an_account_revokes_its_tokens_at_once() {
     assert_eq!(disabled["disabled"], true, "{disabled}");
     for dead in [&bob_token, &second] {
         app.assert_token_refused(dead).await;
-        app.get_as("/api/tokens", dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.get_as("/api/tokens", dead).refused(INVALID_TOKEN).await;
     }
     // The admin still sees the account, marked disabled.
     let seen = app.get_as(&path_of(&bob), &admin).expect_json().await;
@@ -294,16 +274,16 @@ async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
     let unknown_user = app.try_issue_token("nobody", PASSWORD).await;
     assert_eq!(disabled.fingerprint(), wrong_password.fingerprint());
     assert_eq!(disabled.fingerprint(), unknown_user.fingerprint());
-    disabled.assert_problem(401, "invalid_credentials");
+    disabled.refused(INVALID_CREDENTIALS);
 
-    let disabled = app.get("/api/me").basic("bob", PASSWORD).send().await;
+    let disabled = app.get("/api/me").password("bob").send().await;
     let wrong_password = app
         .get("/api/me")
         .basic("alice", "not alices password")
         .send()
         .await;
     assert_eq!(disabled.fingerprint(), wrong_password.fingerprint());
-    disabled.assert_problem(401, "invalid_credentials");
+    disabled.refused(INVALID_CREDENTIALS);
 
     let disabled = app
         .post("/api/tokens")
@@ -316,7 +296,7 @@ async fn a_disabled_accounts_password_fails_exactly_like_a_wrong_password() {
         .send()
         .await;
     assert_eq!(disabled.fingerprint(), unknown_user.fingerprint());
-    disabled.assert_problem(401, "invalid_credentials");
+    disabled.refused(INVALID_CREDENTIALS);
 }
 
 #[tokio::test]
@@ -330,7 +310,7 @@ async fn re_enabling_an_account_lets_its_password_log_in_again() {
         .await;
     app.try_issue_token("bob", PASSWORD)
         .await
-        .assert_problem(401, "invalid_credentials");
+        .refused(INVALID_CREDENTIALS);
     let enabled = app
         .patch_as(&path_of(&bob), &admin)
         .json(&json!({ "disabled": false }))
@@ -364,7 +344,7 @@ async fn an_admin_may_revoke_every_token_of_any_user() {
     }
     app.issue_token("bob", PASSWORD).await;
     app.delete_as("/api/users/999999/tokens", &admin)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
 }
 
@@ -382,7 +362,7 @@ async fn a_user_may_revoke_every_token_of_their_own() {
     }
     let third = app.token_for("alice", PASSWORD).await;
     app.delete(&format!("{}/tokens", path_of(&alice)))
-        .basic("alice", PASSWORD)
+        .password("alice")
         .expect(204)
         .await;
     app.assert_token_refused(&third).await;
@@ -394,13 +374,8 @@ async fn a_non_admin_may_not_revoke_another_users_tokens() {
     let (alice, alice_token) = app.user_with_token("alice").await;
     let (_, bob_token) = app.user_with_token("bob").await;
     let path = format!("{}/tokens", path_of(&alice));
-    app.delete_as(&path, &bob_token)
-        .expect_problem(403, "forbidden")
-        .await;
-    app.delete(&path)
-        .basic("bob", PASSWORD)
-        .expect_problem(403, "forbidden")
-        .await;
+    app.delete_as(&path, &bob_token).refused(FORBIDDEN).await;
+    app.delete(&path).password("bob").refused(FORBIDDEN).await;
     app.assert_token_accepted(&alice_token).await;
 }
 

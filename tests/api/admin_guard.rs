@@ -2,7 +2,9 @@
 //! disable or delete themselves, a refused change changes nothing, and a
 //! patch already in flight does not undo a demotion or a disable.
 
-use crate::support::{ADMIN, ADMIN_EMAIL, PASSWORD, Resp, TestServer, path_of};
+use crate::support::{
+    ADMIN, ADMIN_EMAIL, INVALID_CREDENTIALS, PASSWORD, Resp, TestServer, path_of,
+};
 use serde_json::{Value, json};
 
 /// Asserts a 409 `last_admin` that says why.
@@ -62,19 +64,10 @@ async fn once_a_second_admin_exists_the_first_may_step_down() {
     let root_token = app.admin_token().await;
     let root = app.me(&root_token).await;
     let (bob, bob_token) = app.user_with_token("bob").await;
-    app.patch_as(&path_of(&bob), &root_token)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
-    let demoted = app
-        .patch_as(&path_of(&root), &root_token)
-        .json(&json!({ "role": "user" }))
-        .expect_json()
-        .await;
+    app.set_role(&root_token, &path_of(&bob), "admin").await;
+    let demoted = app.set_role(&root_token, &path_of(&root), "user").await;
     assert_eq!(demoted["role"], "user", "{demoted}");
-    app.get_as("/api/admin/resource", &root_token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.assert_admin_refused(&root_token).await;
     // Now bob is the last admin, and the guard protects him in turn.
     assert_last_admin(
         app.patch_as(&path_of(&bob), &bob_token)
@@ -90,10 +83,7 @@ async fn a_disabled_admin_does_not_count_toward_the_guard() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let root_token = app.admin_token().await;
     let (bob, bob_token) = app.user_with_token("bob").await;
-    app.patch_as(&path_of(&bob), &root_token)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
+    app.set_role(&root_token, &path_of(&bob), "admin").await;
     app.patch_as(&path_of(&bob), &root_token)
         .json(&json!({ "disabled": true }))
         .expect(200)
@@ -163,21 +153,13 @@ async fn a_demotion_is_not_undone_by_the_users_own_patch_already_in_flight() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     let (bob, bob_token) = app.user_with_token("bob").await;
     let admin = app.admin_token().await;
-    app.patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
+    app.set_role(&admin, &path_of(&bob), "admin").await;
 
     let in_flight = PatchInFlight::own_email_change(&app, &bob, &bob_token).await;
-    app.patch_as(&path_of(&bob), &admin)
-        .json(&json!({ "role": "user" }))
-        .expect(200)
-        .await;
+    app.set_role(&admin, &path_of(&bob), "user").await;
     in_flight.finish().await;
 
-    app.get_as("/api/admin/resource", &bob_token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.assert_admin_refused(&bob_token).await;
     let seen = app.user_named(&admin, "bob").await;
     assert_eq!(seen["role"], "user", "{seen}");
 }
@@ -199,5 +181,5 @@ async fn a_disable_is_not_undone_by_the_users_own_patch_already_in_flight() {
     assert_eq!(seen["disabled"], true, "{seen}");
     app.try_issue_token("bob", PASSWORD)
         .await
-        .assert_problem(401, "invalid_credentials");
+        .refused(INVALID_CREDENTIALS);
 }

@@ -1,7 +1,9 @@
 //! `POST /api/admin/backup`: who may take a backup, and what the response
 //! looks like.
 
-use crate::support::{ADMIN, PASSWORD, TestServer};
+use crate::support::{
+    ADMIN, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, METHOD_NOT_ALLOWED, PASSWORD, TestServer,
+};
 use reqwest::Method;
 use sha2::{Digest, Sha256};
 
@@ -11,7 +13,7 @@ const BACKUP: &str = "/api/admin/backup";
 async fn an_admin_gets_the_backup_as_a_checksummed_attachment_no_cache_may_keep() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
     app.register("alice", PASSWORD).await;
-    let response = app.post(BACKUP).basic(ADMIN, PASSWORD).expect(200).await;
+    let response = app.post(BACKUP).password(ADMIN).expect(200).await;
     assert_eq!(
         response.header("content-type"),
         Some("application/octet-stream")
@@ -47,9 +49,7 @@ async fn an_admin_gets_the_backup_as_a_checksummed_attachment_no_cache_may_keep(
 #[tokio::test]
 async fn a_backup_without_credentials_is_401() {
     let app = TestServer::spawn_with_admin(|_| {}).await;
-    app.post(BACKUP)
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.post(BACKUP).refused(INVALID_CREDENTIALS).await;
 }
 
 #[tokio::test]
@@ -61,10 +61,10 @@ async fn a_backup_for_a_user_who_is_not_an_admin_is_403_insufficient_scope() {
         response.header("www-authenticate"),
         Some("Bearer realm=\"latchkey\", error=\"insufficient_scope\", scope=\"admin\"")
     );
-    response.assert_problem(403, "insufficient_scope");
+    response.refused(INSUFFICIENT_SCOPE);
     app.post(BACKUP)
-        .basic("mallory", PASSWORD)
-        .expect_problem(403, "insufficient_scope")
+        .password("mallory")
+        .refused(INSUFFICIENT_SCOPE)
         .await;
 }
 
@@ -74,10 +74,10 @@ async fn methods_other_than_post_are_405_with_allow_post() {
     for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
         let response = app
             .request(method.clone(), BACKUP)
-            .basic(ADMIN, PASSWORD)
+            .password(ADMIN)
             .send()
             .await;
         assert_eq!(response.header("allow"), Some("POST"), "{method}");
-        response.assert_problem(405, "method_not_allowed");
+        response.refused(METHOD_NOT_ALLOWED);
     }
 }

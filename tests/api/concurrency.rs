@@ -1,7 +1,9 @@
 //! Races and load: one winner among concurrent registrations, and 503 with
 //! `Retry-After` when the hash pool is full.
 
-use crate::support::{PASSWORD, Resp, TestServer, basic_header, items};
+use crate::support::{
+    EMAIL_TAKEN, PASSWORD, Resp, TestServer, USERNAME_TAKEN, basic_header, items,
+};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -62,7 +64,7 @@ async fn fifty_concurrent_registrations_of_one_name_make_exactly_one_account() {
         if response.status == 201 {
             winner = Some(i);
         } else {
-            response.assert_problem(409, "username_taken");
+            response.refused(USERNAME_TAKEN);
         }
     }
     // The winner's password is the one that works.
@@ -108,7 +110,7 @@ async fn concurrent_registrations_with_one_email_make_one_account() {
     .await;
     assert_one_created(&responses);
     for response in responses.into_iter().filter(|r| r.status != 201) {
-        response.assert_problem(409, "email_taken");
+        response.refused(EMAIL_TAKEN);
     }
 }
 

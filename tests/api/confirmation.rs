@@ -2,7 +2,10 @@
 //! account gets a single-use code by webhook and can do little but manage
 //! its tokens until it redeems it at `POST /api/confirm`.
 
-use crate::support::{PASSWORD, TestServer, Webhook, assert_rfc3339_utc, id_of, path_of, secret};
+use crate::support::{
+    FORBIDDEN, INVALID_CODE, INVALID_CREDENTIALS, INVALID_TOKEN, NOT_FOUND, PASSWORD, TestServer,
+    UNCONFIRMED_ACCOUNT, USERNAME_TAKEN, Webhook, assert_rfc3339_utc, id_of, path_of, secret,
+};
 use latchkey::config::Config;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -104,7 +107,7 @@ async fn a_taken_email_answers_a_registration_exactly_like_a_new_one() {
     // Usernames are public, so a taken one is still said so.
     register("bob", "other@example.com")
         .await
-        .assert_problem(409, "username_taken");
+        .refused(USERNAME_TAKEN);
 }
 
 #[tokio::test]
@@ -155,9 +158,7 @@ async fn an_unconfirmed_account_may_manage_its_tokens_and_read_itself() {
         .expect(204)
         .await;
     for dead in [secret(&by_id), current, other] {
-        app.get_as("/api/me", &dead)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.get_as("/api/me", &dead).refused(INVALID_TOKEN).await;
     }
     let listed = app.get_as("/api/tokens", &kept).expect_json().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
@@ -175,20 +176,17 @@ async fn an_unconfirmed_account_is_refused_everywhere_else_with_403_unconfirmed_
     let email = json!({ "email": "new@example.com" });
     let refused = [
         app.get_as("/api/resource", &token).send().await,
-        app.get("/api/resource")
-            .basic("alice", PASSWORD)
-            .send()
-            .await,
+        app.get("/api/resource").password("alice").send().await,
         app.get_as("/api/admin/resource", &token).send().await,
         app.get_as("/api/users", &token).send().await,
-        app.get("/api/users").basic("alice", PASSWORD).send().await,
+        app.get("/api/users").password("alice").send().await,
         app.get_as(&own, &token).send().await,
         app.get_as(&other, &token).send().await,
         app.patch_as(&own, &token).json(&email).send().await,
         app.delete_as(&own, &token).send().await,
     ];
     for response in refused {
-        let problem = response.assert_problem(403, "unconfirmed_account");
+        let problem = response.refused(UNCONFIRMED_ACCOUNT);
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{problem}");
     }
     // Nothing was changed or deleted by the refused requests.
@@ -203,7 +201,7 @@ async fn confirming_with_the_code_alone_unlocks_the_account_and_its_tokens() {
     let (alice, code) = register_unconfirmed(&app, &mut hook, "alice").await;
     let token = app.token_for("alice", PASSWORD).await;
     app.get_as("/api/resource", &token)
-        .expect_problem(403, "unconfirmed_account")
+        .refused(UNCONFIRMED_ACCOUNT)
         .await;
 
     let response = confirm(&app, &code).await.assert_status(204);
@@ -226,7 +224,7 @@ async fn a_confirmation_code_confirms_only_its_own_account() {
     confirm(&app, &alice_code).await.assert_status(204);
     let bob_token = app.token_for("bob", PASSWORD).await;
     app.get_as("/api/resource", &bob_token)
-        .expect_problem(403, "unconfirmed_account")
+        .refused(UNCONFIRMED_ACCOUNT)
         .await;
 }
 
@@ -236,9 +234,7 @@ async fn a_confirmation_code_works_once() {
     let app = confirming(&hook, |_| {}).await;
     let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
     confirm(&app, &code).await.assert_status(204);
-    confirm(&app, &code)
-        .await
-        .assert_problem(400, "invalid_code");
+    confirm(&app, &code).await.refused(INVALID_CODE);
 }
 
 #[tokio::test]
@@ -266,9 +262,7 @@ async fn a_garbage_code_or_a_code_with_space_around_it_is_400_invalid_code() {
         token.as_str(),
         &"x".repeat(10_000),
     ] {
-        confirm(&app, garbage)
-            .await
-            .assert_problem(400, "invalid_code");
+        confirm(&app, garbage).await.refused(INVALID_CODE);
     }
     // None of that spent or harmed the real code.
     confirm(&app, &code).await.assert_status(204);
@@ -280,9 +274,7 @@ async fn an_expired_confirmation_code_is_400_invalid_code() {
     let app = confirming(&hook, |cfg| cfg.accounts.code_ttl_seconds = 1).await;
     let (_, code) = register_unconfirmed(&app, &mut hook, "alice").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    confirm(&app, &code)
-        .await
-        .assert_problem(400, "invalid_code");
+    confirm(&app, &code).await.refused(INVALID_CODE);
     let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["confirmed"], false, "{me}");
 }
@@ -303,9 +295,7 @@ async fn asking_for_a_new_code_sends_one_and_with_one_live_code_it_replaces_the_
     let second = Webhook::code_of(&message, "confirmation");
     assert_ne!(second, first);
 
-    confirm(&app, &first)
-        .await
-        .assert_problem(400, "invalid_code");
+    confirm(&app, &first).await.refused(INVALID_CODE);
     confirm(&app, &second).await.assert_status(204);
     app.assert_token_accepted(&token).await;
 }
@@ -316,7 +306,7 @@ async fn asking_for_a_new_code_works_with_a_password_too() {
     let app = confirming(&hook, |cfg| cfg.accounts.code_min_interval_seconds = 0).await;
     let (alice, _) = register_unconfirmed(&app, &mut hook, "alice").await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .basic("alice", PASSWORD)
+        .password("alice")
         .expect(202)
         .await;
     let code = hook.next_code("confirmation").await;
@@ -334,13 +324,13 @@ async fn asking_for_a_code_for_another_account_is_forbidden_and_sends_nothing() 
         &format!("/api/users/{}/confirmation", id_of(&alice)),
         &bob_token,
     )
-    .expect_problem(403, "forbidden")
+    .refused(FORBIDDEN)
     .await;
     app.post_as("/api/users/999999/confirmation", &bob_token)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
     app.post(&format!("/api/users/{}/confirmation", id_of(&alice)))
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
     hook.assert_nothing_within(Duration::from_secs(1)).await;
 }

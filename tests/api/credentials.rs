@@ -1,7 +1,9 @@
 //! The `Authorization` header in every form latchkey accepts, the 401
 //! challenges, and what malformed headers get.
 
-use crate::support::{PASSWORD, Resp, TestServer, basic_header};
+use crate::support::{
+    INVALID_CREDENTIALS, INVALID_REQUEST, INVALID_TOKEN, PASSWORD, Resp, TestServer, basic_header,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
@@ -148,12 +150,12 @@ async fn no_credentials_get_401_with_both_challenges_and_no_error_on_every_prote
     for (method, path) in routes {
         let response = app.request(method.clone(), &path).send().await;
         assert_bare_challenges(&response);
-        let problem = response.assert_problem(401, "invalid_credentials");
+        let problem = response.refused(INVALID_CREDENTIALS);
         assert!(problem["detail"].is_string(), "{method} {path}");
     }
     let response = app.post("/api/tokens").send().await;
     assert_bare_challenges(&response);
-    response.assert_problem(401, "invalid_credentials");
+    response.refused(INVALID_CREDENTIALS);
 }
 
 #[tokio::test]
@@ -185,7 +187,7 @@ async fn unknown_revoked_and_malformed_tokens_get_401_invalid_token_on_every_rou
                     .send()
                     .await;
                 assert_invalid_token_challenge(&response);
-                response.assert_problem(401, "invalid_token");
+                response.refused(INVALID_TOKEN);
             }
         }
     }
@@ -200,7 +202,7 @@ async fn a_bare_string_that_is_not_a_token_is_an_invalid_token() {
         .send()
         .await;
     assert_invalid_token_challenge(&response);
-    response.assert_problem(401, "invalid_token");
+    response.refused(INVALID_TOKEN);
 }
 
 #[tokio::test]
@@ -215,7 +217,7 @@ async fn wrong_password_gets_401_invalid_credentials_with_both_challenges() {
     let found = challenges(&response);
     assert!(found.iter().any(|c| c == BASIC_CHALLENGE), "{found:?}");
     assert!(found.iter().any(|c| c.starts_with("Bearer ")), "{found:?}");
-    response.assert_problem(401, "invalid_credentials");
+    response.refused(INVALID_CREDENTIALS);
 }
 
 #[tokio::test]
@@ -242,7 +244,7 @@ async fn unknown_user_and_wrong_password_get_byte_identical_responses() {
             unknown_user.fingerprint(),
             "{method} {path}"
         );
-        wrong_password.assert_problem(401, "invalid_credentials");
+        wrong_password.refused(INVALID_CREDENTIALS);
     }
     let wrong_password = app
         .post("/api/tokens")
@@ -277,7 +279,7 @@ async fn malformed_authorization_headers_are_400_not_500() {
             };
             app.request(method, path)
                 .authorization(&authorization)
-                .expect_problem(400, "invalid_request")
+                .refused(INVALID_REQUEST)
                 .await;
         }
     }
@@ -289,7 +291,7 @@ async fn a_non_ascii_authorization_header_is_400_not_500() {
     for raw in [&b"Basic \xff\xfe"[..], b"Bearer lk_\xc3\xa9", b"\x80\x81"] {
         app.get("/api/resource")
             .authorization_bytes(raw)
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
     }
 }
@@ -300,7 +302,7 @@ async fn username_that_looks_like_a_token_cannot_be_registered() {
     for name in ["lk_alice", &format!("lk_{}", "A".repeat(43))] {
         app.post("/api/users")
             .json(&json!({ "username": name, "password": PASSWORD }))
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
     }
 }

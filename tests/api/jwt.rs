@@ -3,7 +3,7 @@
 //! rotation, forged tokens, and an independent verifier.
 
 use crate::support::{
-    ADMIN, PASSWORD, SESSION_KEYS, TestServer, assert_has_keys, assert_rfc3339_utc,
+    ADMIN, INVALID_TOKEN, PASSWORD, SESSION_KEYS, TestServer, assert_has_keys, assert_rfc3339_utc,
     assert_token_shape, id_of, jws_parts, jwt_mode, path_of, refresh_secret, secret,
 };
 use base64::Engine;
@@ -57,9 +57,7 @@ pub(crate) fn jwk<'a>(jwks: &'a Value, kid: &str) -> &'a Value {
 /// admin-only endpoint alike.
 pub(crate) async fn assert_refused(app: &TestServer, token: &str) {
     for path in ["/api/resource", "/api/me", "/api/admin/resource"] {
-        app.get_as(path, token)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.get_as(path, token).refused(INVALID_TOKEN).await;
     }
 }
 
@@ -223,39 +221,21 @@ async fn a_role_change_counts_at_once_although_the_tokens_role_claim_is_stale() 
     let alice = app.register("alice", PASSWORD).await;
     let token = app.token_for("alice", PASSWORD).await;
     let admin = app.admin_token().await;
-    app.get_as("/api/admin/resource", &token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.assert_admin_refused(&token).await;
     let path = path_of(&alice);
-    app.patch_as(&path, &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
+    app.set_role(&admin, &path, "admin").await;
     let (_, claims) = jws_parts(&token);
     assert_eq!(claims["role"], "user", "{claims}");
     app.get_as("/api/admin/resource", &token).expect(200).await;
-    app.patch_as(&path, &admin)
-        .json(&json!({ "role": "user" }))
-        .expect(200)
-        .await;
-    app.get_as("/api/admin/resource", &token)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.set_role(&admin, &path, "user").await;
+    app.assert_admin_refused(&token).await;
     // The same holds the other way: a demoted admin's "admin" claim buys nothing.
     let (_, admin_claims) = jws_parts(&admin);
     assert_eq!(admin_claims["role"], "admin", "{admin_claims}");
     let root = app.user_named(&admin, ADMIN).await;
-    app.patch_as(&path, &admin)
-        .json(&json!({ "role": "admin" }))
-        .expect(200)
-        .await;
-    app.patch_as(&path_of(&root), &token)
-        .json(&json!({ "role": "user" }))
-        .expect(200)
-        .await;
-    app.get_as("/api/admin/resource", &admin)
-        .expect_problem(403, "insufficient_scope")
-        .await;
+    app.set_role(&admin, &path, "admin").await;
+    app.set_role(&token, &path_of(&root), "user").await;
+    app.assert_admin_refused(&admin).await;
 }
 
 #[tokio::test]
@@ -272,7 +252,7 @@ async fn a_disabled_users_access_token_dies_at_once() {
     assert_refused(&app, &secret(&issued)).await;
     app.post_refresh(&refresh_secret(&issued))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
 }
 
 #[tokio::test]
@@ -504,7 +484,5 @@ async fn a_signed_token_as_the_basic_username_authenticates_in_both_token_modes(
     let mut forged = token.clone();
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
-    as_username(&app, &forged)
-        .expect_problem(401, "invalid_token")
-        .await;
+    as_username(&app, &forged).refused(INVALID_TOKEN).await;
 }

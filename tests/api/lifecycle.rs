@@ -1,17 +1,16 @@
 //! The server as a process: liveness, a graceful restart over the same data
 //! dir, and the sweep of expired tokens.
 
-use crate::support::{PASSWORD, TestServer, id_of, secret};
+use crate::support::{PASSWORD, TestServer, USERNAME_TAKEN, id_of, secret};
 use latchkey::model::UserId;
 use std::time::Duration;
 
 #[tokio::test]
 async fn healthz_answers_200_without_credentials() {
     let app = TestServer::spawn().await;
-    app.get("/healthz").expect(200).await;
-    app.get_as("/healthz", "lk_not_a_real_token")
-        .expect(200)
-        .await;
+    for healthz in [app.get("/healthz"), app.get_as("/healthz", "lk_no_token")] {
+        healthz.expect(200).await;
+    }
 }
 
 #[tokio::test]
@@ -28,7 +27,7 @@ async fn a_registered_user_survives_a_graceful_restart() {
     app.assert_token_accepted(&token).await;
     app.post("/api/users")
         .json(&serde_json::json!({ "username": "ALICE", "password": PASSWORD }))
-        .expect_problem(409, "username_taken")
+        .refused(USERNAME_TAKEN)
         .await;
     // New ids do not reuse old ones.
     let bob = app.register("bob", PASSWORD).await;
@@ -37,11 +36,7 @@ async fn a_registered_user_survives_a_graceful_restart() {
 
 #[tokio::test]
 async fn expired_tokens_are_swept_from_the_store() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.tokens.ttl_seconds = 1;
-        cfg.tokens.sweep_interval_seconds = 1;
-    })
-    .await;
+    let app = TestServer::spawn_with(one_second_tokens_swept_every_second).await;
     let alice = app.register("alice", PASSWORD).await;
     app.issue_token("alice", PASSWORD).await;
     app.issue_token("alice", PASSWORD).await;
@@ -128,4 +123,10 @@ async fn every_response_carries_a_request_id_and_a_clients_own_id_is_kept() {
     let id = replaced.header("x-request-id").unwrap();
     assert_ne!(id, too_long);
     assert!(id.len() <= 64);
+}
+
+/// Tokens that live a second, and a sweep every second.
+fn one_second_tokens_swept_every_second(cfg: &mut latchkey::config::Config) {
+    cfg.tokens.ttl_seconds = 1;
+    cfg.tokens.sweep_interval_seconds = 1;
 }

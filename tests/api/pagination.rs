@@ -1,6 +1,8 @@
 //! `GET /api/users?page=&per_page=`: the page, its `_meta` and `_links`.
 
-use crate::support::{PASSWORD, TestServer, assert_has_keys, assert_user_shape, id_of};
+use crate::support::{
+    INVALID_REQUEST, PASSWORD, TestServer, assert_has_keys, assert_user_shape, id_of,
+};
 use serde_json::Value;
 
 /// Registers `user00`, `user01`, … and returns their ids in order.
@@ -119,8 +121,8 @@ async fn page_below_1_or_not_a_number_is_400() {
         "per_page=-5",
     ] {
         app.get(&format!("/api/users?{query}"))
-            .basic("user00", PASSWORD)
-            .expect_problem(400, "invalid_request")
+            .password("user00")
+            .refused(INVALID_REQUEST)
             .await;
     }
 }
@@ -149,7 +151,7 @@ async fn total_items_follows_deletions() {
     let app = TestServer::spawn().await;
     let all = register_users(&app, 3).await;
     app.delete(&format!("/api/users/{}", all[1]))
-        .basic("user01", PASSWORD)
+        .password("user01")
         .expect(204)
         .await;
     let page = list(&app, "/api/users").await;

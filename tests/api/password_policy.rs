@@ -2,7 +2,7 @@
 //! common password, no control characters; no composition rules) and
 //! Unicode normalization, at registration and on a password change.
 
-use crate::support::{PASSWORD, TestServer, path_of};
+use crate::support::{INVALID_REQUEST, PASSWORD, TestServer, path_of};
 use serde_json::json;
 
 /// Passwords the policy refuses for `username`, each with a word the
@@ -51,7 +51,7 @@ async fn weak_passwords_are_refused_at_registration_saying_why() {
         let problem = app
             .post("/api/users")
             .json(&json!({ "username": username, "password": password }))
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(why), "{password:?}: {detail:?}");
@@ -79,9 +79,9 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
     for (password, why) in refused_for(username) {
         let problem = app
             .patch(&path)
-            .basic(username, PASSWORD)
+            .password(username)
             .json(&json!({ "password": password, "current_password": PASSWORD }))
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(why), "{password:?}: {detail:?}");
@@ -89,7 +89,7 @@ async fn weak_passwords_are_refused_on_a_password_change_saying_why() {
     // The password is unchanged, and a good unusual one is accepted.
     let emoji = UNUSUAL_BUT_FINE[0];
     app.patch(&path)
-        .basic(username, PASSWORD)
+        .password(username)
         .json(&json!({ "password": emoji, "current_password": PASSWORD }))
         .expect(200)
         .await;

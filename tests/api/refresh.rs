@@ -3,8 +3,9 @@
 //! introspection.
 
 use crate::support::{
-    ADMIN, PASSWORD, Resp, SESSION_KEYS, TestServer, assert_has_keys, assert_token_shape, id_of,
-    jws_parts, jwt_mode, path_of, refresh_secret, secret,
+    ADMIN, INSUFFICIENT_SCOPE, INVALID_CREDENTIALS, INVALID_TOKEN, PASSWORD, Resp, SESSION_KEYS,
+    TestServer, assert_has_keys, assert_token_shape, id_of, jws_parts, jwt_mode, path_of,
+    refresh_secret, secret,
 };
 use serde_json::{Value, json};
 
@@ -78,7 +79,7 @@ async fn a_refresh_returns_a_new_access_and_refresh_token_for_the_same_session()
     // The old refresh token is spent.
     app.post_refresh(&refresh_secret(&issued))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
 }
 
 #[tokio::test]
@@ -120,10 +121,10 @@ async fn a_spent_refresh_token_presented_again_kills_its_whole_session_and_no_ot
     // The thief (or the victim) replays the spent first refresh token.
     app.post_refresh(&refresh_secret(&stolen))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
     app.post_refresh(&refresh_secret(&second))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
     for token in [&stolen, &first, &second] {
         assert_dead(&app, &secret(token)).await;
     }
@@ -150,16 +151,14 @@ async fn a_refresh_token_never_works_as_an_access_token() {
     let issued = app.issue_token("alice", PASSWORD).await;
     let refresh = refresh_secret(&issued);
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get_as(path, &refresh)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.get_as(path, &refresh).refused(INVALID_TOKEN).await;
     }
     app.get("/api/me")
         .basic(&refresh, "unused")
-        .expect_problem(401, "invalid_token")
+        .refused(INVALID_TOKEN)
         .await;
     app.post_as("/api/tokens", &refresh)
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
     // Refused as a credential, it is still a good refresh token.
     refreshed(&app, &refresh).await;
@@ -171,16 +170,14 @@ async fn an_access_token_never_works_as_a_refresh_token() {
     let issued = app.issue_token("alice", PASSWORD).await;
     app.post_refresh(&secret(&issued))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
     assert_works(&app, &secret(&issued)).await;
     refreshed(&app, &refresh_secret(&issued)).await;
     // Nor does an opaque access token, nor garbage.
     let app = TestServer::spawn().await;
     let opaque = app.register_and_issue_token("alice").await;
     for bogus in [opaque.as_str(), "lk_garbage", "not a token", ""] {
-        app.post_refresh(bogus)
-            .await
-            .assert_problem(401, "invalid_token");
+        app.post_refresh(bogus).await.refused(INVALID_TOKEN);
     }
     assert_works(&app, &opaque).await;
 }
@@ -196,7 +193,7 @@ async fn deleting_api_tokens_with_a_signed_token_revokes_its_session_at_once() {
     assert_dead(&app, &secret(&issued)).await;
     app.post_refresh(&refresh_secret(&issued))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
     assert_works(&app, &secret(&other)).await;
 }
 
@@ -214,7 +211,7 @@ async fn deleting_a_session_by_id_revokes_it_at_once() {
     assert_dead(&app, &secret(&victim_next)).await;
     app.post_refresh(&refresh_secret(&victim_next))
         .await
-        .assert_problem(401, "invalid_token");
+        .refused(INVALID_TOKEN);
     assert_works(&app, &secret(&keeper)).await;
     refreshed(&app, &refresh_secret(&keeper)).await;
 }
@@ -234,7 +231,7 @@ async fn a_password_change_revokes_every_other_session_and_keeps_the_current_one
         assert_dead(&app, &secret(gone)).await;
         app.post_refresh(&refresh_secret(gone))
             .await
-            .assert_problem(401, "invalid_token");
+            .refused(INVALID_TOKEN);
     }
     let next = refreshed(&app, &refresh_secret(&current)).await;
     assert_works(&app, &secret(&next)).await;
@@ -258,7 +255,7 @@ async fn deleting_the_account_kills_its_sessions() {
         assert_dead(&app, &secret(session)).await;
         app.post_refresh(&refresh_secret(session))
             .await
-            .assert_problem(401, "invalid_token");
+            .refused(INVALID_TOKEN);
     }
     // A new account of the same name does not inherit them.
     app.register("alice", PASSWORD).await;
@@ -366,12 +363,12 @@ async fn introspection_is_for_admins_only() {
     let alice = app.register_and_issue_token("alice").await;
     introspect(&app, &alice, &alice)
         .await
-        .assert_problem(403, "insufficient_scope");
+        .refused(INSUFFICIENT_SCOPE);
     app.post("/api/tokens/introspect")
         .body_as(
             "application/x-www-form-urlencoded",
             format!("token={alice}"),
         )
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
 }

@@ -2,7 +2,10 @@
 //! webhook without saying whether the account exists, and
 //! `POST /api/password-reset/confirm` trades it for a new password.
 
-use crate::support::{PASSWORD, Resp, TestServer, Webhook, assert_rfc3339_utc, id_of};
+use crate::support::{
+    INVALID_CODE, INVALID_CREDENTIALS, INVALID_REQUEST, PASSWORD, Resp, TestServer, Webhook,
+    assert_rfc3339_utc, id_of,
+};
 use latchkey::config::Config;
 use serde_json::json;
 use std::time::Duration;
@@ -111,7 +114,7 @@ async fn resetting_sets_the_new_password_and_kills_every_previous_token() {
     }
     app.try_issue_token("alice", PASSWORD)
         .await
-        .assert_problem(401, "invalid_credentials");
+        .refused(INVALID_CREDENTIALS);
     let token = app.token_for("alice", NEW_PASSWORD).await;
     app.assert_token_accepted(&token).await;
 }
@@ -126,7 +129,7 @@ async fn a_reset_code_works_once() {
     let token = app.token_for("alice", NEW_PASSWORD).await;
     reset(&app, &code, "a second new password")
         .await
-        .assert_problem(400, "invalid_code");
+        .refused(INVALID_CODE);
     // The refused reuse changed nothing.
     app.assert_token_accepted(&token).await;
     app.me_basic("alice", NEW_PASSWORD).await;
@@ -148,9 +151,7 @@ async fn the_password_policy_applies_and_a_refused_password_does_not_spend_the_c
         "tab\there inside",
         too_long.as_str(),
     ] {
-        let problem = reset(&app, &code, bad)
-            .await
-            .assert_problem(400, "invalid_request");
+        let problem = reset(&app, &code, bad).await.refused(INVALID_REQUEST);
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{bad:?}");
     }
     // Nothing changed: the old password and token still work...
@@ -171,7 +172,7 @@ async fn a_garbage_reset_code_is_400_invalid_code() {
     for garbage in ["", "garbage", unissued.as_str(), &code[1..]] {
         reset(&app, garbage, NEW_PASSWORD)
             .await
-            .assert_problem(400, "invalid_code");
+            .refused(INVALID_CODE);
     }
     app.me_basic("alice", PASSWORD).await;
 }
@@ -183,9 +184,7 @@ async fn an_expired_reset_code_is_400_invalid_code() {
     app.register("alice", PASSWORD).await;
     let code = reset_code(&app, &mut hook, "alice").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    reset(&app, &code, NEW_PASSWORD)
-        .await
-        .assert_problem(400, "invalid_code");
+    reset(&app, &code, NEW_PASSWORD).await.refused(INVALID_CODE);
     app.me_basic("alice", PASSWORD).await;
 }
 
@@ -250,7 +249,7 @@ async fn an_earlier_reset_code_still_works_after_a_newer_one_was_issued() {
     // Using one spent the other: the reset is done.
     reset(&app, &second, "yet another new password")
         .await
-        .assert_problem(400, "invalid_code");
+        .refused(INVALID_CODE);
 }
 
 #[tokio::test]
@@ -267,14 +266,14 @@ async fn a_new_reset_code_drops_the_oldest_beyond_max_live_codes() {
     // Three live codes by default: the fourth dropped the first.
     reset(&app, &codes[0], NEW_PASSWORD)
         .await
-        .assert_problem(400, "invalid_code");
+        .refused(INVALID_CODE);
     reset(&app, &codes[1], NEW_PASSWORD)
         .await
         .assert_status(204);
     for spent in &codes[2..] {
         reset(&app, spent, "yet another new password")
             .await
-            .assert_problem(400, "invalid_code");
+            .refused(INVALID_CODE);
     }
 }
 
@@ -292,7 +291,7 @@ async fn with_one_live_code_a_new_reset_code_replaces_the_previous_one() {
     assert_ne!(first, second);
     reset(&app, &first, NEW_PASSWORD)
         .await
-        .assert_problem(400, "invalid_code");
+        .refused(INVALID_CODE);
     reset(&app, &second, NEW_PASSWORD).await.assert_status(204);
 }
 
@@ -306,10 +305,10 @@ async fn a_confirmation_code_is_not_a_reset_code_nor_the_reverse() {
 
     reset(&app, &confirmation, NEW_PASSWORD)
         .await
-        .assert_problem(400, "invalid_code");
+        .refused(INVALID_CODE);
     app.post("/api/confirm")
         .json(&json!({ "code": for_reset }))
-        .expect_problem(400, "invalid_code")
+        .refused(INVALID_CODE)
         .await;
     app.me_basic("alice", PASSWORD).await;
 

@@ -141,6 +141,14 @@ impl TestServer {
     }
 }
 
+/// A per-IP bucket of `burst` password checks, refilled `per_minute`.
+pub fn password_checks_per_ip(burst: u32, per_minute: u32) -> impl Fn(&mut Config) {
+    move |cfg| {
+        cfg.throttle.ip_burst = burst;
+        cfg.throttle.ip_per_minute = per_minute;
+    }
+}
+
 /// `tokens.format = "jwt"`: a login opens a session, a signed access token
 /// (JWS, EdDSA) plus an opaque refresh token.
 pub fn jwt_mode(cfg: &mut latchkey::config::Config) {

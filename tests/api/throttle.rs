@@ -1,7 +1,9 @@
 //! Brute force: the per-account lockout, the per-IP password and
 //! registration buckets, and when `X-Forwarded-For` is believed.
 
-use crate::support::{PASSWORD, Resp, TestServer};
+use crate::support::{
+    INVALID_CREDENTIALS, PASSWORD, RATE_LIMITED, Resp, TestServer, password_checks_per_ip,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,19 +27,26 @@ async fn login_from(app: &TestServer, client: &str, user: &str, pass: &str) -> R
 /// rate limited.
 async fn assert_wrong_password_refused(app: &TestServer, user: &str) {
     let response = login(app, user, WRONG).await;
-    response.assert_problem(401, "invalid_credentials");
+    response.refused(INVALID_CREDENTIALS);
 }
 
 /// As [`assert_wrong_password_refused`], from `client` as [`login_from`] says.
 async fn assert_wrong_password_refused_from(app: &TestServer, client: &str, user: &str) {
     let response = login_from(app, client, user, WRONG).await;
-    response.assert_problem(401, "invalid_credentials");
+    response.refused(INVALID_CREDENTIALS);
 }
 
-/// A per-IP bucket of two password checks, refilled once a minute.
-fn two_password_checks_per_ip(cfg: &mut latchkey::config::Config) {
-    cfg.throttle.ip_burst = 2;
-    cfg.throttle.ip_per_minute = 1;
+/// Two password checks per client, where a trusted proxy (the test client
+/// itself) names the client.
+fn two_password_checks_per_forwarded_client(cfg: &mut latchkey::config::Config) {
+    cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    password_checks_per_ip(2, 1)(cfg);
+}
+
+/// Two registrations per client address, then one a minute.
+fn two_registrations_per_ip(cfg: &mut latchkey::config::Config) {
+    cfg.throttle.register_burst = 2;
+    cfg.throttle.register_per_minute = 1;
 }
 
 /// Asserts a 429 `rate_limited` and returns its `Retry-After` in seconds.
@@ -49,7 +58,7 @@ fn assert_rate_limited(response: Resp) -> u64 {
         .parse::<u64>()
         .unwrap_or_else(|e| panic!("Retry-After is not whole seconds: {e}"));
     assert!(retry_after >= 1, "Retry-After {retry_after}");
-    response.assert_problem(429, "rate_limited");
+    response.refused(RATE_LIMITED);
     retry_after
 }
 
@@ -69,20 +78,12 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_password()
     let retry_after = assert_rate_limited(login(&app, "alice", PASSWORD).await);
     assert_eq!(retry_after, 1);
     // Every route that checks a password shares the lockout.
-    assert_rate_limited(
-        app.get("/api/resource")
-            .basic("alice", PASSWORD)
-            .send()
-            .await,
-    );
+    assert_rate_limited(app.get("/api/resource").password("alice").send().await);
     // A token alice already holds is not a password check: the attacker
     // cannot lock her out of the sessions she has.
     app.me(&token).await;
     // Other accounts are untouched.
-    app.get("/api/resource")
-        .basic("bob", PASSWORD)
-        .expect(200)
-        .await;
+    app.get("/api/resource").password("bob").expect(200).await;
     assert_wrong_password_refused(&app, "bob").await;
 }
 
@@ -118,7 +119,7 @@ async fn an_unknown_username_is_locked_out_exactly_like_a_real_one() {
         let real = login(&app, "alice", WRONG).await;
         let ghost = login(&app, "ghost", WRONG).await;
         assert_eq!(real.fingerprint(), ghost.fingerprint(), "attempt {attempt}");
-        real.assert_problem(401, "invalid_credentials");
+        real.refused(INVALID_CREDENTIALS);
     }
     let real = login(&app, "alice", PASSWORD).await;
     let ghost = login(&app, "ghost", PASSWORD).await;
@@ -277,11 +278,7 @@ async fn simultaneous_guesses_cannot_slip_past_the_lockout() {
 
 #[tokio::test]
 async fn a_client_ip_gets_its_burst_of_password_checks_but_tokens_are_never_throttled() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.throttle.ip_burst = 3;
-        cfg.throttle.ip_per_minute = 1;
-    })
-    .await;
+    let app = TestServer::spawn_with(password_checks_per_ip(3, 1)).await;
     // Registering is not a password check; issuing the token is the first.
     let token = app.register_and_issue_token("alice").await;
     for name in ["bob", "carol"] {
@@ -299,11 +296,7 @@ async fn a_client_ip_gets_its_burst_of_password_checks_but_tokens_are_never_thro
 
 #[tokio::test]
 async fn a_client_ip_gets_its_burst_of_registrations_then_429() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.throttle.register_burst = 2;
-        cfg.throttle.register_per_minute = 1;
-    })
-    .await;
+    let app = TestServer::spawn_with(two_registrations_per_ip).await;
     app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
     let refused = app
@@ -315,12 +308,12 @@ async fn a_client_ip_gets_its_burst_of_registrations_then_429() {
     // Nothing was created for the refused one.
     login(&app, "carol", PASSWORD)
         .await
-        .assert_problem(401, "invalid_credentials");
+        .refused(INVALID_CREDENTIALS);
 }
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_bucket() {
-    let app = TestServer::spawn_with(two_password_checks_per_ip).await;
+    let app = TestServer::spawn_with(password_checks_per_ip(2, 1)).await;
     for (client, name) in [("203.0.113.1", "bob"), ("203.0.113.2", "carol")] {
         assert_wrong_password_refused_from(&app, client, name).await;
     }
@@ -330,11 +323,7 @@ async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_bucket() {
 
 #[tokio::test]
 async fn forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_bucket() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        two_password_checks_per_ip(cfg);
-    })
-    .await;
+    let app = TestServer::spawn_with(two_password_checks_per_forwarded_client).await;
     for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
         for n in 0..2 {
             assert_wrong_password_refused_from(&app, client, &format!("user{n}-{client}")).await;
@@ -351,11 +340,7 @@ async fn forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_bucket() {
 
 #[tokio::test]
 async fn two_ipv6_clients_in_one_64_share_a_bucket_behind_a_trusted_proxy() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.throttle.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        two_password_checks_per_ip(cfg);
-    })
-    .await;
+    let app = TestServer::spawn_with(two_password_checks_per_forwarded_client).await;
     for (client, name) in [("2001:db8:1:2::1", "bob"), ("2001:db8:1:2::2", "carol")] {
         assert_wrong_password_refused_from(&app, client, name).await;
     }

@@ -2,7 +2,7 @@
 //! account must fail alike, in what the response says and in how long it
 //! takes to say it.
 
-use crate::support::{ADMIN, PASSWORD, Resp, TestServer, path_of};
+use crate::support::{ADMIN, INVALID_CREDENTIALS, PASSWORD, Resp, TestServer, path_of};
 use serde_json::json;
 use std::time::Instant;
 
@@ -66,7 +66,7 @@ async fn unknown_user_wrong_password_and_disabled_account_get_identical_response
             .into_iter()
             .next()
             .unwrap()
-            .assert_problem(401, "invalid_credentials");
+            .refused(INVALID_CREDENTIALS);
     }
     let mut bodies = Vec::new();
     for (_, user, password) in FAILURES {

@@ -2,7 +2,7 @@
 //! certificate made here by rcgen and trusted by the client, and cuts off
 //! handshakes that stall.
 
-use crate::support::{PASSWORD, TestServer};
+use crate::support::{INVALID_REQUEST, PASSWORD, TestServer};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,10 +115,7 @@ async fn plain_http_to_the_tls_port_gets_a_clean_400_and_https_still_works() {
     let app = spawn_tls(&cert, |_| {}).await;
 
     // The harness's own client speaks plain HTTP.
-    let problem = app
-        .get("/api/resource")
-        .expect_problem(400, "invalid_request")
-        .await;
+    let problem = app.get("/api/resource").refused(INVALID_REQUEST).await;
     assert!(
         problem["detail"].as_str().unwrap().contains("https://"),
         "{problem}"

@@ -2,8 +2,8 @@
 //! expiring bearer tokens.
 
 use crate::support::{
-    PASSWORD, TestServer, assert_has_keys, assert_rfc3339_utc, assert_token_shape, basic_header,
-    id_of, items, secret,
+    INVALID_CREDENTIALS, INVALID_REQUEST, INVALID_TOKEN, NOT_FOUND, PASSWORD, TestServer,
+    assert_has_keys, assert_rfc3339_utc, assert_token_shape, basic_header, id_of, items, secret,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -69,23 +69,21 @@ async fn issuing_with_a_wrong_password_is_401_invalid_credentials() {
     app.register("alice", PASSWORD).await;
     app.try_issue_token("alice", "not the password")
         .await
-        .assert_problem(401, "invalid_credentials");
+        .refused(INVALID_CREDENTIALS);
     app.post("/api/tokens")
         .json(&json!({ "username": "alice", "password": "not the password" }))
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "nobody", "password": PASSWORD }))
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
 }
 
 #[tokio::test]
 async fn issuing_without_credentials_is_401_invalid_credentials() {
     let app = TestServer::spawn().await;
-    app.post("/api/tokens")
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.post("/api/tokens").refused(INVALID_CREDENTIALS).await;
 }
 
 #[tokio::test]
@@ -108,7 +106,7 @@ async fn issuing_with_a_token_is_refused_in_every_form() {
                 .header("cache-control")
                 .is_none_or(|v| v == "no-store")
         );
-        response.assert_problem(401, "invalid_credentials");
+        response.refused(INVALID_CREDENTIALS);
     }
     // The token itself is unharmed.
     app.assert_token_accepted(&token).await;
@@ -191,7 +189,7 @@ async fn revoked_token_is_refused_on_next_request() {
     assert!(response.body.is_empty());
     app.assert_token_refused(&token).await;
     app.delete_as("/api/tokens", &token)
-        .expect_problem(401, "invalid_token")
+        .refused(INVALID_TOKEN)
         .await;
 }
 
@@ -228,8 +226,8 @@ async fn revoking_the_current_token_with_a_password_is_400() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
     app.delete("/api/tokens")
-        .basic("alice", PASSWORD)
-        .expect_problem(400, "invalid_request")
+        .password("alice")
+        .refused(INVALID_REQUEST)
         .await;
     app.assert_token_accepted(&token).await;
 }
@@ -237,9 +235,7 @@ async fn revoking_the_current_token_with_a_password_is_400() {
 #[tokio::test]
 async fn revoking_the_current_token_needs_credentials() {
     let app = TestServer::spawn().await;
-    app.delete("/api/tokens")
-        .expect_problem(401, "invalid_credentials")
-        .await;
+    app.delete("/api/tokens").refused(INVALID_CREDENTIALS).await;
 }
 
 #[tokio::test]
@@ -260,7 +256,7 @@ async fn revoking_one_token_by_id_kills_it_at_once() {
     assert_eq!(items(&list)[0]["current"], true);
     // A second revocation finds nothing.
     app.delete_as(&format!("/api/tokens/{}", id_of(&target)), &caller)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
 }
 
@@ -270,7 +266,7 @@ async fn revoking_one_token_by_id_works_with_a_password() {
     app.register("alice", PASSWORD).await;
     let target = app.issue_token("alice", PASSWORD).await;
     app.delete(&format!("/api/tokens/{}", id_of(&target)))
-        .basic("alice", PASSWORD)
+        .password("alice")
         .expect(204)
         .await;
     app.assert_token_refused(&secret(&target)).await;
@@ -295,11 +291,11 @@ async fn another_users_token_cannot_be_revoked_and_is_404() {
     let alices = app.issue_token("alice", PASSWORD).await;
     let bob = app.register_and_issue_token("bob").await;
     app.delete_as(&format!("/api/tokens/{}", id_of(&alices)), &bob)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
     app.delete(&format!("/api/tokens/{}", id_of(&alices)))
-        .basic("bob", PASSWORD)
-        .expect_problem(404, "not_found")
+        .password("bob")
+        .refused(NOT_FOUND)
         .await;
     app.assert_token_accepted(&secret(&alices)).await;
 }
@@ -309,7 +305,7 @@ async fn revoking_an_unknown_token_id_is_404() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
     app.delete_as("/api/tokens/999999", &token)
-        .expect_problem(404, "not_found")
+        .refused(NOT_FOUND)
         .await;
 }
 
@@ -324,9 +320,7 @@ async fn expired_token_is_refused_and_no_longer_listed() {
     app.assert_token_accepted(&token).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for path in ["/api/resource", "/api/me", "/api/tokens"] {
-        app.get_as(path, &token)
-            .expect_problem(401, "invalid_token")
-            .await;
+        app.get_as(path, &token).refused(INVALID_TOKEN).await;
     }
     let list = app.get_json_with_password("/api/tokens", "alice").await;
     assert_eq!(list["items"], json!([]));

@@ -1,8 +1,38 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`: registration, reading,
 //! changing and deleting accounts, and the password length rules.
 
-use crate::support::{PASSWORD, TestServer, assert_rfc3339_utc, assert_user_shape, id_of, path_of};
-use serde_json::json;
+use crate::support::{
+    EMAIL_TAKEN, FORBIDDEN, INVALID_CREDENTIALS, INVALID_REQUEST, NOT_FOUND, PASSWORD, TestServer,
+    assert_problems, assert_rfc3339_utc, assert_user_shape, id_of, path_of,
+};
+use serde_json::{Value, json};
+
+/// The password the change tests move alice to.
+const NEW_PASSWORD: &str = "a brand new secret";
+
+/// A PATCH body that changes the password from [`PASSWORD`] to
+/// [`NEW_PASSWORD`].
+fn password_change() -> Value {
+    json!({ "password": NEW_PASSWORD, "current_password": PASSWORD })
+}
+
+/// Passwords from 10 to 12 characters, where the defaults allow 8 to 1024.
+fn passwords_of_10_to_12_characters(cfg: &mut latchkey::config::Config) {
+    cfg.password.min_length = 10;
+    cfg.password.max_length = 12;
+}
+
+/// A server where alice is registered without email and holds `N` tokens;
+/// returns it, alice's path and the tokens.
+async fn alice_with_tokens<const N: usize>() -> (TestServer, String, [String; N]) {
+    let app = TestServer::spawn().await;
+    let alice = app.register("alice", PASSWORD).await;
+    let mut tokens = Vec::new();
+    for _ in 0..N {
+        tokens.push(app.token_for("alice", PASSWORD).await);
+    }
+    (app, path_of(&alice), tokens.try_into().unwrap())
+}
 
 #[tokio::test]
 async fn registration_returns_201_with_the_user_and_its_location() {
@@ -109,10 +139,8 @@ async fn no_response_ever_contains_the_password_or_its_hash() {
 async fn get_of_an_unknown_user_is_404() {
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
-    app.get("/api/users/999999")
-        .basic("alice", PASSWORD)
-        .expect_problem(404, "not_found")
-        .await;
+    let unknown = app.get("/api/users/999999").password("alice");
+    unknown.refused(NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -124,7 +152,7 @@ async fn patch_changes_the_email_and_returns_the_user() {
     let path = path_of(&alice);
     let updated = app
         .patch(&path)
-        .basic("alice", PASSWORD)
+        .password("alice")
         .json(&json!({ "email": "new@example.com", "current_password": PASSWORD }))
         .expect_json()
         .await;
@@ -141,34 +169,24 @@ async fn patch_changes_the_email_and_returns_the_user() {
         .await;
     app.post("/api/tokens")
         .json(&json!({ "username": "old@example.com", "password": PASSWORD }))
-        .expect_problem(401, "invalid_credentials")
+        .refused(INVALID_CREDENTIALS)
         .await;
 }
 
 #[tokio::test]
 async fn patch_changes_the_password() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    app.patch(&path_of(&alice))
-        .basic("alice", PASSWORD)
-        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .expect(200)
-        .await;
+    let (app, path, []) = alice_with_tokens().await;
+    let change = app.patch(&path).password("alice").json(&password_change());
+    change.expect(200).await;
     app.assert_password_refused("alice", PASSWORD).await;
-    app.me_basic("alice", "a brand new secret").await;
+    app.me_basic("alice", NEW_PASSWORD).await;
 }
 
 #[tokio::test]
 async fn password_change_with_a_token_keeps_that_token_and_revokes_the_others() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let kept = app.token_for("alice", PASSWORD).await;
-    let other = app.token_for("alice", PASSWORD).await;
-    let third = app.token_for("alice", PASSWORD).await;
-    app.patch_as(&path_of(&alice), &kept)
-        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .expect(200)
-        .await;
+    let (app, path, [kept, other, third]) = alice_with_tokens().await;
+    let change = app.patch_as(&path, &kept).json(&password_change());
+    change.expect(200).await;
     app.assert_token_accepted(&kept).await;
     for dead in [other, third] {
         app.assert_token_refused(&dead).await;
@@ -180,36 +198,21 @@ async fn password_change_with_a_token_keeps_that_token_and_revokes_the_others() 
 
 #[tokio::test]
 async fn password_change_with_basic_auth_revokes_every_token() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let first = app.token_for("alice", PASSWORD).await;
-    let second = app.token_for("alice", PASSWORD).await;
-    app.patch(&path_of(&alice))
-        .basic("alice", PASSWORD)
-        .json(&json!({ "password": "a brand new secret", "current_password": PASSWORD }))
-        .expect(200)
-        .await;
+    let (app, path, [first, second]) = alice_with_tokens().await;
+    let change = app.patch(&path).password("alice").json(&password_change());
+    change.expect(200).await;
     for dead in [first, second] {
         app.assert_token_refused(&dead).await;
     }
-    let listed = app
-        .get("/api/tokens")
-        .basic("alice", "a brand new secret")
-        .expect_json()
-        .await;
-    assert_eq!(listed["items"], json!([]));
+    let listed = app.get("/api/tokens").basic("alice", NEW_PASSWORD);
+    assert_eq!(listed.expect_json().await["items"], json!([]));
 }
 
 #[tokio::test]
 async fn changing_only_the_email_keeps_every_token() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let first = app.token_for("alice", PASSWORD).await;
-    let second = app.token_for("alice", PASSWORD).await;
-    app.patch_as(&path_of(&alice), &first)
-        .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
-        .expect(200)
-        .await;
+    let (app, path, [first, second]) = alice_with_tokens().await;
+    let email = json!({ "email": "alice@example.com", "current_password": PASSWORD });
+    app.patch_as(&path, &first).json(&email).expect(200).await;
     for live in [first, second] {
         app.assert_token_accepted(&live).await;
     }
@@ -221,33 +224,26 @@ async fn patch_of_another_users_account_is_forbidden() {
     let alice = app.register_with_example_email("alice").await;
     let bob_token = app.register_and_issue_token("bob").await;
     let path = path_of(&alice);
-    app.patch(&path)
-        .basic("bob", PASSWORD)
-        .json(&json!({ "password": "taken over by bob" }))
-        .expect_problem(403, "forbidden")
-        .await;
-    app.patch_as(&path, &bob_token)
-        .json(&json!({ "email": "bob@example.com" }))
-        .expect_problem(403, "forbidden")
-        .await;
+    let password = json!({ "password": "taken over by bob" });
+    let email = json!({ "email": "bob@example.com" });
+    assert_problems([
+        (app.patch(&path).password("bob").json(&password), FORBIDDEN),
+        (app.patch_as(&path, &bob_token).json(&email), FORBIDDEN),
+    ])
+    .await;
     let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["email"], "alice@example.com");
 }
 
 #[tokio::test]
 async fn delete_of_another_users_account_is_forbidden() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let alice_token = app.token_for("alice", PASSWORD).await;
+    let (app, path, [alice_token]) = alice_with_tokens().await;
     let bob_token = app.register_and_issue_token("bob").await;
-    let path = path_of(&alice);
-    app.delete(&path)
-        .basic("bob", PASSWORD)
-        .expect_problem(403, "forbidden")
-        .await;
-    app.delete_as(&path, &bob_token)
-        .expect_problem(403, "forbidden")
-        .await;
+    assert_problems([
+        (app.delete(&path).password("bob"), FORBIDDEN),
+        (app.delete_as(&path, &bob_token), FORBIDDEN),
+    ])
+    .await;
     app.me(&alice_token).await;
 }
 
@@ -255,22 +251,19 @@ async fn delete_of_another_users_account_is_forbidden() {
 async fn patch_and_delete_of_a_nonexistent_user_are_404() {
     let app = TestServer::spawn().await;
     let token = app.register_and_issue_token("alice").await;
-    app.patch_as("/api/users/999999", &token)
-        .json(&json!({ "email": "x@example.com" }))
-        .expect_problem(404, "not_found")
-        .await;
-    app.delete_as("/api/users/999999", &token)
-        .expect_problem(404, "not_found")
-        .await;
+    let unknown = "/api/users/999999";
+    let email = json!({ "email": "x@example.com" });
+    assert_problems([
+        (app.patch_as(unknown, &token).json(&email), NOT_FOUND),
+        (app.delete_as(unknown, &token), NOT_FOUND),
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn deleting_your_account_returns_204_and_kills_its_tokens_and_password() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let used = app.token_for("alice", PASSWORD).await;
-    let other = app.token_for("alice", PASSWORD).await;
-    let response = app.delete_as(&path_of(&alice), &used).expect(204).await;
+    let (app, path, [used, other]) = alice_with_tokens().await;
+    let response = app.delete_as(&path, &used).expect(204).await;
     assert!(response.body.is_empty());
     for dead in [used, other] {
         app.assert_token_refused(&dead).await;
@@ -280,13 +273,8 @@ async fn deleting_your_account_returns_204_and_kills_its_tokens_and_password() {
 
 #[tokio::test]
 async fn deleting_your_account_with_a_password_works_too() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let token = app.token_for("alice", PASSWORD).await;
-    app.delete(&path_of(&alice))
-        .basic("alice", PASSWORD)
-        .expect(204)
-        .await;
+    let (app, path, [token]) = alice_with_tokens().await;
+    app.delete(&path).password("alice").expect(204).await;
     app.assert_token_refused(&token).await;
 }
 
@@ -296,15 +284,12 @@ async fn a_deleted_user_is_404_to_others() {
     let alice = app.register("alice", PASSWORD).await;
     app.register("bob", PASSWORD).await;
     let path = path_of(&alice);
-    app.delete(&path).basic("alice", PASSWORD).expect(204).await;
-    app.get(&path)
-        .basic("bob", PASSWORD)
-        .expect_problem(404, "not_found")
-        .await;
-    app.delete(&path)
-        .basic("bob", PASSWORD)
-        .expect_problem(404, "not_found")
-        .await;
+    app.delete(&path).password("alice").expect(204).await;
+    assert_problems([
+        (app.get(&path).password("bob"), NOT_FOUND),
+        (app.delete(&path).password("bob"), NOT_FOUND),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -314,7 +299,7 @@ async fn registering_a_taken_email_is_409_email_taken() {
         .await;
     app.post("/api/users")
         .json(&json!({ "username": "bob", "password": PASSWORD, "email": "shared@example.com" }))
-        .expect_problem(409, "email_taken")
+        .refused(EMAIL_TAKEN)
         .await;
     // The failed registration left no trace: bob is still free.
     app.register("bob", PASSWORD).await;
@@ -325,11 +310,9 @@ async fn changing_to_a_taken_email_is_409_email_taken() {
     let app = TestServer::spawn().await;
     app.register_with_example_email("alice").await;
     let bob = app.register_with_example_email("bob").await;
-    app.patch(&path_of(&bob))
-        .basic("bob", PASSWORD)
-        .json(&json!({ "email": "alice@example.com", "current_password": PASSWORD }))
-        .expect_problem(409, "email_taken")
-        .await;
+    let email = json!({ "email": "alice@example.com", "current_password": PASSWORD });
+    let change = app.patch(&path_of(&bob)).password("bob").json(&email);
+    change.refused(EMAIL_TAKEN).await;
     let me = app.me_basic("bob", PASSWORD).await;
     assert_eq!(me["email"], "bob@example.com");
 }
@@ -341,7 +324,7 @@ async fn passwords_outside_the_length_limits_are_refused_at_registration() {
     for bad in ["", "short", "7 chars", too_long.as_str()] {
         app.post("/api/users")
             .json(&json!({ "username": "alice", "password": bad }))
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
     }
     app.register("alice", "8 chars!").await;
@@ -350,15 +333,11 @@ async fn passwords_outside_the_length_limits_are_refused_at_registration() {
 
 #[tokio::test]
 async fn configured_password_limits_are_enforced() {
-    let app = TestServer::spawn_with(|cfg| {
-        cfg.password.min_length = 10;
-        cfg.password.max_length = 12;
-    })
-    .await;
+    let app = TestServer::spawn_with(passwords_of_10_to_12_characters).await;
     for bad in ["k7#mQ2vR9", "k7#mQ2vR9pZz1"] {
         app.post("/api/users")
             .json(&json!({ "username": "alice", "password": bad }))
-            .expect_problem(400, "invalid_request")
+            .refused(INVALID_REQUEST)
             .await;
     }
     app.register("alice", "k7#mQ2vR9p").await;
@@ -367,15 +346,11 @@ async fn configured_password_limits_are_enforced() {
 
 #[tokio::test]
 async fn passwords_outside_the_length_limits_are_refused_on_change() {
-    let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let path = path_of(&alice);
+    let (app, path, []) = alice_with_tokens().await;
     for bad in ["short", &"x".repeat(1025)] {
-        app.patch(&path)
-            .basic("alice", PASSWORD)
-            .json(&json!({ "password": bad, "current_password": PASSWORD }))
-            .expect_problem(400, "invalid_request")
-            .await;
+        let change = json!({ "password": bad, "current_password": PASSWORD });
+        let refused = app.patch(&path).password("alice").json(&change);
+        refused.refused(INVALID_REQUEST).await;
     }
     app.me_basic("alice", PASSWORD).await;
 }

@@ -354,16 +354,16 @@ fn apply_delete(account: &mut Account) {
 /// Whether `password` is `name`'s current password, by a read that writes
 /// nothing (Basic on /api/me; a login would issue a token).
 async fn password_works(server: &Server, name: &str, password: &str) -> bool {
-    let response = server
-        .client
-        .get(server.url("/api/me"))
-        .basic_auth(name, Some(password))
-        .send()
-        .await
-        .unwrap();
-    match response.status().as_u16() {
-        200 => true,
-        401 => false,
+    account_behind(server, name, password).await.is_some()
+}
+
+/// The account as `GET /api/me` shows it when `password` is `name`'s
+/// current password (200); `None` when it is refused (401).
+async fn account_behind(server: &Server, name: &str, password: &str) -> Option<Value> {
+    let response = server.get("/api/me").basic(name, password).send().await;
+    match response.status.as_u16() {
+        200 => Some(response.json()),
+        401 => None,
         other => panic!(
             "GET /api/me as {name}: {other}; stderr:\n{}",
             server.stderr()
@@ -391,23 +391,10 @@ async fn verify(server: &Server, account: &mut Account) {
     let fail = |what: String| -> ! { panic!("{name}: {what}; stderr:\n{}", server.stderr()) };
     match account.in_flight.take() {
         None => {}
-        Some(InFlight::Register) => {
-            if password_works(server, &name, &account.password).await {
-                let me: Value = server
-                    .client
-                    .get(server.url("/api/me"))
-                    .basic_auth(&name, Some(&account.password))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                account.id = me["id"].as_u64();
-            } else {
-                account.gone = true;
-            }
-        }
+        Some(InFlight::Register) => match account_behind(server, &name, &account.password).await {
+            Some(me) => account.id = me["id"].as_u64(),
+            None => account.gone = true,
+        },
         Some(InFlight::Delete) => {
             let applied = !password_works(server, &name, &account.password).await;
             if applied {

@@ -4,7 +4,7 @@
 //! address, so the in-process server of `tests/api` and the child process of
 //! `tests/binary` both speak through it.
 
-use super::{PASSWORD, basic_header, secret};
+use super::{PASSWORD, Problem, basic_header, secret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -144,6 +144,22 @@ impl Api {
             .basic(username, password)
             .expect_problem(401, "invalid_credentials")
             .await;
+    }
+
+    /// Asserts the admin-only resource refuses `token` as
+    /// `insufficient_scope`: its owner is no admin (or no longer one).
+    pub async fn assert_admin_refused(&self, token: &str) -> Value {
+        let resource = self.get_as("/api/admin/resource", token);
+        resource.refused(super::INSUFFICIENT_SCOPE).await
+    }
+
+    /// An admin's `PATCH {"role": role}` of the user at `path`, which must
+    /// answer 200; returns the user.
+    pub async fn set_role(&self, admin_token: &str, path: &str, role: &str) -> Value {
+        let change = self
+            .patch_as(path, admin_token)
+            .json(&json!({ "role": role }));
+        change.expect_json().await
     }
 
     /// The account `token` belongs to, as `GET /api/me` (which must answer
@@ -360,11 +376,25 @@ impl Req {
     /// `Authorization: Basic base64(user:pass)`.
     pub fn basic(self, user: &str, pass: &str) -> Self {
         self.authorization(&basic_header(user, pass))
+            .named(&format!("as {user} by Basic"))
+    }
+
+    /// `Authorization: Basic base64(user:`[`PASSWORD`]`)`.
+    pub fn password(self, user: &str) -> Self {
+        self.basic(user, PASSWORD)
     }
 
     /// `Authorization: Bearer <token>`.
     pub fn bearer(self, token: &str) -> Self {
         self.authorization(&format!("Bearer {token}"))
+            .named("by Bearer")
+    }
+
+    /// Adds `what` to the name a failure gives this request, so that two
+    /// requests to one path with other credentials tell apart.
+    fn named(mut self, what: &str) -> Self {
+        self.request = format!("{} {what}", self.request);
+        self
     }
 
     /// `Authorization: <value>`, exactly as given.
@@ -427,7 +457,29 @@ impl Req {
     /// Sends it and asserts an RFC 9457 problem with this status and
     /// `error` code (see [`Resp::assert_problem`]); returns its body.
     pub async fn expect_problem(self, status: u16, code: &str) -> Value {
-        self.expect(status).await.assert_problem(status, code)
+        let request = self.request.clone();
+        let response = self.expect(status).await;
+        let error = response.json_or_null()["error"].clone();
+        assert_eq!(
+            error,
+            code,
+            "{request}: unexpected problem; body: {}",
+            response.text()
+        );
+        response.assert_problem(status, code)
+    }
+
+    /// [`Req::expect_problem`] with the status and code of `problem`.
+    pub async fn refused(self, (status, code): Problem) -> Value {
+        self.expect_problem(status, code).await
+    }
+}
+
+/// Sends each request and asserts the problem beside it; a failure names
+/// the request and its credential.
+pub async fn assert_problems<const N: usize>(cases: [(Req, Problem); N]) {
+    for (request, problem) in cases {
+        request.refused(problem).await;
     }
 }
 
@@ -492,6 +544,12 @@ impl Resp {
             "{body}"
         );
         problem
+    }
+
+    /// [`Resp::assert_problem`] with the status and code of `problem`.
+    #[track_caller]
+    pub fn refused(self, (status, code): Problem) -> Value {
+        self.assert_problem(status, code)
     }
 
     /// The body as JSON; panics if it is not.

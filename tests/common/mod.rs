@@ -10,10 +10,12 @@
 
 pub mod http;
 pub mod json;
+pub mod problem;
 pub mod webhook;
 
 pub use http::*;
 pub use json::*;
+pub use problem::*;
 pub use webhook::Webhook;
 
 /// The password the helpers register and log in with unless told otherwise.
