@@ -289,12 +289,7 @@ impl Auth {
         }
         // latchkey's own endpoints go by the user's current record, so a role
         // change or a disable counts at once, whatever the token's claims say.
-        let user = self
-            .store
-            .user(verified.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or(AuthError::InvalidToken)?;
+        let user = self.token_holder(verified.user_id).await?;
         let caller = Caller {
             user,
             method: Method::Signed {
@@ -304,26 +299,22 @@ impl Auth {
         Ok((caller, verified))
     }
 
+    /// The user a token speaks for, or `InvalidToken`: a token whose user is
+    /// gone or disabled is dead, even if a cleanup has not caught up with it.
+    pub(super) async fn token_holder(&self, id: UserId) -> Result<Arc<User>, AuthError> {
+        let user = self.store.user(id).await?;
+        user.filter(|u| !u.disabled).ok_or(AuthError::InvalidToken)
+    }
+
     async fn authenticate_opaque(&self, token: &str) -> Result<Caller, AuthError> {
         let digest = secret::parse(token).ok_or(AuthError::InvalidToken)?;
-        let record = self
-            .store
-            .token(&digest)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
+        let record = self.store.token(&digest).await?;
         // A refresh token is never a credential; only the refresh endpoint
         // takes it.
-        if record.kind != TokenKind::Access || record.expires_at <= now() {
-            return Err(AuthError::InvalidToken);
-        }
-        // A token whose user is gone or disabled is dead, even if a cleanup
-        // has not caught up with it.
-        let user = self
-            .store
-            .user(record.user_id)
-            .await?
-            .filter(|u| !u.disabled)
+        let record = record
+            .filter(|r| r.kind == TokenKind::Access && r.expires_at > now())
             .ok_or(AuthError::InvalidToken)?;
+        let user = self.token_holder(record.user_id).await?;
         Ok(Caller {
             user,
             method: Method::Token { record },

@@ -166,12 +166,7 @@ impl Auth {
             }
             Rotation::Refused => return Err(AuthError::InvalidToken),
         };
-        let user = self
-            .store
-            .user(record.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or(AuthError::InvalidToken)?;
+        let user = self.token_holder(record.user_id).await?;
         let (access, issued_at, access_expires_at) = self.signer.sign(&user, record.id)?;
         tracing::info!(user_id = %user.id, session = record.id.0, "session refreshed");
         crate::metrics::token_issued(Issued::Refresh);

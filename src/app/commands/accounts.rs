@@ -49,13 +49,21 @@ enum Output {
     Done(String),
 }
 
+/// Changes one field of an account, as an admin's PATCH would.
+async fn patch(
+    auth: &Auth,
+    name: String,
+    set: impl FnOnce(&mut UserPatch),
+) -> Result<Output, AuthError> {
+    let target = auth.find_user(&name).await?;
+    let mut patch = UserPatch::default();
+    set(&mut patch);
+    auth.update_user(Actor::Operator, target.id, patch)
+        .await
+        .map(|u| Output::Users(vec![u]))
+}
+
 async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
-    let patch = |name: String, patch: UserPatch| async move {
-        let target = auth.find_user(&name).await?;
-        auth.update_user(Actor::Operator, target.id, patch)
-            .await
-            .map(|u| Output::Users(vec![u]))
-    };
     match command {
         UserCommand::Add { name, email, admin } => {
             let username = Username::parse(&name).map_err(invalid)?;
@@ -84,14 +92,7 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
                 RoleArg::User => Role::User,
                 RoleArg::Admin => Role::Admin,
             };
-            patch(
-                name,
-                UserPatch {
-                    role: Some(role),
-                    ..UserPatch::default()
-                },
-            )
-            .await
+            patch(auth, name, |p| p.role = Some(role)).await
         }
         UserCommand::Passwd { name } => {
             let target = auth.find_user(&name).await?;
@@ -105,36 +106,9 @@ async fn user(auth: &Auth, command: UserCommand) -> Result<Output, AuthError> {
                 "password changed for {name}; its tokens are revoked"
             )))
         }
-        UserCommand::Disable { name } => {
-            patch(
-                name,
-                UserPatch {
-                    disabled: Some(true),
-                    ..UserPatch::default()
-                },
-            )
-            .await
-        }
-        UserCommand::Enable { name } => {
-            patch(
-                name,
-                UserPatch {
-                    disabled: Some(false),
-                    ..UserPatch::default()
-                },
-            )
-            .await
-        }
-        UserCommand::Confirm { name } => {
-            patch(
-                name,
-                UserPatch {
-                    confirmed: Some(true),
-                    ..UserPatch::default()
-                },
-            )
-            .await
-        }
+        UserCommand::Disable { name } => patch(auth, name, |p| p.disabled = Some(true)).await,
+        UserCommand::Enable { name } => patch(auth, name, |p| p.disabled = Some(false)).await,
+        UserCommand::Confirm { name } => patch(auth, name, |p| p.confirmed = Some(true)).await,
         UserCommand::Delete { name } => {
             let target = auth.find_user(&name).await?;
             auth.delete_user(Actor::Operator, target.id).await?;

@@ -19,3 +19,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
+
+/// Prints a command's result: `value` as one line of JSON with `--json`,
+/// else the text `text` makes. A closed stdout (`| head`) is not worth a
+/// panic or an error exit.
+fn say(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        writeln!(out, "{value}")
+    } else {
+        writeln!(out, "{}", text())
+    };
+}

@@ -1,10 +1,10 @@
 //! `latchkey check|backup|restore`: the data dir of a stopped server.
 
+use super::say;
 use crate::app::config::Config;
 use crate::model::rfc3339;
 use crate::store::{BackupError, Store};
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 /// `latchkey check`: the store's integrity walk, printed; an error (and a
@@ -15,30 +15,27 @@ pub fn check(config: Config, json: bool) -> Result<(), String> {
     let report = super::runtime()?
         .block_on(store.check())
         .map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({
-                "users": report.users,
-                "tokens": report.tokens,
-                "problems": report.problems,
-                "findings": report.findings,
-            })
-        )
-    } else {
-        let mut text = format!("users: {}\ntokens: {}", report.users, report.tokens);
-        for problem in &report.problems {
-            text.push_str("\nproblem: ");
-            text.push_str(problem);
-        }
-        for finding in &report.findings {
-            text.push_str("\nfinding: ");
-            text.push_str(finding);
-        }
-        writeln!(out, "{text}")
-    };
+    say(
+        json,
+        serde_json::json!({
+            "users": report.users,
+            "tokens": report.tokens,
+            "problems": report.problems,
+            "findings": report.findings,
+        }),
+        || {
+            let mut text = format!("users: {}\ntokens: {}", report.users, report.tokens);
+            for problem in &report.problems {
+                text.push_str("\nproblem: ");
+                text.push_str(problem);
+            }
+            for finding in &report.findings {
+                text.push_str("\nfinding: ");
+                text.push_str(finding);
+            }
+            text
+        },
+    );
     if report.is_ok() {
         Ok(())
     } else {
@@ -71,29 +68,25 @@ pub fn backup(config: Config, file: &Path, json: bool) -> Result<(), String> {
     // A backup holds every password hash: owner-only, like the store.
     crate::replace_file::replace_file(file, 0o600, |f| std::io::copy(&mut snapshot, f).map(drop))
         .map_err(|e| format!("writing {}: {e}", file.display()))?;
-    let mut out = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({
-                "file": file.display().to_string(),
-                "created_at": rfc3339(snapshot.created_at()),
-                "bytes": snapshot.len(),
-                "trees": snapshot.trees(),
-                "entries": snapshot.entries(),
-            })
-        )
-    } else {
-        writeln!(
-            out,
-            "backup written to {}: {} bytes, {} trees, {} entries",
-            file.display(),
-            snapshot.len(),
-            snapshot.trees(),
-            snapshot.entries()
-        )
-    };
+    say(
+        json,
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "created_at": rfc3339(snapshot.created_at()),
+            "bytes": snapshot.len(),
+            "trees": snapshot.trees(),
+            "entries": snapshot.entries(),
+        }),
+        || {
+            format!(
+                "backup written to {}: {} bytes, {} trees, {} entries",
+                file.display(),
+                snapshot.len(),
+                snapshot.trees(),
+                snapshot.entries()
+            )
+        },
+    );
     Ok(())
 }
 
@@ -109,32 +102,28 @@ pub fn restore(config: Config, file: &Path, json: bool) -> Result<(), String> {
             file.display()
         ),
     })?;
-    let mut out = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({
-                "file": file.display().to_string(),
-                "data_dir": dir.display().to_string(),
-                "created_at": rfc3339(restored.created_at),
-                "trees": restored.trees,
-                "entries": restored.entries,
-                "users": restored.users,
-                "tokens": restored.tokens,
-                "problems": [],
-            })
-        )
-    } else {
-        writeln!(
-            out,
-            "restored {} (taken {}) into {}; the integrity check found nothing wrong\nusers: {}\ntokens: {}",
-            file.display(),
-            rfc3339(restored.created_at),
-            dir.display(),
-            restored.users,
-            restored.tokens
-        )
-    };
+    say(
+        json,
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "data_dir": dir.display().to_string(),
+            "created_at": rfc3339(restored.created_at),
+            "trees": restored.trees,
+            "entries": restored.entries,
+            "users": restored.users,
+            "tokens": restored.tokens,
+            "problems": [],
+        }),
+        || {
+            format!(
+                "restored {} (taken {}) into {}; the integrity check found nothing wrong\nusers: {}\ntokens: {}",
+                file.display(),
+                rfc3339(restored.created_at),
+                dir.display(),
+                restored.users,
+                restored.tokens
+            )
+        },
+    );
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `latchkey tls self-signed`: a certificate pair for a first HTTPS start.
 
+use super::say;
 use crate::app::cli::TlsCommand;
 use crate::app::config::Config;
 use crate::model::rfc3339;
-use std::io::Write;
 
 /// `latchkey tls self-signed`: writes the pair (into the data dir unless
 /// `--out`) and prints where, with the `[tls]` lines for config.toml. Needs
@@ -22,24 +22,20 @@ pub fn tls(config: &Config, command: TlsCommand, json: bool) -> Result<(), Strin
     };
     let (cert, key) = (shown(&written.cert), shown(&written.key));
     let not_after = rfc3339(pair.not_after.unix_timestamp());
-    let mut stdout = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(
-            stdout,
-            "{}",
-            serde_json::json!({ "cert": cert, "key": key, "hosts": hosts, "not_after": not_after })
-        )
-    } else {
-        writeln!(
-            stdout,
-            "wrote {cert} (self-signed for {}, valid until {not_after})\n\
+    say(
+        json,
+        serde_json::json!({ "cert": cert, "key": key, "hosts": hosts, "not_after": not_after }),
+        || {
+            format!(
+                "wrote {cert} (self-signed for {}, valid until {not_after})\n\
              wrote {key} (private key, readable by its owner only)\n\n\
              Add to config.toml:\n\n[tls]\ncert = {}\nkey = {}",
-            hosts.join(", "),
-            toml_string(&cert),
-            toml_string(&key),
-        )
-    };
+                hosts.join(", "),
+                toml_string(&cert),
+                toml_string(&key),
+            )
+        },
+    );
     Ok(())
 }
 
