@@ -2,7 +2,7 @@
 //! mailer that `delivery.mode = "webhook"` posts codes to.
 
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// How long a delivery may take to arrive: it runs in the background after
@@ -13,7 +13,8 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Webhook {
     /// The URL to put in `delivery.url`.
     pub url: String,
-    received: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    /// Each body with the moment the receiver got it.
+    received: tokio::sync::mpsc::UnboundedReceiver<(Value, Instant)>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -32,7 +33,7 @@ impl Webhook {
         let route = warp::post()
             .and(warp::body::json())
             .map(move |body: Value| {
-                let _ = sent.send(body);
+                let _ = sent.send((body, Instant::now()));
                 if seen.fetch_add(1, Ordering::SeqCst) < failures {
                     warp::http::StatusCode::INTERNAL_SERVER_ERROR
                 } else {
@@ -61,6 +62,12 @@ impl Webhook {
 
     /// The next delivery; panics if none arrives within [`DELIVERY_TIMEOUT`].
     pub async fn next(&mut self) -> Value {
+        self.next_received().await.0
+    }
+
+    /// The next delivery and when it reached the receiver: a test that
+    /// times deliveries must not count how late it got to read them.
+    pub async fn next_received(&mut self) -> (Value, Instant) {
         tokio::time::timeout(DELIVERY_TIMEOUT, self.received.recv())
             .await
             .unwrap_or_else(|_| panic!("no webhook delivery within {DELIVERY_TIMEOUT:?}"))
@@ -99,7 +106,7 @@ impl Webhook {
 
     /// Asserts nothing is delivered within `quiet`.
     pub async fn assert_nothing_within(&mut self, quiet: Duration) {
-        if let Ok(Some(message)) = tokio::time::timeout(quiet, self.received.recv()).await {
+        if let Ok(Some((message, _))) = tokio::time::timeout(quiet, self.received.recv()).await {
             panic!("unexpected webhook delivery: {message}");
         }
     }
