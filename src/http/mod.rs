@@ -204,7 +204,7 @@ fn drop_basic_challenge(headers: &mut HeaderMap) {
 }
 
 /// Everything after the path: method, state, headers, query and body.
-fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallible> + Clone + use<> {
+fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Rejection> + Clone + use<> {
     // warp clones a route's filters each time it tries the route, matched or
     // not: behind an Arc that is one counter bump, not a clone of `State`
     // (about nine per request, the hot spot in a profile of GET /api/resource).
@@ -218,10 +218,11 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .and(warp::any().map(server::peer))
         .and(warp::header::headers_cloned())
         .and(query)
-        .and(body::body())
+        .and(body::stream())
         .map(
-            move |method, peer: Option<std::net::SocketAddr>, headers: HeaderMap, query, body| {
+            move |method, peer: Option<std::net::SocketAddr>, headers: HeaderMap, query, stream| {
                 let trusted = &state.config.throttle.trusted_proxies;
+                let body = Body::of(&headers, stream);
                 Request {
                     method,
                     client: peer.map(|p| client_ip(p.ip(), &headers, trusted)),
