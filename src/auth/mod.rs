@@ -9,12 +9,14 @@ mod codes;
 mod hash_pool;
 pub mod jwt;
 pub mod password;
+mod presented;
 mod throttle;
 pub mod token;
 mod tokens;
 
 pub use crate::store::Snapshot;
 pub use accounts::{Actor, NewAccount, Page, Registration, UserPatch};
+pub use presented::{PasswordCredentials, TokenShape};
 pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
 use crate::config::Config;
@@ -284,10 +286,10 @@ impl Auth {
     /// Checks a bearer token of either kind, whatever `tokens.format` says,
     /// so tokens issued before a mode switch keep working.
     fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
-        if token.starts_with(crate::model::TOKEN_PREFIX) {
-            self.authenticate_opaque(token)
-        } else {
-            self.authenticate_signed(token)
+        match TokenShape::of(token) {
+            Some(TokenShape::Opaque) => self.authenticate_opaque(token),
+            Some(TokenShape::Signed) => self.authenticate_signed(token),
+            None => Err(AuthError::InvalidToken),
         }
     }
 

@@ -1,7 +1,7 @@
 //! `/api/tokens` and `/api/tokens/{id}`.
 
 use super::{Request, auth, no_store};
-use crate::auth::{Actor, Credentials, IssuedToken, TokenInfo};
+use crate::auth::{Actor, Credentials, IssuedToken, PasswordCredentials, TokenInfo};
 use crate::error::ApiError;
 use crate::model::{TokenId, UserId, rfc3339};
 use serde::{Deserialize, Serialize};
@@ -67,11 +67,8 @@ pub(super) async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
         },
         (None, None) => return Err(ApiError::InvalidCredentials { presented: false }),
     };
-    // A token never buys a new token; say so as a credentials failure.
-    if matches!(credentials, Credentials::Token(_)) {
-        return Err(ApiError::InvalidCredentials { presented: true });
-    }
-    let caller = auth::authenticate(&req, credentials).await?;
+    let password = PasswordCredentials::try_from(credentials)?;
+    let caller = auth::authenticate(&req, password.into()).await?;
     let issued = req.state.auth.issue_token(&caller).await?;
     Ok(no_store(json(&TokenResponse::from(issued))))
 }

@@ -286,3 +286,17 @@ async fn malformed_patch_bodies_are_400() {
     let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["username"], "alice");
 }
+
+#[tokio::test]
+async fn a_dead_token_buys_no_token_and_is_refused_as_credentials() {
+    // Refused before the token is looked up: a live and a dead token get
+    // the same answer, so POST /api/tokens tells nobody which tokens live.
+    let app = TestServer::spawn().await;
+    let jws = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+    for token in ["lk_not_a_real_token", jws] {
+        app.post("/api/tokens")
+            .bearer(token)
+            .expect_problem(401, "invalid_credentials")
+            .await;
+    }
+}
