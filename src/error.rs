@@ -84,81 +84,108 @@ struct Problem<'a> {
     error: &'a str,
 }
 
+/// Declares [`Code`] and its table in one place.
+macro_rules! codes {
+    ($($variant:ident => $status:ident, $code:literal, $title:literal;)+) => {
+        /// Every stable `error` code a client can get.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $(
+                #[doc = concat!("`", $code, "`: ", $title, ".")]
+                $variant,
+            )+
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),+];
+
+            /// The code's HTTP status.
+            pub const fn status(self) -> StatusCode {
+                match self {
+                    $(Code::$variant => StatusCode::$status,)+
+                }
+            }
+
+            /// The machine-readable code clients switch on.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $code,)+
+                }
+            }
+
+            /// The problem's `title`: the same for every instance of a code.
+            pub const fn title(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $title,)+
+                }
+            }
+        }
+    };
+}
+
+// The one table: adding an error code is one line here, then the variant
+// of `ApiError` that carries it.
+codes! {
+    InvalidRequest => BAD_REQUEST, "invalid_request", "Invalid request";
+    InvalidCredentials => UNAUTHORIZED, "invalid_credentials", "Invalid credentials";
+    InvalidToken => UNAUTHORIZED, "invalid_token", "Invalid token";
+    Forbidden => FORBIDDEN, "forbidden", "Forbidden";
+    InsufficientScope => FORBIDDEN, "insufficient_scope", "Admins only";
+    UnconfirmedAccount => FORBIDDEN, "unconfirmed_account", "Unconfirmed account";
+    InvalidCurrentPassword => FORBIDDEN, "invalid_current_password", "Current password needed";
+    InvalidCode => BAD_REQUEST, "invalid_code", "Invalid code";
+    NotFound => NOT_FOUND, "not_found", "Not found";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
+    UsernameTaken => CONFLICT, "username_taken", "Username taken";
+    EmailTaken => CONFLICT, "email_taken", "Email taken";
+    LastAdmin => CONFLICT, "last_admin", "Last admin";
+    RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request timeout";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large";
+    HeadersTooLarge => REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", "Request headers too large";
+    UriTooLong => URI_TOO_LONG, "uri_too_long", "URI too long";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type";
+    RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests";
+    Unavailable => SERVICE_UNAVAILABLE, "unavailable", "Service unavailable";
+    Internal => INTERNAL_SERVER_ERROR, "internal", "Internal server error";
+}
+
 impl ApiError {
+    /// The row of the table this error answers with.
+    pub const fn kind(&self) -> Code {
+        match self {
+            Self::InvalidRequest(_) => Code::InvalidRequest,
+            Self::InvalidCredentials { .. } => Code::InvalidCredentials,
+            Self::InvalidToken => Code::InvalidToken,
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::InsufficientScope => Code::InsufficientScope,
+            Self::UnconfirmedAccount => Code::UnconfirmedAccount,
+            Self::InvalidCurrentPassword => Code::InvalidCurrentPassword,
+            Self::InvalidCode => Code::InvalidCode,
+            Self::NotFound(_) => Code::NotFound,
+            Self::MethodNotAllowed { .. } => Code::MethodNotAllowed,
+            Self::UsernameTaken => Code::UsernameTaken,
+            Self::EmailTaken => Code::EmailTaken,
+            Self::LastAdmin => Code::LastAdmin,
+            Self::RequestTimeout => Code::RequestTimeout,
+            Self::PayloadTooLarge => Code::PayloadTooLarge,
+            Self::HeadersTooLarge => Code::HeadersTooLarge,
+            Self::UriTooLong => Code::UriTooLong,
+            Self::UnsupportedMediaType => Code::UnsupportedMediaType,
+            Self::RateLimited { .. } => Code::RateLimited,
+            Self::Unavailable { .. } => Code::Unavailable,
+            Self::Internal => Code::Internal,
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::InvalidRequest(_) | Self::InvalidCode => StatusCode::BAD_REQUEST,
-            Self::InvalidCredentials { .. } | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_)
-            | Self::InsufficientScope
-            | Self::UnconfirmedAccount
-            | Self::InvalidCurrentPassword => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UsernameTaken | Self::EmailTaken | Self::LastAdmin => StatusCode::CONFLICT,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::UriTooLong => StatusCode::URI_TOO_LONG,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status()
     }
 
     /// The stable machine-readable code clients switch on.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidCredentials { .. } => "invalid_credentials",
-            Self::InvalidToken => "invalid_token",
-            Self::Forbidden(_) => "forbidden",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::UnconfirmedAccount => "unconfirmed_account",
-            Self::InvalidCurrentPassword => "invalid_current_password",
-            Self::InvalidCode => "invalid_code",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::UsernameTaken => "username_taken",
-            Self::EmailTaken => "email_taken",
-            Self::LastAdmin => "last_admin",
-            Self::RequestTimeout => "request_timeout",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::HeadersTooLarge => "headers_too_large",
-            Self::UriTooLong => "uri_too_long",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable { .. } => "unavailable",
-            Self::Internal => "internal",
-        }
-    }
-
-    fn title(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "Invalid request",
-            Self::InvalidCredentials { .. } => "Invalid credentials",
-            Self::InvalidToken => "Invalid token",
-            Self::Forbidden(_) => "Forbidden",
-            Self::InsufficientScope => "Admins only",
-            Self::UnconfirmedAccount => "Unconfirmed account",
-            Self::InvalidCurrentPassword => "Current password needed",
-            Self::InvalidCode => "Invalid code",
-            Self::NotFound(_) => "Not found",
-            Self::MethodNotAllowed { .. } => "Method not allowed",
-            Self::UsernameTaken => "Username taken",
-            Self::EmailTaken => "Email taken",
-            Self::LastAdmin => "Last admin",
-            Self::RequestTimeout => "Request timeout",
-            Self::PayloadTooLarge => "Payload too large",
-            Self::HeadersTooLarge => "Request headers too large",
-            Self::UriTooLong => "URI too long",
-            Self::UnsupportedMediaType => "Unsupported media type",
-            Self::RateLimited { .. } => "Too many requests",
-            Self::Unavailable { .. } => "Service unavailable",
-            Self::Internal => "Internal server error",
-        }
+        self.kind().as_str()
     }
 
     fn detail(&self) -> String {
@@ -237,12 +264,13 @@ impl From<AuthError> for ApiError {
 impl ApiError {
     /// The problem+json body of this error.
     pub fn problem_body(&self) -> Vec<u8> {
+        let code = self.kind();
         let problem = Problem {
-            kind: format!("urn:latchkey:error:{}", self.code()),
-            title: self.title(),
-            status: self.status().as_u16(),
+            kind: format!("urn:latchkey:error:{}", code.as_str()),
+            title: code.title(),
+            status: code.status().as_u16(),
             detail: self.detail(),
-            error: self.code(),
+            error: code.as_str(),
         };
         serde_json::to_vec(&problem).unwrap_or_default()
     }
@@ -298,3 +326,40 @@ impl Reply for ApiError {
 }
 
 impl warp::reject::Reject for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_code_is_unique_and_in_snake_case() {
+        let codes: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(codes.len(), Code::ALL.len(), "a code is in the table twice");
+        for code in &codes {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_problem_carries_its_rows_status_code_and_title() {
+        let error = ApiError::MethodNotAllowed { allow: "GET" };
+        let body: serde_json::Value = serde_json::from_slice(&error.problem_body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "urn:latchkey:error:method_not_allowed",
+                "title": "Method not allowed",
+                "status": 405,
+                "detail": "this path allows GET",
+                "error": "method_not_allowed",
+            })
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), Code::MethodNotAllowed.status());
+        assert_eq!(response.headers()[header::ALLOW], "GET");
+    }
+}

@@ -23,7 +23,7 @@
 mod app;
 pub mod auth;
 mod delivery;
-mod error;
+pub mod error;
 pub mod http;
 pub mod logging;
 mod metrics;

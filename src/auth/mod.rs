@@ -9,6 +9,7 @@ mod codes;
 mod hash_pool;
 pub(crate) mod jwt;
 pub(crate) mod password;
+mod presented;
 pub mod secret;
 pub mod settings;
 mod throttle;
@@ -16,6 +17,7 @@ mod tokens;
 
 pub use crate::store::Snapshot;
 pub use accounts::{Actor, NewAccount, Page, Registration, UserPatch};
+pub use presented::{PasswordCredentials, TokenShape};
 pub use settings::Settings;
 pub use tokens::{Introspection, IssuedToken, TokenInfo};
 
@@ -273,10 +275,10 @@ impl Auth {
     /// Checks a bearer token of either kind, whatever `tokens.format` says,
     /// so tokens issued before a mode switch keep working.
     async fn authenticate_token(&self, token: &str) -> Result<Caller, AuthError> {
-        if token.starts_with(crate::model::TOKEN_PREFIX) {
-            self.authenticate_opaque(token).await
-        } else {
-            self.signed_caller(token).await.map(|(caller, _)| caller)
+        match TokenShape::of(token) {
+            Some(TokenShape::Opaque) => self.authenticate_opaque(token).await,
+            Some(TokenShape::Signed) => self.signed_caller(token).await.map(|(caller, _)| caller),
+            None => Err(AuthError::InvalidToken),
         }
     }
 

@@ -6,7 +6,7 @@
 //! Either way the token's public id is what clients list and revoke; for a
 //! session it is the session id, carried as `sid` by its access tokens.
 
-use super::{Actor, Auth, AuthError, Caller, Method, jwt, now, secret, unexpected};
+use super::{Actor, Auth, AuthError, Caller, TokenShape, jwt, now, secret, unexpected};
 use crate::auth::settings::TokenFormat;
 use crate::metrics::Issued;
 use crate::model::{TokenId, TokenKind, TokenRecord, UnixTime, UserId};
@@ -87,12 +87,10 @@ fn seconds(s: u64) -> i64 {
 }
 
 impl Auth {
-    /// Issues a token to a caller who proved a password on this request;
-    /// a token never buys a new token.
+    /// Issues a token to a caller who proved a password on this request:
+    /// one authenticated with [`super::PasswordCredentials`], which is where
+    /// "a token never buys a new token" is decided.
     pub async fn issue_token(&self, caller: &Caller) -> Result<IssuedToken, AuthError> {
-        if !matches!(caller.method, Method::Password) {
-            return Err(AuthError::InvalidCredentials);
-        }
         let tokens = &self.config.tokens;
         let (kind, ttl) = match tokens.format {
             TokenFormat::Opaque => (TokenKind::Access, tokens.ttl_seconds),
@@ -249,7 +247,7 @@ impl Auth {
     /// RFC 7662: whether `presented` would be accepted now, and about whom.
     pub async fn introspect(&self, presented: &str) -> Result<Introspection, AuthError> {
         let inactive = Introspection::default();
-        if presented.starts_with(crate::model::TOKEN_PREFIX) {
+        if TokenShape::of(presented) == Some(TokenShape::Opaque) {
             let Some(digest) = secret::parse(presented) else {
                 return Ok(inactive);
             };

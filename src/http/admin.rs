@@ -1,12 +1,11 @@
 //! Admin endpoints: `POST /api/admin/backup` streams a consistent backup.
 
-use super::{Request, Route, State, auth, method_not_allowed, request, respond};
+use super::{Request, auth};
 use crate::auth::Snapshot;
 use crate::error::ApiError;
 use bytes::Bytes;
 use std::io::Read;
-use warp::Filter;
-use warp::http::{HeaderValue, Method, header};
+use warp::http::{HeaderValue, header};
 use warp::reply::{Reply, Response};
 
 /// Bytes per chunk of the streamed backup.
@@ -14,21 +13,9 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks read ahead of the client: bounds memory for a slow download.
 const CHUNKS_AHEAD: usize = 4;
 
-pub(super) fn routes(state: &State) -> Route {
-    warp::path!("api" / "admin" / "backup")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::POST => respond(backup(req).await),
-                _ => method_not_allowed("POST"),
-            }
-        })
-        .boxed()
-}
-
 /// POST /api/admin/backup: the whole store as one backup file, for admins;
 /// 403 `insufficient_scope` for others.
-async fn backup(req: Request) -> Result<Response, ApiError> {
+pub(super) async fn backup(req: Request) -> Result<Response, ApiError> {
     let caller = auth::caller(&req).await?;
     let snapshot = req.state.auth.backup(&caller).await?;
     let filename = format!("latchkey-{}.bak", file_stamp(snapshot.created_at()));

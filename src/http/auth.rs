@@ -8,11 +8,11 @@
 //! - a bare token with no scheme.
 
 use super::Request;
-use crate::auth::{Caller, Credentials};
+use crate::auth::{Caller, Credentials, TokenShape};
 use crate::error::ApiError;
-use crate::model::{Email, TOKEN_PREFIX, Username};
+use crate::model::{Email, Username};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use warp::http::{HeaderMap, header};
 
@@ -62,40 +62,16 @@ fn basic(encoded: &str) -> Result<Credentials, ApiError> {
     let (username, password) = decoded
         .split_once(':')
         .ok_or_else(|| bad("Basic credentials must be username:password"))?;
-    // No username may start with the token prefix or white space, and a
-    // signed token is no username either, so this is unambiguous. Either
-    // kind is then a token in every way, never a name to log.
+    // No username starts with white space, and auth decides what is a
+    // token. Either kind is then a token in every way, never a name to log.
     let candidate = username.trim();
-    if candidate.starts_with(TOKEN_PREFIX) || is_shaped_like_jws(candidate) {
+    if TokenShape::of(candidate).is_some() {
         return Ok(Credentials::Token(candidate.to_owned()));
     }
     Ok(Credentials::Password {
         username: username.to_owned(),
         password: password.to_owned(),
     })
-}
-
-/// Whether `s` is shaped like a compact JWS: three non-empty base64url
-/// parts separated by dots, the first a JSON object (`{` once decoded). The
-/// header test keeps a dotted username such as `jane.q.public` a username.
-fn is_shaped_like_jws(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let base64url = |p: &str| {
-        !p.is_empty()
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    base64url(header)
-        && base64url(payload)
-        && base64url(signature)
-        && URL_SAFE_NO_PAD
-            .decode(header)
-            .is_ok_and(|h| h.trim_ascii_start().first() == Some(&b'{'))
 }
 
 /// A presented login name as the log may show it: as given when it could

@@ -26,12 +26,13 @@ pub struct Limits {
 /// A request body not yet read.
 pub struct Body(Chunks);
 
-/// Extracts the body stream without reading it.
-pub fn body() -> impl Filter<Extract = (Body,), Error = std::convert::Infallible> + Clone {
+/// The request's body stream, not yet read. Rejects only if a filter took
+/// the body before, which the router never does.
+pub fn stream() -> impl Filter<
+    Extract = (impl Stream<Item = Result<impl Buf, warp::Error>> + Send + Sync + 'static,),
+    Error = warp::Rejection,
+> + Clone {
     warp::body::stream()
-        .map(Body::new)
-        .or(warp::any().map(Body::default))
-        .unify()
 }
 
 impl Default for Body {
@@ -42,6 +43,24 @@ impl Default for Body {
 }
 
 impl Body {
+    /// The body a request declares: none without `Content-Length` or
+    /// `Transfer-Encoding` (RFC 9112 6.3), and then no box is allocated,
+    /// which spares every GET an allocation.
+    pub fn of<B: Buf>(
+        headers: &HeaderMap,
+        stream: impl Stream<Item = Result<B, warp::Error>> + Send + Sync + 'static,
+    ) -> Self {
+        let declared = headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|n| n.as_bytes() != b"0");
+        if declared {
+            Self::new(stream)
+        } else {
+            Self::default()
+        }
+    }
+
     fn new<B: Buf>(
         stream: impl Stream<Item = Result<B, warp::Error>> + Send + Sync + 'static,
     ) -> Self {

@@ -1,60 +1,15 @@
 //! Confirmation and password reset: the endpoints that take single-use codes.
 
-use super::{Request, Route, State, auth, method_not_allowed, request, respond};
+use super::{Request, auth};
 use crate::error::ApiError;
 use crate::model::UserId;
 use serde::Deserialize;
 use serde_json::json as value;
-use warp::Filter;
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::{Reply, json, with_status};
 
-pub(super) fn routes(state: &State) -> Route {
-    let request_confirmation = warp::path!("api" / "users" / u64 / "confirmation")
-        .and(request(state))
-        .then(|id, req: Request| async move {
-            match req.method {
-                Method::POST => respond(send_confirmation(UserId(id), req).await),
-                _ => method_not_allowed("POST"),
-            }
-        });
-    let confirm =
-        warp::path!("api" / "confirm")
-            .and(request(state))
-            .then(|req: Request| async move {
-                match req.method {
-                    Method::POST => respond(confirm(req).await),
-                    _ => method_not_allowed("POST"),
-                }
-            });
-    let reset = warp::path!("api" / "password-reset")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::POST => respond(request_reset(req).await),
-                _ => method_not_allowed("POST"),
-            }
-        });
-    let reset_confirm = warp::path!("api" / "password-reset" / "confirm")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::POST => respond(reset_password(req).await),
-                _ => method_not_allowed("POST"),
-            }
-        });
-    request_confirmation
-        .or(confirm)
-        .unify()
-        .or(reset)
-        .unify()
-        .or(reset_confirm)
-        .unify()
-        .boxed()
-}
-
 /// POST /api/users/{id}/confirmation: send the caller a new confirmation code (unless a limit holds it back; the answer is the same); 202.
-async fn send_confirmation(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn send_confirmation(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     req.state
         .auth
@@ -70,7 +25,7 @@ struct ConfirmRequest {
 }
 
 /// POST /api/confirm: confirm an account with its code (the code is the credential); 204, 400 `invalid_code`.
-async fn confirm(mut req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn confirm(mut req: Request) -> Result<impl Reply, ApiError> {
     let body: ConfirmRequest = req.take_json().await?;
     let outcome = req.state.auth.confirm(&body.code).await;
     auth::log_attempt(&req, "confirmation_code", &outcome);
@@ -85,7 +40,7 @@ struct ResetRequest {
 }
 
 /// POST /api/password-reset: send a reset code if the account exists; always 202 with the same body.
-async fn request_reset(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn request_reset(req: Request) -> Result<impl Reply, ApiError> {
     let (state, client) = (req.state.clone(), req.client);
     let body: ResetRequest = req.json().await?;
     state
@@ -108,7 +63,7 @@ struct ResetConfirmRequest {
 }
 
 /// POST /api/password-reset/confirm: set a new password with a reset code, revoking every token; 204, 400 `invalid_code`.
-async fn reset_password(mut req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn reset_password(mut req: Request) -> Result<impl Reply, ApiError> {
     let body: ResetConfirmRequest = req.take_json().await?;
     let outcome = req
         .state

@@ -1,9 +1,8 @@
 //! `GET /metrics`: the Prometheus scrape, on the main listener or on a
 //! listener of its own (`[metrics] listen`) that serves nothing else.
 
-use super::{
-    Request, Route, State, handle_rejection, method_not_allowed, nosniff, request, respond,
-};
+use super::routes::{self, Listener};
+use super::{Request, State, handle_rejection, nosniff, router};
 use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::http::settings::Metrics;
@@ -14,7 +13,7 @@ use std::pin::Pin;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use warp::Filter;
-use warp::http::{HeaderValue, Method, header};
+use warp::http::{HeaderValue, header};
 use warp::reply::{Reply, Response};
 
 /// The Prometheus text exposition format.
@@ -23,30 +22,8 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// A shutdown signal that can be handed to more than one server.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The `/metrics` route on the main listener: only when metrics are on and
-/// have no listener of their own. Otherwise `/metrics` is an unknown path.
-pub(super) fn routes(state: &State) -> Option<Route> {
-    state
-        .config
-        .metrics
-        .on_main_listener()
-        .then(|| scrape_route(state))
-}
-
-fn scrape_route(state: &State) -> Route {
-    warp::path!("metrics")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::GET => respond(scrape(req).await),
-                _ => method_not_allowed("GET"),
-            }
-        })
-        .boxed()
-}
-
 /// GET /metrics: reads the store's gauges off the executor, then renders.
-async fn scrape(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn scrape(req: Request) -> Result<impl Reply, ApiError> {
     let stats = req.state.auth.store_stats().await?;
     crate::metrics::store_stats(stats.size_on_disk, stats.users);
     let text = crate::metrics::render()
@@ -81,7 +58,7 @@ pub async fn bind(config: &Metrics) -> Result<Option<TcpListener>, MetricsError>
     if !config.enabled {
         return Ok(None);
     }
-    crate::metrics::install().map_err(|e| MetricsError::Install(e.to_string()))?;
+    crate::metrics::install(&routes::labels()).map_err(|e| MetricsError::Install(e.to_string()))?;
     let Ok(Some(addr)) = config.listen_addr() else {
         return Ok(None);
     };
@@ -105,14 +82,13 @@ pub fn serve(
         return (Box::pin(shutdown), None);
     };
     let shutdown = shutdown.boxed().shared();
-    let routes =
-        scrape_route(state)
-            .recover(handle_rejection)
-            .unify()
-            .map(|mut response: Response| {
-                nosniff(response.headers_mut());
-                response
-            });
+    let routes = router(state, Listener::Metrics)
+        .recover(handle_rejection)
+        .unify()
+        .map(|mut response: Response| {
+            nosniff(response.headers_mut());
+            response
+        });
     // Its own readiness, so the scrape listener closing does not touch the
     // main one's `/readyz`. Plain HTTP even when the main listener has TLS:
     // it is meant for loopback or a private interface, where Prometheus

@@ -1,11 +1,12 @@
 //! The HTTP edge: warp filters that route requests to handlers, and the one
 //! `recover` that turns framework rejections into problem+json.
 //!
-//! Each resource is one path filter and one dispatcher that matches on the
-//! method. Path comes first, so an unknown path is 404 whatever the
-//! credentials; handlers never reject (they return `Result<_, ApiError>`),
-//! so nothing falls through from one resource to another, and a method a
-//! path does not take gets 405 with an accurate `Allow`.
+//! Every route is declared once, in `routes.rs`: one filter looks the path
+//! up there, then the method. Path comes first, so an unknown path is 404
+//! whatever the credentials; handlers never reject (they return
+//! `Result<_, ApiError>`), so nothing falls through from one route to
+//! another, and a method a path does not take gets 405 with the table's
+//! `Allow`.
 
 mod admin;
 mod auth;
@@ -15,6 +16,7 @@ pub(crate) mod metrics;
 mod openapi;
 mod parse_error;
 mod resource;
+mod routes;
 pub(crate) mod server;
 pub mod settings;
 mod tokens;
@@ -29,7 +31,6 @@ pub use settings::Settings;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
-use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, Method, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
@@ -91,47 +92,31 @@ impl Request {
     }
 }
 
-/// A finished route: path matched, a response made.
-type Route = BoxedFilter<(Response,)>;
-
 /// All routes, with rejection handling and security headers.
 pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let http = state.config.http.clone();
-    // Token checks first: protected resources and the forward-auth check
-    // run on every request an app serves, and warp tries routes in order.
-    let api: Route = resource::routes(&state)
-        .or(verify::routes(&state))
-        .unify()
-        .or(users::routes(&state))
-        .unify()
-        .or(tokens::routes(&state))
-        .unify()
-        .or(codes::routes(&state))
-        .unify()
-        .or(openapi::routes())
-        .unify()
-        .or(admin::routes(&state))
-        .unify()
-        .boxed();
-    let api: Route = match metrics::routes(&state) {
-        Some(scrape) => api.or(scrape).unify().boxed(),
-        None => api,
-    };
-    let api: Route = if http.cors_allowed_origins.is_empty() {
-        api
-    } else {
-        // Preflights from listed origins are answered here; other origins
-        // get no CORS headers, so browsers keep their responses from them.
-        let cors = warp::cors()
-            .allow_origins(http.cors_allowed_origins.iter().map(String::as_str))
-            .allow_credentials(true)
-            .allow_methods(["GET", "POST", "PATCH", "DELETE"])
-            .allow_headers(["authorization", "content-type"]);
-        api.with(cors).map(Reply::into_response).boxed()
-    };
+    let scrape = state.config.metrics.on_main_listener();
+    let api = router(&state, routes::Listener::Main { scrape });
+    let cors_on = !http.cors_allowed_origins.is_empty();
+    // Not boxed, so the two arms are two filters and a guard: a box is an
+    // allocation and an indirect call on every request.
+    let plain = only_if(!cors_on).and(api.clone());
+    // Preflights from listed origins are answered here; other origins
+    // get no CORS headers, so browsers keep their responses from them.
+    let cors = warp::cors()
+        .allow_origins(http.cors_allowed_origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .allow_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allow_headers(["authorization", "content-type"]);
+    let with_cors = only_if(cors_on)
+        .and(api.with(cors))
+        .map(Reply::into_response);
     let basic_challenge = http.basic_challenge;
     let tls = state.config.https;
-    api.recover(handle_rejection)
+    plain
+        .or(with_cors)
+        .unify()
+        .recover(handle_rejection)
         .unify()
         .map(move |mut response: Response| {
             hardening_headers(&mut response, tls);
@@ -140,6 +125,37 @@ pub fn routes(state: State) -> impl Filter<Extract = (Response,), Error = Infall
             }
             response
         })
+}
+
+/// Passes when `on`, else rejects as "no route", so an `or` tries the next.
+fn only_if(on: bool) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::any()
+        .and_then(move || {
+            std::future::ready(if on {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            })
+        })
+        .untuple_one()
+}
+
+/// One filter for every route of `listener`: the path is looked up in the
+/// route table, then the method. Path comes first, so an unknown path is
+/// 404 whatever the credentials. An unknown path is a rejection, as warp's
+/// path filters made it, so the CORS wrapper and `recover` see it as before.
+fn router(
+    state: &State,
+    listener: routes::Listener,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + use<> {
+    warp::path::full().and(request(state)).and_then(
+        move |path: warp::path::FullPath, req: Request| async move {
+            match listener.find(path.as_str()) {
+                Some(matched) => Ok(routes::serve(matched, req).await),
+                None => Err(warp::reject::not_found()),
+            }
+        },
+    )
 }
 
 /// What every answer of the API carries: browsers may not guess a content
@@ -189,7 +205,7 @@ fn drop_basic_challenge(headers: &mut HeaderMap) {
 }
 
 /// Everything after the path: method, state, headers, query and body.
-fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallible> + Clone + use<> {
+fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Rejection> + Clone + use<> {
     // warp clones a route's filters each time it tries the route, matched or
     // not: behind an Arc that is one counter bump, not a clone of `State`
     // (about nine per request, the hot spot in a profile of GET /api/resource).
@@ -203,10 +219,11 @@ fn request(state: &State) -> impl Filter<Extract = (Request,), Error = Infallibl
         .and(warp::any().map(server::peer))
         .and(warp::header::headers_cloned())
         .and(query)
-        .and(body::body())
+        .and(body::stream())
         .map(
-            move |method, peer: Option<std::net::SocketAddr>, headers: HeaderMap, query, body| {
+            move |method, peer: Option<std::net::SocketAddr>, headers: HeaderMap, query, stream| {
                 let trusted = &state.config.http.trusted_proxies;
+                let body = Body::of(&headers, stream);
                 Request {
                     method,
                     client: peer.map(|p| client_ip(p.ip(), &headers, trusted)),

@@ -2,26 +2,14 @@
 //! the handlers (`openapi.json`) and served as it is. `tests/api/openapi.rs`
 //! checks it against the routes, so neither can drift from the other.
 
-use super::{Route, method_not_allowed};
-use warp::Filter;
-use warp::http::{HeaderValue, Method, header};
+use warp::http::{HeaderValue, header};
 use warp::reply::{Reply, Response};
 
 /// The document, compiled into the binary.
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
-pub(super) fn routes() -> Route {
-    warp::path!("api" / "openapi.json")
-        .and(warp::method())
-        .map(|method| match method {
-            Method::GET => document(),
-            _ => method_not_allowed("GET"),
-        })
-        .boxed()
-}
-
 /// GET /api/openapi.json: this API's OpenAPI 3.1 document.
-fn document() -> Response {
+pub(super) fn document() -> Response {
     let mut response = DOCUMENT.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -148,7 +148,9 @@ pub async fn run<F>(
         let handler = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let id = request_id(&request);
             let started = Instant::now();
-            let observed = crate::metrics::observe(request.method().as_str(), request.uri().path());
+            let observed = crate::metrics::observe(request.method().as_str(), || {
+                super::routes::find(request.uri().path()).map(|m| m.index)
+            });
             // Copy what the access log needs only when it is on.
             let logged = tracing::enabled!(target: ACCESS, tracing::Level::INFO)
                 .then(|| (request.method().clone(), request.uri().path().to_owned()));

@@ -1,79 +1,12 @@
 //! `/api/tokens` and `/api/tokens/{id}`.
 
-use super::{Request, Route, State, auth, method_not_allowed, no_store, request, respond};
-use crate::auth::{Actor, Credentials, IssuedToken, TokenInfo};
+use super::{Request, auth, no_store};
+use crate::auth::{Actor, Credentials, IssuedToken, PasswordCredentials, TokenInfo};
 use crate::error::ApiError;
 use crate::model::{TokenId, UserId, rfc3339};
 use serde::{Deserialize, Serialize};
-use warp::Filter;
-use warp::http::{Method, StatusCode};
-use warp::reply::{Reply, json};
-
-pub(super) fn routes(state: &State) -> Route {
-    let collection =
-        warp::path!("api" / "tokens")
-            .and(request(state))
-            .then(|req: Request| async move {
-                match req.method {
-                    Method::POST => respond(issue(req).await),
-                    Method::GET => respond(list(req).await),
-                    Method::DELETE => respond(revoke_current(req).await),
-                    _ => method_not_allowed("GET, POST, DELETE"),
-                }
-            });
-    let item = warp::path!("api" / "tokens" / u64)
-        .and(request(state))
-        .then(|id, req: Request| async move {
-            match req.method {
-                Method::DELETE => respond(revoke_one(TokenId(id), req).await),
-                _ => method_not_allowed("DELETE"),
-            }
-        });
-    let of_user = warp::path!("api" / "users" / u64 / "tokens")
-        .and(request(state))
-        .then(|id, req: Request| async move {
-            match req.method {
-                Method::DELETE => respond(revoke_all_of_user(UserId(id), req).await),
-                _ => method_not_allowed("DELETE"),
-            }
-        });
-    let refresh = warp::path!("api" / "tokens" / "refresh")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::POST => respond(refresh(req).await),
-                _ => method_not_allowed("POST"),
-            }
-        });
-    let introspect = warp::path!("api" / "tokens" / "introspect")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::POST => respond(introspect(req).await),
-                _ => method_not_allowed("POST"),
-            }
-        });
-    let jwks = warp::path!(".well-known" / "jwks.json")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::GET => json(&req.state.auth.jwks()).into_response(),
-                _ => method_not_allowed("GET"),
-            }
-        });
-    collection
-        .or(item)
-        .unify()
-        .or(of_user)
-        .unify()
-        .or(refresh)
-        .unify()
-        .or(introspect)
-        .unify()
-        .or(jwks)
-        .unify()
-        .boxed()
-}
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,7 +51,7 @@ impl From<IssuedToken> for TokenResponse {
 }
 
 /// POST /api/tokens: exchange a username and password (Basic, or a JSON body) for a bearer token; 401 on any mismatch or a token.
-async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
     let from_header = auth::credentials(&req.headers)?;
     let from_body: Option<LoginRequest> = req.optional_json().await?;
     let credentials = match (from_header, from_body) {
@@ -134,11 +67,8 @@ async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
         },
         (None, None) => return Err(ApiError::InvalidCredentials { presented: false }),
     };
-    // A token never buys a new token; say so as a credentials failure.
-    if matches!(credentials, Credentials::Token(_)) {
-        return Err(ApiError::InvalidCredentials { presented: true });
-    }
-    let caller = auth::authenticate(&req, credentials).await?;
+    let password = PasswordCredentials::try_from(credentials)?;
+    let caller = auth::authenticate(&req, password.into()).await?;
     let issued = req.state.auth.issue_token(&caller).await?;
     Ok(no_store(json(&TokenResponse::from(issued))))
 }
@@ -168,7 +98,7 @@ struct TokenList {
 }
 
 /// GET /api/tokens: the caller's live tokens, metadata only, never the secret.
-async fn list(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn list(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     let items = req.state.auth.list_tokens(&caller).await?;
     Ok(no_store(json(&TokenList {
@@ -177,7 +107,7 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
 }
 
 /// DELETE /api/tokens: revoke the token this request is made with (400 when made with a password); with `?others=true`, every other token of the caller instead; 204.
-async fn revoke_current(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn revoke_current(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     let mut others = false;
     for (key, value) in super::query_pairs(req.query.as_deref()) {
@@ -202,7 +132,7 @@ async fn revoke_current(req: Request) -> Result<impl Reply, ApiError> {
 }
 
 /// DELETE /api/users/{id}/tokens: revoke every token of a user, your own or (as an admin) anyone's; 204, 403 for someone else's.
-async fn revoke_all_of_user(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn revoke_all_of_user(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     req.state
         .auth
@@ -212,7 +142,7 @@ async fn revoke_all_of_user(id: UserId, req: Request) -> Result<impl Reply, ApiE
 }
 
 /// DELETE /api/tokens/{id}: revoke one of the caller's tokens; 204, or 404 if it is unknown or someone else's.
-async fn revoke_one(id: TokenId, req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn revoke_one(id: TokenId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     req.state.auth.revoke_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -225,7 +155,7 @@ struct RefreshRequest {
 }
 
 /// POST /api/tokens/refresh: trade `{refresh_token}` (no other credential) for a new access and refresh token; a spent refresh token revokes its session; 401 `invalid_token`.
-async fn refresh(mut req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn refresh(mut req: Request) -> Result<impl Reply, ApiError> {
     let body: RefreshRequest = req.take_json().await?;
     let issued = req.state.auth.refresh(&body.refresh_token).await;
     auth::log_attempt(&req, "refresh_token", &issued);
@@ -241,7 +171,7 @@ struct IntrospectRequest {
 }
 
 /// POST /api/tokens/introspect: RFC 7662, a form-encoded `token=`; admins only; 200 `{active, ...}`.
-async fn introspect(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn introspect(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::admin(&req).await?;
     let form = req.body_limits();
     let bytes = req.body.read(&req.headers, form).await?;
@@ -258,4 +188,9 @@ async fn introspect(req: Request) -> Result<impl Reply, ApiError> {
     let answer = req.state.auth.introspect(&body.token).await?;
     tracing::info!(admin = %caller.id(), active = answer.active, "token introspected");
     Ok(no_store(json(&answer)))
+}
+
+/// GET /.well-known/jwks.json: the public keys that verify signed access tokens (RFC 7517).
+pub(super) fn jwks(req: &Request) -> Response {
+    json(&req.state.auth.jwks()).into_response()
 }

@@ -1,46 +1,12 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`.
 
-use super::{Request, Route, State, auth, method_not_allowed, request, respond};
+use super::{Request, auth};
 use crate::auth::{Actor, Caller, Page, Registration, UserPatch};
 use crate::error::ApiError;
 use crate::model::{Email, Role, User, UserId, Username, rfc3339};
 use serde::{Deserialize, Deserializer, Serialize};
-use warp::Filter;
-use warp::http::{Method, StatusCode, header};
+use warp::http::{StatusCode, header};
 use warp::reply::{Reply, json, with_header, with_status};
-
-pub(super) fn routes(state: &State) -> Route {
-    let collection =
-        warp::path!("api" / "users")
-            .and(request(state))
-            .then(|req: Request| async move {
-                match req.method {
-                    Method::GET => respond(list(req).await),
-                    Method::POST => respond(register(req).await),
-                    _ => method_not_allowed("GET, POST"),
-                }
-            });
-    let item = warp::path!("api" / "users" / u64).and(request(state)).then(
-        |id, req: Request| async move {
-            let id = UserId(id);
-            match req.method {
-                Method::GET => respond(get(id, req).await),
-                Method::PATCH => respond(update(id, req).await),
-                Method::DELETE => respond(delete(id, req).await),
-                _ => method_not_allowed("GET, PATCH, DELETE"),
-            }
-        },
-    );
-    let me = warp::path!("api" / "me")
-        .and(request(state))
-        .then(|req: Request| async move {
-            match req.method {
-                Method::GET => respond(me(req).await),
-                _ => method_not_allowed("GET"),
-            }
-        });
-    collection.or(item).unify().or(me).unify().boxed()
-}
 
 /// Who is looking at a user, which decides what of it they see.
 #[derive(Clone, Copy)]
@@ -126,7 +92,7 @@ const PENDING: PendingRegistration = PendingRegistration {
 };
 
 /// POST /api/users: register `{username, password, email?}`; 201 with the user and `Location`, or 202 `{status, detail}` when confirmation is required.
-async fn register(req: Request) -> Result<warp::reply::Response, ApiError> {
+pub(super) async fn register(req: Request) -> Result<warp::reply::Response, ApiError> {
     let state = req.state.clone();
     state.auth.check_registration_rate(req.client)?;
     let request: RegisterRequest = req.json().await?;
@@ -203,7 +169,7 @@ fn page_params(query: Option<&str>) -> Result<(u64, u64), ApiError> {
 }
 
 /// GET /api/users: list users, `?page=1&per_page=10`; 400 on a page below 1 or not a number.
-async fn list(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn list(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let (page, per_page) = page_params(req.query.as_deref())?;
     let page: Page = req.state.auth.list_users(page, per_page).await?;
@@ -231,7 +197,7 @@ async fn list(req: Request) -> Result<impl Reply, ApiError> {
 }
 
 /// GET /api/users/{id}: one user; 404 if there is none.
-async fn get(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn get(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let user = req.state.auth.user(id).await?;
     Ok(json(&UserBody::new(&user, Viewer::from(&caller))))
@@ -260,7 +226,7 @@ struct PatchRequest {
 }
 
 /// PATCH /api/users/{id}: change your own `email`/`password` (with `current_password`), or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
-async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     let state = req.state.clone();
     let request: PatchRequest = req.json().await?;
@@ -291,7 +257,7 @@ async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
 }
 
 /// DELETE /api/users/{id}: delete your own account (or any, as an admin) and all its tokens; 204.
-async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller(&req).await?;
     req.state
         .auth
@@ -301,7 +267,7 @@ async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
 }
 
 /// GET /api/me: the caller's own user, email included; open to unconfirmed accounts.
-async fn me(req: Request) -> Result<impl Reply, ApiError> {
+pub(super) async fn me(req: Request) -> Result<impl Reply, ApiError> {
     let caller = auth::caller_even_unconfirmed(&req).await?;
     Ok(json(&UserBody::new(&caller.user, Viewer::from(&caller))))
 }

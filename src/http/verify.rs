@@ -7,28 +7,20 @@
 //! the original method in its sub-request, so every method is answered alike:
 //! checking credentials changes nothing.
 
-use super::{Request, Route, State, auth, no_store, request, respond};
+use super::{Request, auth, no_store};
 use crate::error::ApiError;
 use crate::model::Role;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::json as value;
-use warp::Filter;
 use warp::http::HeaderValue;
 use warp::reply::{Reply, Response, json};
-
-pub(super) fn routes(state: &State) -> Route {
-    warp::path!("api" / "auth" / "verify")
-        .and(request(state))
-        .then(|req: Request| async move { respond(verify(req).await) })
-        .boxed()
-}
 
 /// Bytes a header value cannot carry as they are, plus `%` so that the
 /// encoding can be undone: a plain ASCII name goes out unchanged.
 const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
 
 /// Any method on /api/auth/verify: 200 with `X-Auth-User`, `X-Auth-User-Id` and `X-Auth-Role` when the request's credentials are valid (and, with `?role=admin`, the caller is an admin: else 403 `insufficient_scope`); 401 otherwise.
-async fn verify(req: Request) -> Result<Response, ApiError> {
+pub(super) async fn verify(req: Request) -> Result<Response, ApiError> {
     let required = required_role(req.query.as_deref())?;
     let caller = auth::caller(&req).await?;
     if required == Some(Role::Admin) {

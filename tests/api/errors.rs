@@ -286,3 +286,78 @@ async fn malformed_patch_bodies_are_400() {
     let me = app.me_basic("alice", PASSWORD).await;
     assert_eq!(me["username"], "alice");
 }
+
+#[tokio::test]
+async fn a_dead_token_buys_no_token_and_is_refused_as_credentials() {
+    // Refused before the token is looked up: a live and a dead token get
+    // the same answer, so POST /api/tokens tells nobody which tokens live.
+    let app = TestServer::spawn().await;
+    let jws = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+    for token in ["lk_not_a_real_token", jws] {
+        app.post("/api/tokens")
+            .bearer(token)
+            .expect_problem(401, "invalid_credentials")
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn each_code_is_sent_with_the_status_its_table_row_gives() {
+    use latchkey::error::Code;
+    let app = TestServer::spawn_with(|cfg| cfg.limits.max_body_bytes = 64).await;
+    let token = app.register_and_issue_token("alice").await;
+    let too_large = json!({ "username": "x".repeat(100), "password": PASSWORD });
+    let cases = [
+        (
+            Code::InvalidRequest,
+            app.get("/api/me").authorization("Basic !!!").send().await,
+        ),
+        (Code::InvalidCredentials, app.get("/api/me").send().await),
+        (
+            Code::InvalidToken,
+            app.get("/api/resource")
+                .bearer("lk_not_a_real_token")
+                .send()
+                .await,
+        ),
+        (
+            Code::InsufficientScope,
+            app.get_as("/api/admin/resource", &token).send().await,
+        ),
+        (Code::NotFound, app.get("/api/nope").send().await),
+        (
+            Code::MethodNotAllowed,
+            app.put("/api/resource").send().await,
+        ),
+        (
+            Code::UsernameTaken,
+            app.post("/api/users")
+                .json(&json!({ "username": "alice", "password": PASSWORD }))
+                .send()
+                .await,
+        ),
+        (
+            Code::InvalidCode,
+            app.post("/api/confirm")
+                .json(&json!({ "code": "nope" }))
+                .send()
+                .await,
+        ),
+        (
+            Code::PayloadTooLarge,
+            app.post("/api/users").json(&too_large).send().await,
+        ),
+        (
+            Code::UnsupportedMediaType,
+            app.post("/api/users")
+                .body_as("text/plain", "hello")
+                .send()
+                .await,
+        ),
+    ];
+    for (code, response) in cases {
+        let problem = response.assert_problem(code.status().as_u16(), code.as_str());
+        assert_eq!(problem["title"], code.title(), "{code:?}");
+        assert_eq!(problem["status"], code.status().as_u16(), "{code:?}");
+    }
+}

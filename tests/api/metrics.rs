@@ -226,6 +226,30 @@ async fn the_route_label_is_the_path_template_never_the_path() {
 }
 
 #[tokio::test]
+async fn forward_auth_backup_and_the_document_have_labels_of_their_own() {
+    let app = TestServer::spawn_with(enabled).await;
+    let before = scrape(&app).await;
+    app.get("/api/auth/verify")
+        .expect_problem(401, "invalid_credentials")
+        .await;
+    app.post("/api/admin/backup")
+        .expect_problem(401, "invalid_credentials")
+        .await;
+    app.get("/api/openapi.json").expect(200).await;
+    let after = scrape(&app).await;
+    for (route, method, status) in [
+        ("/api/auth/verify", "GET", "401"),
+        ("/api/admin/backup", "POST", "401"),
+        ("/api/openapi.json", "GET", "200"),
+    ] {
+        let labels = [("route", route), ("method", method), ("status", status)];
+        let rose = total(&after, "latchkey_http_requests_total", &labels)
+            - total(&before, "latchkey_http_requests_total", &labels);
+        assert!(rose >= 1.0, "{route} was not counted under its own label");
+    }
+}
+
+#[tokio::test]
 async fn throttle_refusals_are_counted_by_kind() {
     let app = TestServer::spawn_with(|cfg| {
         enabled(cfg);

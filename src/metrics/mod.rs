@@ -12,7 +12,10 @@
 //!
 //! This module is a leaf: the layers call into it, it calls none of them.
 
-use metrics::{Counter, Gauge, Histogram, Unit};
+mod events;
+
+pub use events::*;
+use metrics::{Counter, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -53,33 +56,6 @@ const DURATION_BUCKETS: &[f64] = &[
 /// How often histogram samples are folded into their buckets between
 /// scrapes, so they do not pile up when nobody scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
-
-/// Every route template latchkey serves, and `other` for any other path,
-/// so the label's values are bounded whatever clients send. Never the raw
-/// path: ids would explode the number of series, and a path is the
-/// client's text.
-const ROUTES: [&str; 19] = [
-    "/api/users",
-    "/api/users/{id}",
-    "/api/users/{id}/confirmation",
-    "/api/users/{id}/tokens",
-    "/api/me",
-    "/api/confirm",
-    "/api/password-reset",
-    "/api/password-reset/confirm",
-    "/api/tokens",
-    "/api/tokens/{id}",
-    "/api/tokens/refresh",
-    "/api/tokens/introspect",
-    "/api/resource",
-    "/api/admin/resource",
-    "/.well-known/jwks.json",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "other",
-];
-const OTHER_ROUTE: usize = ROUTES.len() - 1;
 
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
@@ -122,6 +98,8 @@ const STATUS_CLASSES: usize = STATUSES.len() - 5;
 /// The installed recorder and the per-request series, looked up once each.
 struct Exporter {
     handle: PrometheusHandle,
+    /// The route label of each route index, then `other`.
+    routes: Box<[&'static str]>,
     /// `[route][method][status]`, flattened.
     requests: Box<[OnceLock<Counter>]>,
     /// `[route][method]`, flattened.
@@ -140,7 +118,12 @@ pub struct InstallError(String);
 /// Installs the Prometheus recorder for this process; later calls do
 /// nothing. Servers in one process (tests) share it, so counters there
 /// count every server's work.
-pub fn install() -> Result<(), InstallError> {
+///
+/// `routes` are the route labels, by the index [`observe`] is given: the
+/// router's path templates, never a raw path (ids would explode the number
+/// of series, and a path is the client's text). Any other path is `other`,
+/// so the label's values are bounded whatever clients send.
+pub fn install(routes: &[&'static str]) -> Result<(), InstallError> {
     let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
     if EXPORTER.get().is_some() {
         return Ok(());
@@ -162,10 +145,12 @@ pub fn install() -> Result<(), InstallError> {
         })
         .map_err(|e| InstallError(e.to_string()))?;
     describe();
-    let routes_by_method = ROUTES.len() * METHODS.len();
+    let routes: Box<[&'static str]> = routes.iter().copied().chain(["other"]).collect();
+    let routes_by_method = routes.len() * METHODS.len();
     // Only fails if installed meanwhile, which the lock rules out.
     let _ = EXPORTER.set(Exporter {
         handle,
+        routes,
         requests: slots(routes_by_method * STATUSES.len()),
         durations: slots(routes_by_method),
     });
@@ -243,11 +228,14 @@ pub struct Observed {
 }
 
 /// Notes a request's route and method; `None` (at the cost of one atomic
-/// load) when metrics are off.
-pub fn observe(method: &str, path: &str) -> Option<Observed> {
-    EXPORTER.get()?;
+/// load) when metrics are off, without calling `route`. `route` gives the
+/// index of the request's label among those [`install`] was given, `None`
+/// for `other`.
+pub fn observe(method: &str, route: impl FnOnce() -> Option<usize>) -> Option<Observed> {
+    let exporter = EXPORTER.get()?;
+    let other = exporter.routes.len() - 1;
     Some(Observed {
-        route: route_index(path),
+        route: route().filter(|i| *i < other).unwrap_or(other),
         method: METHODS
             .iter()
             .position(|m| *m == method)
@@ -261,7 +249,7 @@ pub fn record_request(observed: Option<Observed>, status: u16, started: Instant)
         return;
     };
     let status = status_index(status);
-    let (route, method) = (label(&ROUTES, o.route), label(&METHODS, o.method));
+    let (route, method) = (label(&exporter.routes, o.route), label(&METHODS, o.method));
     let by_method = o.route * METHODS.len() + o.method;
     if let Some(slot) = exporter.durations.get(by_method) {
         slot.get_or_init(
@@ -282,49 +270,6 @@ fn label(table: &[&'static str], i: usize) -> &'static str {
     table.get(i).copied().unwrap_or("other")
 }
 
-/// The route template a path belongs to, mirroring the router: an `{id}`
-/// is whatever parses as the router's `u64`.
-fn route_index(path: &str) -> usize {
-    let Some(rest) = path.strip_prefix('/') else {
-        return OTHER_ROUTE;
-    };
-    let mut parts = [""; 4];
-    let mut n = 0;
-    for part in rest.split('/') {
-        let Some(slot) = parts.get_mut(n) else {
-            return OTHER_ROUTE;
-        };
-        *slot = part;
-        n += 1;
-    }
-    let id = |s: &str| s.parse::<u64>().is_ok();
-    let template = match parts.get(..n).unwrap_or_default() {
-        ["api", "users"] => "/api/users",
-        ["api", "users", i] if id(i) => "/api/users/{id}",
-        ["api", "users", i, "confirmation"] if id(i) => "/api/users/{id}/confirmation",
-        ["api", "users", i, "tokens"] if id(i) => "/api/users/{id}/tokens",
-        ["api", "me"] => "/api/me",
-        ["api", "confirm"] => "/api/confirm",
-        ["api", "password-reset"] => "/api/password-reset",
-        ["api", "password-reset", "confirm"] => "/api/password-reset/confirm",
-        ["api", "tokens"] => "/api/tokens",
-        ["api", "tokens", "refresh"] => "/api/tokens/refresh",
-        ["api", "tokens", "introspect"] => "/api/tokens/introspect",
-        ["api", "tokens", i] if id(i) => "/api/tokens/{id}",
-        ["api", "resource"] => "/api/resource",
-        ["api", "admin", "resource"] => "/api/admin/resource",
-        [".well-known", "jwks.json"] => "/.well-known/jwks.json",
-        ["healthz"] => "/healthz",
-        ["readyz"] => "/readyz",
-        ["metrics"] => "/metrics",
-        _ => return OTHER_ROUTE,
-    };
-    ROUTES
-        .iter()
-        .position(|r| *r == template)
-        .unwrap_or(OTHER_ROUTE)
-}
-
 fn status_index(status: u16) -> usize {
     if let Some(i) = STATUSES
         .get(..STATUS_CLASSES)
@@ -336,195 +281,9 @@ fn status_index(status: u16) -> usize {
     STATUS_CLASSES + class - 1
 }
 
-/// How a password check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Login {
-    /// The right password of an enabled account.
-    Success,
-    /// An unknown user, a wrong password or a disabled account: one label,
-    /// as they are one answer, since `/metrics` is not authenticated.
-    Failure,
-    /// Refused by a lockout or the client's bucket, without hashing.
-    Throttled,
-    /// The hash pool stayed full past the queue timeout.
-    Busy,
-    /// The server's fault (the store, say).
-    Error,
-}
-
-/// Counts a password check.
-pub fn login(outcome: Login) {
-    if !enabled() {
-        return;
-    }
-    let outcome = match outcome {
-        Login::Success => "success",
-        Login::Failure => "failure",
-        Login::Throttled => "throttled",
-        Login::Busy => "busy",
-        Login::Error => "error",
-    };
-    metrics::counter!(LOGINS, "outcome" => outcome).increment(1);
-}
-
-/// Which brute-force limit refused an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// A locked-out login name.
-    Account,
-    /// The client's password-check bucket was empty.
-    Ip,
-    /// The client's registration bucket was empty.
-    Registration,
-    /// The client's code-request bucket was empty (no code was sent).
-    Code,
-}
-
-/// Counts an attempt a brute-force limit refused.
-pub fn throttle_refusal(kind: Refusal) {
-    if !enabled() {
-        return;
-    }
-    let kind = match kind {
-        Refusal::Account => "account",
-        Refusal::Ip => "ip",
-        Refusal::Registration => "registration",
-        Refusal::Code => "code",
-    };
-    metrics::counter!(THROTTLE_REFUSALS, "kind" => kind).increment(1);
-}
-
-/// What kind of token was issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Issued {
-    /// An opaque bearer token.
-    Opaque,
-    /// A new session: a signed access token and a refresh token.
-    Jwt,
-    /// A session refreshed: a new access token and a new refresh token.
-    Refresh,
-}
-
-/// Counts an issued token.
-pub fn token_issued(kind: Issued) {
-    if !enabled() {
-        return;
-    }
-    let kind = match kind {
-        Issued::Opaque => "opaque",
-        Issued::Jwt => "jwt",
-        Issued::Refresh => "refresh",
-    };
-    metrics::counter!(TOKENS_ISSUED, "kind" => kind).increment(1);
-}
-
-/// Counts `n` tokens or sessions ended before their expiry.
-pub fn tokens_revoked(n: usize) {
-    if n > 0 && enabled() {
-        metrics::counter!(TOKENS_REVOKED).increment(n as u64);
-    }
-}
-
-/// Counts `n` expired tokens the sweep deleted.
-pub fn tokens_expired(n: usize) {
-    if n > 0 && enabled() {
-        metrics::counter!(TOKENS_EXPIRED).increment(n as u64);
-    }
-}
-
-/// Sets the size of the hash pool.
-pub fn hash_pool_size(slots: usize) {
-    if enabled() {
-        metrics::gauge!(HASH_POOL_SIZE).set(slots as f64);
-    }
-}
-
-/// Raises a gauge while alive, lowers it again when dropped, however the
-/// holder ends (a timeout, a cancelled request).
-#[derive(Debug)]
-#[must_use = "the gauge drops back when this is dropped"]
-pub struct Raised(Option<Gauge>);
-
-impl Raised {
-    fn on(name: &'static str) -> Self {
-        if !enabled() {
-            return Self(None);
-        }
-        let gauge = metrics::gauge!(name);
-        gauge.increment(1.0);
-        Self(Some(gauge))
-    }
-}
-
-impl Drop for Raised {
-    fn drop(&mut self) {
-        if let Some(gauge) = &self.0 {
-            gauge.decrement(1.0);
-        }
-    }
-}
-
-/// One request waiting for a hashing slot, until dropped.
-pub fn hash_queued() -> Raised {
-    Raised::on(HASH_POOL_QUEUED)
-}
-
-/// One hashing slot taken, until dropped.
-pub fn hash_in_use() -> Raised {
-    Raised::on(HASH_POOL_IN_USE)
-}
-
-/// Sets the store gauges, read at scrape time.
-pub fn store_stats(size_on_disk: u64, users: u64) {
-    if enabled() {
-        metrics::gauge!(STORE_SIZE).set(size_on_disk as f64);
-        metrics::gauge!(USERS).set(users as f64);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn route(path: &str) -> &'static str {
-        label(&ROUTES, route_index(path))
-    }
-
-    #[test]
-    fn paths_map_to_their_route_templates() {
-        assert_eq!(route("/api/users"), "/api/users");
-        assert_eq!(route("/api/users/42"), "/api/users/{id}");
-        assert_eq!(route("/api/users/42/tokens"), "/api/users/{id}/tokens");
-        assert_eq!(
-            route("/api/users/7/confirmation"),
-            "/api/users/{id}/confirmation"
-        );
-        assert_eq!(route("/api/tokens/9"), "/api/tokens/{id}");
-        assert_eq!(route("/api/tokens/refresh"), "/api/tokens/refresh");
-        assert_eq!(route("/api/tokens/introspect"), "/api/tokens/introspect");
-        assert_eq!(route("/.well-known/jwks.json"), "/.well-known/jwks.json");
-        assert_eq!(route("/metrics"), "/metrics");
-    }
-
-    #[test]
-    fn every_template_is_reachable_and_unknown_paths_are_other() {
-        for template in ROUTES.iter().filter(|r| **r != "other") {
-            let path = template.replace("{id}", "1");
-            assert_eq!(route(&path), *template);
-        }
-        for path in [
-            "",
-            "/",
-            "/api/users/",
-            "/api/users/alice",
-            "/api/users/1/2/3/4",
-            "/api/users/99999999999999999999999",
-            "/wp-login.php",
-            "/api/tokens/lk_secret",
-        ] {
-            assert_eq!(route(path), "other", "{path}");
-        }
-    }
 
     #[test]
     fn statuses_are_bounded_labels() {
