@@ -1,6 +1,6 @@
 //! Confirmation and password reset: the endpoints that take single-use codes.
 
-use super::{Request, auth};
+use super::{Request, credentials};
 use crate::error::ApiError;
 use crate::model::UserId;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use warp::reply::{Reply, json, with_status};
 
 /// POST /api/users/{id}/confirmation: send the caller a new confirmation code (unless a limit holds it back; the answer is the same); 202.
 pub(super) async fn send_confirmation(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let caller = credentials::caller_even_unconfirmed(&req).await?;
     req.state
         .auth
         .request_confirmation(&caller, id, req.client)
@@ -28,7 +28,7 @@ struct ConfirmRequest {
 pub(super) async fn confirm(mut req: Request) -> Result<impl Reply, ApiError> {
     let body: ConfirmRequest = req.take_json().await?;
     let outcome = req.state.auth.confirm(&body.code).await;
-    auth::log_attempt(&req, "confirmation_code", &outcome);
+    credentials::log_attempt(&req, "confirmation_code", &outcome);
     outcome?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -70,7 +70,7 @@ pub(super) async fn reset_password(mut req: Request) -> Result<impl Reply, ApiEr
         .auth
         .reset_password(&body.code, &body.password)
         .await;
-    auth::log_attempt(&req, "reset_code", &outcome);
+    credentials::log_attempt(&req, "reset_code", &outcome);
     outcome?;
     Ok(StatusCode::NO_CONTENT)
 }

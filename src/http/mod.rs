@@ -8,10 +8,10 @@
 //! another, and a method a path does not take gets 405 with the table's
 //! `Allow`.
 
-mod admin;
-mod auth;
+mod backup;
 mod body;
 mod codes;
+mod credentials;
 pub(crate) mod metrics;
 mod openapi;
 mod parse_error;
@@ -25,8 +25,8 @@ mod verify;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
-pub use auth::credentials as parse_credentials;
 use body::Body;
+pub use credentials::parse as parse_credentials;
 pub use settings::Settings;
 use std::convert::Infallible;
 use std::net::IpAddr;

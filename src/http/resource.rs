@@ -1,6 +1,6 @@
 //! The example protected resource and the liveness probe.
 
-use super::{Request, auth};
+use super::{Request, credentials};
 use crate::error::ApiError;
 use serde_json::json as value;
 use warp::reply::{Reply, Response, json};
@@ -28,7 +28,7 @@ struct Data {
 
 /// GET /api/resource: the example protected resource, `{"data": "Hello, {username}!"}`.
 pub(super) async fn resource(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     // Not `format!`: its machinery cost a token check about 2% more (callgrind)
     // for one string.
     let data = ["Hello, ", caller.user.username.as_str(), "!"].concat();
@@ -37,7 +37,7 @@ pub(super) async fn resource(req: Request) -> Result<impl Reply, ApiError> {
 
 /// GET /api/admin/resource: the example admin-only resource; 403 `insufficient_scope` for others.
 pub(super) async fn admin_resource(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::admin(&req).await?;
+    let caller = credentials::admin(&req).await?;
     let data = format!("Hello, admin {}!", caller.user.username.as_str());
     Ok(json(&Data { data }))
 }

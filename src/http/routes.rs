@@ -3,7 +3,7 @@
 //! against it, a 405's `Allow` is its method list, the metrics route label
 //! is its template, and a test holds the OpenAPI document's paths to it.
 
-use super::{Request, admin, codes, metrics, openapi, resource, respond, tokens, users, verify};
+use super::{Request, backup, codes, metrics, openapi, resource, respond, tokens, users, verify};
 use crate::model::{TokenId, UserId};
 use warp::http::Method;
 use warp::reply::Response;
@@ -278,7 +278,7 @@ async fn serve_cold(op: Op, id: u64, req: Request) -> Response {
         Op::Introspect => respond(tokens::introspect(req).await),
         Op::Jwks => tokens::jwks(&req),
         Op::OpenApi => openapi::document(),
-        Op::Backup => respond(admin::backup(req).await),
+        Op::Backup => respond(backup::backup(req).await),
         Op::Scrape => respond(metrics::scrape(req).await),
     }
 }

@@ -1,6 +1,6 @@
 //! `/api/tokens` and `/api/tokens/{id}`.
 
-use super::{Request, auth, no_store};
+use super::{Request, credentials, no_store};
 use crate::auth::{Actor, Credentials, IssuedToken, PasswordCredentials, TokenInfo};
 use crate::error::ApiError;
 use crate::model::{TokenId, UserId, rfc3339};
@@ -52,7 +52,7 @@ impl From<IssuedToken> for TokenResponse {
 
 /// POST /api/tokens: exchange a username and password (Basic, or a JSON body) for a bearer token; 401 on any mismatch or a token.
 pub(super) async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
-    let from_header = auth::credentials(&req.headers)?;
+    let from_header = credentials::parse(&req.headers)?;
     let from_body: Option<LoginRequest> = req.optional_json().await?;
     let credentials = match (from_header, from_body) {
         (Some(_), Some(_)) => {
@@ -68,7 +68,7 @@ pub(super) async fn issue(mut req: Request) -> Result<impl Reply, ApiError> {
         (None, None) => return Err(ApiError::InvalidCredentials { presented: false }),
     };
     let password = PasswordCredentials::try_from(credentials)?;
-    let caller = auth::authenticate(&req, password.into()).await?;
+    let caller = credentials::authenticate(&req, password.into()).await?;
     let issued = req.state.auth.issue_token(&caller).await?;
     Ok(no_store(json(&TokenResponse::from(issued))))
 }
@@ -99,7 +99,7 @@ struct TokenList {
 
 /// GET /api/tokens: the caller's live tokens, metadata only, never the secret.
 pub(super) async fn list(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let caller = credentials::caller_even_unconfirmed(&req).await?;
     let items = req.state.auth.list_tokens(&caller).await?;
     Ok(no_store(json(&TokenList {
         items: items.into_iter().map(TokenItem::from).collect(),
@@ -108,7 +108,7 @@ pub(super) async fn list(req: Request) -> Result<impl Reply, ApiError> {
 
 /// DELETE /api/tokens: revoke the token this request is made with (400 when made with a password); with `?others=true`, every other token of the caller instead; 204.
 pub(super) async fn revoke_current(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let caller = credentials::caller_even_unconfirmed(&req).await?;
     let mut others = false;
     for (key, value) in super::query_pairs(req.query.as_deref()) {
         if key == "others" {
@@ -133,7 +133,7 @@ pub(super) async fn revoke_current(req: Request) -> Result<impl Reply, ApiError>
 
 /// DELETE /api/users/{id}/tokens: revoke every token of a user, your own or (as an admin) anyone's; 204, 403 for someone else's.
 pub(super) async fn revoke_all_of_user(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let caller = credentials::caller_even_unconfirmed(&req).await?;
     req.state
         .auth
         .revoke_all_tokens(Actor::Caller(&caller), id)
@@ -143,7 +143,7 @@ pub(super) async fn revoke_all_of_user(id: UserId, req: Request) -> Result<impl 
 
 /// DELETE /api/tokens/{id}: revoke one of the caller's tokens; 204, or 404 if it is unknown or someone else's.
 pub(super) async fn revoke_one(id: TokenId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let caller = credentials::caller_even_unconfirmed(&req).await?;
     req.state.auth.revoke_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -158,7 +158,7 @@ struct RefreshRequest {
 pub(super) async fn refresh(mut req: Request) -> Result<impl Reply, ApiError> {
     let body: RefreshRequest = req.take_json().await?;
     let issued = req.state.auth.refresh(&body.refresh_token).await;
-    auth::log_attempt(&req, "refresh_token", &issued);
+    credentials::log_attempt(&req, "refresh_token", &issued);
     Ok(no_store(json(&TokenResponse::from(issued?))))
 }
 
@@ -172,7 +172,7 @@ struct IntrospectRequest {
 
 /// POST /api/tokens/introspect: RFC 7662, a form-encoded `token=`; admins only; 200 `{active, ...}`.
 pub(super) async fn introspect(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::admin(&req).await?;
+    let caller = credentials::admin(&req).await?;
     let form = req.body_limits();
     let bytes = req.body.read(&req.headers, form).await?;
     let is_form = req

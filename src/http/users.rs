@@ -1,6 +1,6 @@
 //! `/api/users`, `/api/users/{id}` and `/api/me`.
 
-use super::{Request, auth};
+use super::{Request, credentials};
 use crate::auth::{Actor, Caller, Page, Registration, UserPatch};
 use crate::error::ApiError;
 use crate::model::{Email, Role, User, UserId, Username, rfc3339};
@@ -170,7 +170,7 @@ fn page_params(query: Option<&str>) -> Result<(u64, u64), ApiError> {
 
 /// GET /api/users: list users, `?page=1&per_page=10`; 400 on a page below 1 or not a number.
 pub(super) async fn list(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     let (page, per_page) = page_params(req.query.as_deref())?;
     let page: Page = req.state.auth.list_users(page, per_page).await?;
     let link = |n: u64| format!("/api/users?page={n}&per_page={}", page.per_page);
@@ -198,7 +198,7 @@ pub(super) async fn list(req: Request) -> Result<impl Reply, ApiError> {
 
 /// GET /api/users/{id}: one user; 404 if there is none.
 pub(super) async fn get(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     let user = req.state.auth.user(id).await?;
     Ok(json(&UserBody::new(&user, Viewer::from(&caller))))
 }
@@ -227,7 +227,7 @@ struct PatchRequest {
 
 /// PATCH /api/users/{id}: change your own `email`/`password` (with `current_password`), or as an admin anything of anyone (`role`, `disabled`, `confirmed` are admin only); 403 otherwise.
 pub(super) async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     let state = req.state.clone();
     let request: PatchRequest = req.json().await?;
     let email = match request.email {
@@ -258,7 +258,7 @@ pub(super) async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiEr
 
 /// DELETE /api/users/{id}: delete your own account (or any, as an admin) and all its tokens; 204.
 pub(super) async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     req.state
         .auth
         .delete_user(Actor::Caller(&caller), id)
@@ -268,7 +268,7 @@ pub(super) async fn delete(id: UserId, req: Request) -> Result<impl Reply, ApiEr
 
 /// GET /api/me: the caller's own user, email included; open to unconfirmed accounts.
 pub(super) async fn me(req: Request) -> Result<impl Reply, ApiError> {
-    let caller = auth::caller_even_unconfirmed(&req).await?;
+    let caller = credentials::caller_even_unconfirmed(&req).await?;
     Ok(json(&UserBody::new(&caller.user, Viewer::from(&caller))))
 }
 

@@ -7,7 +7,7 @@
 //! the original method in its sub-request, so every method is answered alike:
 //! checking credentials changes nothing.
 
-use super::{Request, auth, no_store};
+use super::{Request, credentials, no_store};
 use crate::error::ApiError;
 use crate::model::Role;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -22,7 +22,7 @@ const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
 /// Any method on /api/auth/verify: 200 with `X-Auth-User`, `X-Auth-User-Id` and `X-Auth-Role` when the request's credentials are valid (and, with `?role=admin`, the caller is an admin: else 403 `insufficient_scope`); 401 otherwise.
 pub(super) async fn verify(req: Request) -> Result<Response, ApiError> {
     let required = required_role(req.query.as_deref())?;
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     if required == Some(Role::Admin) {
         req.state.auth.require_admin(&caller)?;
     }

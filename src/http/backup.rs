@@ -1,6 +1,6 @@
 //! Admin endpoints: `POST /api/admin/backup` streams a consistent backup.
 
-use super::{Request, auth};
+use super::{Request, credentials};
 use crate::auth::Snapshot;
 use crate::error::ApiError;
 use bytes::Bytes;
@@ -16,7 +16,7 @@ const CHUNKS_AHEAD: usize = 4;
 /// POST /api/admin/backup: the whole store as one backup file, for admins;
 /// 403 `insufficient_scope` for others.
 pub(super) async fn backup(req: Request) -> Result<Response, ApiError> {
-    let caller = auth::caller(&req).await?;
+    let caller = credentials::caller(&req).await?;
     let snapshot = req.state.auth.backup(&caller).await?;
     let filename = format!("latchkey-{}.bak", file_stamp(snapshot.created_at()));
     let len = snapshot.len();

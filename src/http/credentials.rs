@@ -18,7 +18,7 @@ use warp::http::{HeaderMap, header};
 
 /// Reads the credentials a request carries, if any. Malformed headers are
 /// 400s, never 500s; an unknown scheme is simply not credentials we accept.
-pub fn credentials(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
+pub fn parse(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -133,7 +133,7 @@ pub async fn caller(req: &Request) -> Result<Caller, ApiError> {
 /// endpoints it needs to manage its tokens and get confirmed.
 pub async fn caller_even_unconfirmed(req: &Request) -> Result<Caller, ApiError> {
     let credentials =
-        credentials(&req.headers)?.ok_or(ApiError::InvalidCredentials { presented: false })?;
+        parse(&req.headers)?.ok_or(ApiError::InvalidCredentials { presented: false })?;
     authenticate(req, credentials).await
 }
 
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn basic_splits_at_the_first_colon() {
-        match credentials(&with(&basic_of("alice:pa:ss"))).unwrap() {
+        match parse(&with(&basic_of("alice:pa:ss"))).unwrap() {
             Some(Credentials::Password { username, password }) => {
                 assert_eq!(username, "alice");
                 assert_eq!(password, "pa:ss");
@@ -238,20 +238,20 @@ mod tests {
 
     #[test]
     fn token_in_basic_username_is_a_token() {
-        let c = credentials(&with(&basic_of("lk_abc:unused"))).unwrap();
+        let c = parse(&with(&basic_of("lk_abc:unused"))).unwrap();
         assert!(matches!(c, Some(Credentials::Token(t)) if t == "lk_abc"));
     }
 
     #[test]
     fn a_token_with_white_space_around_it_in_basic_username_is_a_token() {
-        let c = credentials(&with(&basic_of(" lk_abc\t:unused"))).unwrap();
+        let c = parse(&with(&basic_of(" lk_abc\t:unused"))).unwrap();
         assert!(matches!(c, Some(Credentials::Token(t)) if t == "lk_abc"));
     }
 
     #[test]
     fn a_signed_token_in_basic_username_is_a_token_and_a_dotted_name_is_not() {
         let jws = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
-        let c = credentials(&with(&basic_of(&format!("{jws}:unused")))).unwrap();
+        let c = parse(&with(&basic_of(&format!("{jws}:unused")))).unwrap();
         assert!(matches!(c, Some(Credentials::Token(t)) if t == jws));
         for name in [
             "jane.q.public",
@@ -259,7 +259,7 @@ mod tests {
             "eyJ.x",
             "x.eyJhbGciOiJFZERTQSJ9.y",
         ] {
-            let c = credentials(&with(&basic_of(&format!("{name}:pw")))).unwrap();
+            let c = parse(&with(&basic_of(&format!("{name}:pw")))).unwrap();
             assert!(
                 matches!(c, Some(Credentials::Password { ref username, .. }) if username == name),
                 "{name}"
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn bearer_scheme_is_case_insensitive_and_bare_token_works() {
         for v in ["Bearer lk_x", "bEaReR lk_x", "lk_x"] {
-            let c = credentials(&with(v)).unwrap();
+            let c = parse(&with(v)).unwrap();
             assert!(
                 matches!(c, Some(Credentials::Token(t)) if t == "lk_x"),
                 "{v}"
@@ -296,7 +296,7 @@ mod tests {
     #[test]
     fn malformed_headers_are_invalid_requests() {
         for v in ["Basic !!!", "Basic bm9jb2xvbg==", "Bearer ", "Bearer a b"] {
-            let e = credentials(&with(v)).unwrap_err();
+            let e = parse(&with(v)).unwrap_err();
             assert_eq!(e.code(), "invalid_request", "{v}");
         }
         let mut h = HeaderMap::new();
@@ -304,7 +304,7 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_bytes(b"Basic \xff").unwrap(),
         );
-        assert_eq!(credentials(&h).unwrap_err().code(), "invalid_request");
+        assert_eq!(parse(&h).unwrap_err().code(), "invalid_request");
     }
 
     #[test]
@@ -314,6 +314,6 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer lk_b"),
         );
-        assert_eq!(credentials(&h).unwrap_err().code(), "invalid_request");
+        assert_eq!(parse(&h).unwrap_err().code(), "invalid_request");
     }
 }
