@@ -39,6 +39,18 @@ fn user(store: &Trees, name: &str, email: Option<&str>) -> User {
     store.insert_user(new_user(name, email)).unwrap().unwrap()
 }
 
+/// A live refresh token of `user` under `digest`; returns its session.
+fn refresh(store: &Trees, user: &User, digest: &SecretDigest) -> TokenId {
+    let record = TokenRecord {
+        id: TokenId(0),
+        kind: TokenKind::Refresh,
+        user_id: user.id,
+        created_at: 0,
+        expires_at: i64::MAX,
+    };
+    store.insert_token(digest, record).unwrap().unwrap().id
+}
+
 fn token(store: &Trees, user: &User, seed: u8, expires_at: i64) -> (SecretDigest, TokenRecord) {
     let record = TokenRecord {
         id: TokenId(0),
@@ -240,19 +252,12 @@ fn a_second_open_of_the_same_directory_fails() {
 fn rotating_a_refresh_token_keeps_the_session_and_reuse_revokes_it() {
     let (_dir, store) = open();
     let alice = user(&store, "alice", None);
-    let record = TokenRecord {
-        id: TokenId(0),
-        kind: TokenKind::Refresh,
-        user_id: alice.id,
-        created_at: 0,
-        expires_at: i64::MAX,
-    };
     let (first, second, third) = (
         SecretDigest([1; 32]),
         SecretDigest([2; 32]),
         SecretDigest([3; 32]),
     );
-    let session = store.insert_token(&first, record).unwrap().unwrap().id;
+    let session = refresh(&store, &alice, &first);
     let Rotation::Rotated(next) = store.rotate_refresh(&first, &second, i64::MAX).unwrap() else {
         panic!("a live refresh token rotates");
     };
@@ -276,15 +281,8 @@ fn revoked_sessions_are_remembered_across_a_reopen() {
     let session = {
         let store = reopen(dir.path());
         let alice = user(&store, "alice", None);
-        let record = TokenRecord {
-            id: TokenId(0),
-            kind: TokenKind::Refresh,
-            user_id: alice.id,
-            created_at: 0,
-            expires_at: i64::MAX,
-        };
         let digest = SecretDigest([7; 32]);
-        let session = store.insert_token(&digest, record).unwrap().unwrap().id;
+        let session = refresh(&store, &alice, &digest);
         store.revoke_token(&digest).unwrap();
         assert!(store.is_session_revoked(session));
         store.flush_blocking().unwrap();
