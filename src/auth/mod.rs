@@ -19,7 +19,7 @@ pub use crate::store::Snapshot;
 pub use accounts::{Actor, NewAccount, Page, Registration, UserPatch};
 pub use presented::{PasswordCredentials, TokenShape};
 pub use settings::Settings;
-pub use tokens::{Introspection, IssuedToken, TokenInfo};
+pub use tokens::{ActiveToken, Introspection, IssuedToken, TokenInfo};
 
 use crate::delivery::Delivery;
 use crate::metrics::Login;

@@ -53,33 +53,43 @@ pub struct TokenInfo {
 pub struct Introspection {
     /// Whether the token would be accepted now.
     pub active: bool,
-    /// The rest is present only for an active token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    /// What an active token says; an inactive one says nothing more.
+    #[serde(flatten)]
+    pub token: Option<ActiveToken>,
+}
+
+/// What introspection tells of an active token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActiveToken {
+    /// The user's id.
+    pub sub: String,
     /// The user's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
+    pub username: String,
     /// `access_token` or `refresh_token`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<&'static str>,
+    pub token_type: &'static str,
     /// Expiry, Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<UnixTime>,
+    pub exp: UnixTime,
     /// Issue time, Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<UnixTime>,
+    pub iat: UnixTime,
     /// The token's or session's id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub sid: String,
     /// The user's current role.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<&'static str>,
+    pub role: &'static str,
     /// `iss` (signed tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// `jti` (signed tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+}
+
+impl From<ActiveToken> for Introspection {
+    fn from(token: ActiveToken) -> Self {
+        Self {
+            active: true,
+            token: Some(token),
+        }
+    }
 }
 
 fn seconds(s: u64) -> i64 {
@@ -261,34 +271,35 @@ impl Auth {
             if record.expires_at <= now() {
                 return Ok(inactive);
             }
-            return Ok(Introspection {
-                active: true,
-                sub: Some(user.id.to_string()),
-                username: Some(user.username.as_str().to_owned()),
-                token_type: Some(match record.kind {
+            return Ok(ActiveToken {
+                sub: user.id.to_string(),
+                username: user.username.as_str().to_owned(),
+                token_type: match record.kind {
                     TokenKind::Access => "access_token",
                     TokenKind::Refresh => "refresh_token",
-                }),
-                exp: Some(record.expires_at),
-                iat: Some(record.created_at),
-                sid: Some(record.id.0.to_string()),
-                role: Some(user.role.as_str()),
-                ..inactive
-            });
+                },
+                exp: record.expires_at,
+                iat: record.created_at,
+                sid: record.id.0.to_string(),
+                role: user.role.as_str(),
+                iss: None,
+                jti: None,
+            }
+            .into());
         }
         match self.signed_caller(presented).await {
-            Ok((caller, verified)) => Ok(Introspection {
-                active: true,
-                sub: Some(caller.user.id.to_string()),
-                username: Some(caller.user.username.as_str().to_owned()),
-                token_type: Some("access_token"),
-                exp: Some(verified.expires_at),
-                iat: Some(verified.issued_at),
-                sid: Some(verified.session.0.to_string()),
-                role: Some(caller.user.role.as_str()),
+            Ok((caller, verified)) => Ok(ActiveToken {
+                sub: caller.user.id.to_string(),
+                username: caller.user.username.as_str().to_owned(),
+                token_type: "access_token",
+                exp: verified.expires_at,
+                iat: verified.issued_at,
+                sid: verified.session.0.to_string(),
+                role: caller.user.role.as_str(),
                 iss: Some(self.config.tokens.issuer.clone()),
                 jti: Some(verified.jti),
-            }),
+            }
+            .into()),
             Err(AuthError::InvalidToken) => Ok(inactive),
             Err(e) => Err(e),
         }
