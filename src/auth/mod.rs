@@ -162,6 +162,25 @@ impl Caller {
     }
 }
 
+/// What one credential check came to.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The caller, or why not.
+    pub outcome: Result<Caller, AuthError>,
+    /// Whether the attempt named an existing account (a password attempt
+    /// only); for the log, never for an answer.
+    pub named_an_account: bool,
+}
+
+impl Attempt {
+    fn refused(error: AuthError, named_an_account: bool) -> Self {
+        Self {
+            outcome: Err(error),
+            named_an_account,
+        }
+    }
+}
+
 /// The use cases, over one store and one hash pool. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Auth {
@@ -200,23 +219,27 @@ impl Auth {
     /// password and a disabled account fail identically, after the same
     /// amount of hashing. Password checks are throttled per account and per
     /// `client` address; token checks are not.
-    pub async fn authenticate(
-        &self,
-        credentials: Credentials,
-        client: Option<IpAddr>,
-    ) -> Result<Caller, AuthError> {
+    ///
+    /// The attempt also says whether a password attempt's name was an
+    /// account's: the log shows a name no account has only as a fingerprint
+    /// (it may be a mistyped password). That is for the log, never for an
+    /// answer, which must not tell.
+    pub async fn attempt(&self, credentials: Credentials, client: Option<IpAddr>) -> Attempt {
         match credentials {
-            Credentials::Token(token) => self.authenticate_token(&token).await,
+            Credentials::Token(token) => Attempt {
+                outcome: self.authenticate_token(&token).await,
+                named_an_account: false,
+            },
             Credentials::Password { username, password } => {
-                let outcome = self.check_password(&username, &password, client).await;
-                crate::metrics::login(match &outcome {
+                let attempt = self.check_password(&username, &password, client).await;
+                crate::metrics::login(match &attempt.outcome {
                     Ok(_) => Login::Success,
                     Err(AuthError::InvalidCredentials) => Login::Failure,
                     Err(AuthError::RateLimited { .. }) => Login::Throttled,
                     Err(AuthError::Busy) => Login::Busy,
                     Err(_) => Login::Error,
                 });
-                outcome
+                attempt
             }
         }
     }
@@ -227,19 +250,28 @@ impl Auth {
         username: &str,
         password: &str,
         client: Option<IpAddr>,
-    ) -> Result<Caller, AuthError> {
+    ) -> Attempt {
         let login = login_key(username);
         // Resolved first so the lockout counts per account: a locked-out
         // name must not be reachable through its email. Known and unknown
         // identifiers cost the same lookup here and one hash below.
-        let user = self.store.user_by_login(&login).await?;
+        let user = match self.store.user_by_login(&login).await {
+            Ok(user) => user,
+            Err(e) => return Attempt::refused(e.into(), false),
+        };
+        let named_an_account = user.is_some();
         let subject = match &user {
             Some(user) => Subject::Account(user.id),
             None => Subject::Unknown(login),
         };
         // A locked-out account costs no hash and no bucket token.
-        let attempt = self.throttle.admit(subject)?;
-        self.throttle.password_check_by_ip(client)?;
+        let attempt = match self.throttle.admit(subject) {
+            Ok(attempt) => attempt,
+            Err(e) => return Attempt::refused(e, named_an_account),
+        };
+        if let Err(e) = self.throttle.password_check_by_ip(client) {
+            return Attempt::refused(e, named_an_account);
+        }
         let outcome = self
             .authenticate_password(user, Password::presented(password))
             .await;
@@ -249,17 +281,10 @@ impl Auth {
             // Busy and the like say nothing about the password.
             Err(_) => drop(attempt),
         }
-        outcome
-    }
-
-    /// Whether `login` (a username or an email, in any case) names an
-    /// account. For the log only, which shows a failed name no account has
-    /// as a fingerprint; never for an answer, which must not tell.
-    pub async fn names_an_account(&self, login: &str) -> bool {
-        matches!(
-            self.store.user_by_login(&login_key(login)).await,
-            Ok(Some(_))
-        )
+        Attempt {
+            outcome,
+            named_an_account,
+        }
     }
 
     /// Takes one registration from the client's bucket.

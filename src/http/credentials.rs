@@ -180,7 +180,8 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
     };
     let name = username.as_deref().map(LoggedName::of);
     let client = ClientLog(req.client);
-    match req.state.auth.authenticate(credentials, req.client).await {
+    let attempt = req.state.auth.attempt(credentials, req.client).await;
+    match attempt.outcome {
         Ok(caller) => {
             let shown = name.as_ref().and_then(LoggedName::as_given);
             let fingerprint = name.as_ref().and_then(LoggedName::fingerprint);
@@ -194,10 +195,8 @@ pub async fn authenticate(req: &Request, credentials: Credentials) -> Result<Cal
             Ok(caller)
         }
         Err(e) => {
-            // Looked up for every failed name, known or not, after the
-            // hashing: the log's choice costs no difference in timing.
             let name = match name {
-                Some(LoggedName::AsGiven(n)) if !req.state.auth.names_an_account(n).await => {
+                Some(LoggedName::AsGiven(n)) if !attempt.named_an_account => {
                     Some(LoggedName::fingerprint_of(n))
                 }
                 other => other,
