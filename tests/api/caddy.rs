@@ -194,7 +194,7 @@ async fn caddy_without_a_token_answers_401_with_latchkeys_challenges_and_the_app
     };
     // Each refusal is latchkey's own, challenges and problem alike: the
     // same request sent to latchkey directly gets the same answer.
-    let wrong_token = "lk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let wrong_token = MADE_UP_TOKEN;
     let cases = [
         (
             s.app("/app/page"),

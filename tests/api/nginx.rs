@@ -79,10 +79,6 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     fn error_log(&self) -> String {
         self.proxy.log()
     }
@@ -130,20 +126,18 @@ async fn nginx_auth_request_passes_a_token_holder_through_with_user_headers_and_
     let (upstream, hits) = start_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let nginx = start_nginx(&binary, dir.path(), server.addr, upstream).await;
-    let client = reqwest::Client::new();
+    let proxy = Api::new(nginx.addr, reqwest::Client::new());
 
     // A token holder reaches the app, which learns who they are; a header
     // the client forged is overwritten. The app's own query string stays
     // out of the sub-request (latchkey refuses parameters it does not know).
-    let resp = client
-        .get(nginx.url("/app/page?q=boots&role=admin"))
-        .bearer_auth(&token)
+    let resp = proxy
+        .get_as("/app/page?q=boots&role=admin", &token)
         .header("x-auth-user", "mallory")
         .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "nginx log:\n{}", nginx.error_log());
-    let seen = resp.text().await.unwrap();
+        .await;
+    assert_eq!(resp.status, 200, "nginx log:\n{}", nginx.error_log());
+    let seen = resp.text();
     assert!(seen.contains("x-auth-user: alice\n"), "{seen}");
     assert!(!seen.contains("mallory"), "{seen}");
     assert!(
@@ -154,68 +148,28 @@ async fn nginx_auth_request_passes_a_token_holder_through_with_user_headers_and_
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 
     // No credentials, a wrong token, a POST without credentials: refused
-    // at the proxy, and the app never sees them.
-    let none = client.get(nginx.url("/app/page")).send().await.unwrap();
-    assert_eq!(none.status(), 401);
-    let wrong = client
-        .get(nginx.url("/app/page"))
-        .bearer_auth("lk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let post = client
-        .post(nginx.url("/app/form"))
+    // at the proxy, and the app never sees them. A POST with a token
+    // passes: the sub-request keeps the method.
+    proxy.get("/app/page").expect(401).await;
+    proxy.get_as("/app/page", MADE_UP_TOKEN).expect(401).await;
+    proxy.post("/app/form").body("x=1").expect(401).await;
+    proxy
+        .post_as("/app/form", &token)
         .body("x=1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(post.status(), 401);
-    // A POST with a token passes: the sub-request keeps the method.
-    let post = client
-        .post(nginx.url("/app/form"))
-        .bearer_auth(&token)
-        .body("x=1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(post.status(), 200);
+        .expect(200)
+        .await;
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 
     // The admin area needs the admin role.
-    let user_in_admin = client
-        .get(nginx.url("/admin/panel"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user_in_admin.status(), 403);
+    proxy.get_as("/admin/panel", &token).expect(403).await;
     let admin_token = server.token_for(ADMIN, PASSWORD).await;
-    let admin = client
-        .get(nginx.url("/admin/panel"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(admin.status(), 200);
-    assert!(
-        admin
-            .text()
-            .await
-            .unwrap()
-            .contains(&format!("x-auth-user: {ADMIN}\n"))
-    );
+    let admin = proxy.get_as("/admin/panel", &admin_token).expect(200).await;
+    assert!(admin.text().contains(&format!("x-auth-user: {ADMIN}\n")));
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
     // Revocation counts at the proxy on the very next request.
     server.delete_as("/api/tokens", &token).expect(204).await;
-    let revoked = client
-        .get(nginx.url("/app/page"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 401);
+    proxy.get_as("/app/page", &token).expect(401).await;
     assert_eq!(hits.load(Ordering::SeqCst), 3);
     drop(nginx);
 }

@@ -7,10 +7,9 @@
 //! that must keep them out of the log). The captured stderr is then searched
 //! for every secret the session used, at the default level and at debug.
 
-use crate::support::{Server, Webhook, workspace};
+use crate::support::{MADE_UP_TOKEN, Server, Webhook, workspace};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -18,7 +17,6 @@ const FIRST_PASSWORD: &str = "tangerine wallpaper lantern 41";
 const SECOND_PASSWORD: &str = "saffron harbour violin 77";
 const RESET_PASSWORD: &str = "quiet glacier pumpkin 93";
 const WRONG_PASSWORD: &str = "wrong walrus umbrella 12";
-const MADE_UP_TOKEN: &str = "lk_MadeUpTokenNobodyWasEverIssued0123456789abc";
 const MADE_UP_CODE: &str = "MadeUpCodeNobodyWasEverSent0123456789abcdefg";
 /// A passphrase typed into the username field: over 64 characters, so no
 /// username, and logged only as a fingerprint.
@@ -72,28 +70,14 @@ impl Secrets {
     }
 }
 
-/// The status and JSON body (or `Null`) of a response.
-async fn parts(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
 /// POST /api/tokens with `authorization` as the header; asserts 200 and
 /// returns the token response.
 async fn issued_with(server: &Server, authorization: &str) -> Value {
-    let (status, body) = parts(
-        server
-            .client
-            .post(server.url("/api/tokens"))
-            .header(AUTHORIZATION, authorization)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body
+    server
+        .post("/api/tokens")
+        .authorization(authorization)
+        .expect_json()
+        .await
 }
 
 /// A string member of a JSON body.
@@ -108,23 +92,17 @@ fn text(body: &Value, key: &str) -> String {
 /// wrong, each way of presenting a token, a password change, and a reset
 /// by webhook-delivered code.
 async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Secrets) {
-    let post = |path: &str| server.client.post(server.url(path));
-    let get = |path: &str| server.client.get(server.url(path));
-
     secrets.add("first password", FIRST_PASSWORD);
-    let (status, user) = parts(
-        post("/api/users")
-            .json(&json!({
-                "username": "alice",
-                "password": FIRST_PASSWORD,
-                "email": "alice@example.com",
-            }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 201, "{user}");
+    let user = server
+        .post("/api/users")
+        .json(&json!({
+            "username": "alice",
+            "password": FIRST_PASSWORD,
+            "email": "alice@example.com",
+        }))
+        .expect(201)
+        .await
+        .json();
     let id = user["id"].as_u64().unwrap();
 
     let login = secrets.basic("first login", "alice", FIRST_PASSWORD);
@@ -134,36 +112,21 @@ async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Se
 
     secrets.add("wrong password", WRONG_PASSWORD);
     let wrong = secrets.basic("wrong login", "Alice", WRONG_PASSWORD);
-    let response = post("/api/tokens")
-        .header(AUTHORIZATION, &wrong)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-
+    let refused = |header: &str| server.post("/api/tokens").authorization(header).expect(401);
+    refused(&wrong).await;
     for (what, typed) in [
         ("passphrase typed as the username", PASSPHRASE_AS_USERNAME),
         ("password typed as the username", PASSWORD_AS_USERNAME),
     ] {
         secrets.add(what, typed);
-        let mistyped = secrets.basic(what, typed, "alice");
-        let response = post("/api/tokens")
-            .header(AUTHORIZATION, &mistyped)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401, "{what}");
+        refused(&secrets.basic(what, typed, "alice")).await;
     }
 
-    let (status, body) = parts(
-        post("/api/tokens")
-            .json(&json!({ "username": "alice", "password": FIRST_PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = server
+        .post("/api/tokens")
+        .json(&json!({ "username": "alice", "password": FIRST_PASSWORD }))
+        .expect_json()
+        .await;
     secrets.add("token from a JSON login", &text(&body, "token"));
 
     let bearer = secrets.bearer("opaque token", &token);
@@ -174,71 +137,50 @@ async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Se
         "unused",
     );
     for header in [&bearer, &as_username, &spaced] {
-        let response = get("/api/resource")
-            .header(AUTHORIZATION, header)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{header}");
+        let resource = server.get("/api/resource").authorization(header);
+        resource.expect(200).await;
     }
-    let response = get("/api/tokens")
-        .header(AUTHORIZATION, &bearer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    server
+        .get("/api/tokens")
+        .authorization(&bearer)
+        .expect(200)
+        .await;
     // A made-up token is a presented credential too.
     secrets.add("made-up token", MADE_UP_TOKEN);
     let made_up = secrets.bearer("made-up token", MADE_UP_TOKEN);
-    let response = get("/api/resource")
-        .header(AUTHORIZATION, &made_up)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let resource = server.get("/api/resource").authorization(&made_up);
+    resource.expect(401).await;
 
     secrets.add("second password", SECOND_PASSWORD);
-    let (status, body) = parts(
-        server
-            .client
-            .patch(server.url(&format!("/api/users/{id}")))
-            .header(AUTHORIZATION, &bearer)
-            .json(&json!({ "password": SECOND_PASSWORD, "current_password": FIRST_PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    server
+        .patch(&format!("/api/users/{id}"))
+        .authorization(&bearer)
+        .json(&json!({ "password": SECOND_PASSWORD, "current_password": FIRST_PASSWORD }))
+        .expect(200)
+        .await;
     let login = secrets.basic("second login", "alice", SECOND_PASSWORD);
     let body = issued_with(server, &login).await;
     secrets.add("token after the change", &text(&body, "token"));
 
-    let response = post("/api/password-reset")
+    server
+        .post("/api/password-reset")
         .json(&json!({ "username_or_email": "alice@example.com" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
+        .expect(202)
+        .await;
     secrets.add("made-up code", MADE_UP_CODE);
-    let response = post("/api/password-reset/confirm")
-        .json(&json!({ "code": MADE_UP_CODE, "password": RESET_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let confirm = |code: &str| {
+        server
+            .post("/api/password-reset/confirm")
+            .json(&json!({ "code": code, "password": RESET_PASSWORD }))
+    };
+    confirm(MADE_UP_CODE).expect(400).await;
     let message = webhook.next().await;
     assert_eq!(message["kind"], "password_reset", "{message}");
     assert_eq!(message["username"], "alice", "{message}");
     let code = text(&message, "code");
     secrets.add("reset code", &code);
     secrets.add("reset password", RESET_PASSWORD);
-    let response = post("/api/password-reset/confirm")
-        .json(&json!({ "code": code, "password": RESET_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    confirm(&code).expect(204).await;
     let login = secrets.basic("login after the reset", "alice", RESET_PASSWORD);
     let body = issued_with(server, &login).await;
     secrets.add("token after the reset", &text(&body, "token"));
@@ -248,34 +190,19 @@ async fn opaque_session(server: &Server, webhook: &mut Webhook, secrets: &mut Se
 /// both access tokens used.
 async fn jwt_session(server: &Server, secrets: &mut Secrets) {
     let login = secrets.basic("jwt login", "alice", RESET_PASSWORD);
-    let (status, body) = parts(
-        server
-            .client
-            .post(server.url("/api/tokens"))
-            .header(AUTHORIZATION, &login)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = issued_with(server, &login).await;
     let access = text(&body, "token");
     assert_eq!(access.matches('.').count(), 2, "a JWS: {access}");
     let refresh = text(&body, "refresh_token");
     secrets.add("access token", &access);
     secrets.add("refresh token", &refresh);
 
-    let (status, body) = parts(
+    let refreshing = |presented: &str| {
         server
-            .client
-            .post(server.url("/api/tokens/refresh"))
-            .json(&json!({ "refresh_token": refresh }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+            .post("/api/tokens/refresh")
+            .json(&json!({ "refresh_token": presented }))
+    };
+    let body = refreshing(&refresh).expect_json().await;
     let refreshed = text(&body, "token");
     secrets.add("refreshed access token", &refreshed);
     secrets.add("second refresh token", &text(&body, "refresh_token"));
@@ -285,14 +212,7 @@ async fn jwt_session(server: &Server, secrets: &mut Secrets) {
         let as_username = secrets.basic(&format!("{what} as Basic username"), token, "unused");
         for header in [&bearer, &as_username] {
             for path in ["/api/resource", "/api/tokens"] {
-                let response = server
-                    .client
-                    .get(server.url(path))
-                    .header(AUTHORIZATION, header)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200, "{what} on {path}: {header}");
+                server.get(path).authorization(header).expect(200).await;
             }
         }
     }
@@ -301,14 +221,7 @@ async fn jwt_session(server: &Server, secrets: &mut Secrets) {
     // such) and a made-up one: both refused, neither logged.
     secrets.add("made-up refresh token", MADE_UP_TOKEN);
     for presented in [refresh.as_str(), MADE_UP_TOKEN] {
-        let response = server
-            .client
-            .post(server.url("/api/tokens/refresh"))
-            .json(&json!({ "refresh_token": presented }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401, "{presented}");
+        refreshing(presented).expect(401).await;
     }
 }
 
@@ -398,15 +311,11 @@ async fn an_admin_changing_another_accounts_password_is_logged_without_it() {
     let bob = server.register("bob", PASSWORD).await;
     let bob_id = bob["id"].as_u64().unwrap();
     let admin = server.token_for("root", PASSWORD).await;
-    let response = server
-        .client
-        .patch(server.url(&format!("/api/users/{bob_id}")))
-        .bearer_auth(&admin)
+    server
+        .patch_as(&format!("/api/users/{bob_id}"), &admin)
         .json(&json!({ "password": SECOND_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .expect(200)
+        .await;
     let log = server.stop();
     let line = log
         .lines()

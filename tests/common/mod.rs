@@ -20,3 +20,6 @@ pub use webhook::Webhook;
 
 /// The password the helpers register and log in with unless told otherwise.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A token of the right shape that was never issued.
+pub const MADE_UP_TOKEN: &str = "lk_MadeUpTokenNobodyWasEverIssued0123456789abc";
