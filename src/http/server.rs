@@ -15,6 +15,7 @@ use super::parse_error::ProblemOnParseError;
 use crate::error::ApiError;
 use crate::http::settings::Http;
 use hyper::body::Incoming;
+use hyper::service::Service as Hyper;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
@@ -213,19 +214,26 @@ enum Handshake {
     PlainHttp(TcpStream),
 }
 
+type Request = hyper::Request<Incoming>;
+
+/// What a connection serves: a hyper service for warp's responses that can
+/// move to the connection's task.
+trait Handler:
+    Send + 'static + Hyper<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+{
+}
+
+impl<S> Handler for S where
+    S: Send
+        + 'static
+        + Hyper<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+{
+}
+
 impl Connection {
     /// Serves `handler` on `stream`, after a TLS handshake if there is an
     /// `acceptor`.
-    async fn serve<S>(self, stream: TcpStream, acceptor: Option<TlsAcceptor>, handler: S)
-    where
-        S: hyper::service::Service<
-                hyper::Request<Incoming>,
-                Response = Response,
-                Error = Infallible,
-            > + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    async fn serve(self, stream: TcpStream, acceptor: Option<TlsAcceptor>, handler: impl Handler) {
         let Some(acceptor) = acceptor else {
             return self.http(stream, handler).await;
         };
@@ -248,16 +256,9 @@ impl Connection {
     }
 
     /// Serves HTTP/1.1 on `io` until the client or shutdown ends it.
-    async fn http<I, S>(self, io: I, handler: S)
+    async fn http<I>(self, io: I, handler: impl Handler)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        S: hyper::service::Service<
-                hyper::Request<Incoming>,
-                Response = Response,
-                Error = Infallible,
-            > + Send
-            + 'static,
-        S::Future: Send + 'static,
     {
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
