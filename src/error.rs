@@ -274,6 +274,18 @@ impl ApiError {
         };
         serde_json::to_vec(&problem).unwrap_or_default()
     }
+
+    /// The `WWW-Authenticate` challenges a refusal carries: both schemes
+    /// for a missing or bad credential, so a client learns it may use
+    /// either; Bearer alone for a token that lacks the scope.
+    fn challenges(&self) -> &'static [&'static str] {
+        match self {
+            Self::InvalidCredentials { .. } => &[BASIC_CHALLENGE, BEARER_CHALLENGE],
+            Self::InvalidToken => &[BASIC_CHALLENGE, BEARER_INVALID_TOKEN],
+            Self::InsufficientScope => &[BEARER_INSUFFICIENT_SCOPE],
+            _ => &[],
+        }
+    }
 }
 
 impl Reply for ApiError {
@@ -286,33 +298,13 @@ impl Reply for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        for challenge in self.challenges() {
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         match &self {
-            Self::InvalidCredentials { .. } => {
-                headers.append(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BASIC_CHALLENGE),
-                );
-                headers.append(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BEARER_CHALLENGE),
-                );
-            }
-            Self::InvalidToken => {
-                headers.append(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BASIC_CHALLENGE),
-                );
-                headers.append(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BEARER_INVALID_TOKEN),
-                );
-            }
-            Self::InsufficientScope => {
-                headers.append(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BEARER_INSUFFICIENT_SCOPE),
-                );
-            }
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
