@@ -127,12 +127,7 @@ impl Trees {
 
     /// The record of a code, spent codes excluded (they are deleted).
     pub fn code(&self, digest: &SecretDigest) -> StoreResult<Option<CodeRecord>> {
-        self.inner
-            .code_by_digest
-            .get(digest.0)?
-            .map(|v| codec::decode(&v))
-            .transpose()
-            .map_err(Into::into)
+        super::read(&self.inner.code_by_digest, &digest.0)
     }
 
     /// The keys of every code a user holds.

@@ -84,6 +84,14 @@ fn flatten<T>(outcome: Result<T, TransactionError<Abort>>) -> StoreResult<Result
     }
 }
 
+/// The record stored under `key` in `tree`, decoded.
+fn read<T: serde::de::DeserializeOwned>(tree: &Tree, key: &[u8]) -> StoreResult<Option<T>> {
+    match tree.get(key)? {
+        Some(value) => Ok(Some(codec::decode(&value)?)),
+        None => Ok(None),
+    }
+}
+
 /// The embedded database: users, their tokens, and the indexes between them.
 /// Cheap to clone; all clones share one sled handle.
 #[derive(Clone)]

@@ -172,17 +172,21 @@ fn sweep_deletes_only_expired_tokens() {
     assert!(store.check().unwrap().is_ok());
 }
 
+/// Runs one of the store's async operations from a plain test.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 #[test]
 fn records_survive_reopening_after_durable() {
     let dir = tempfile::tempdir().unwrap();
     let alice = {
         let store = reopen(dir.path());
         let alice = user(&store, "alice", None);
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(store.durable())
-            .unwrap();
+        block_on(store.durable()).unwrap();
         alice
     };
     let store = reopen(dir.path());
@@ -226,11 +230,7 @@ fn a_resolved_revocation_survives_a_reopen_and_the_writer_lets_the_store_close()
         let store = reopen(dir.path());
         let alice = user(&store, "alice", None);
         let (digest, record) = token(&store, &alice, 1, i64::MAX);
-        let revoked = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(store.revoke_token_of(alice.id, record.id))
-            .unwrap();
+        let revoked = block_on(store.revoke_token_of(alice.id, record.id)).unwrap();
         assert!(revoked);
         digest
     };

@@ -86,12 +86,7 @@ impl Trees {
     /// The live or expired record for a token digest; expiry is the caller's
     /// call, so the sweep can lag without letting an expired token in.
     pub fn token(&self, digest: &SecretDigest) -> StoreResult<Option<TokenRecord>> {
-        self.inner
-            .token_by_digest
-            .get(digest.0)?
-            .map(|v| codec::decode(&v))
-            .transpose()
-            .map_err(Into::into)
+        super::read(&self.inner.token_by_digest, &digest.0)
     }
 
     /// Every token of a user, in issue order.
