@@ -97,12 +97,7 @@ pub(super) async fn register(req: Request) -> Result<warp::reply::Response, ApiE
     state.auth.check_registration_rate(req.client)?;
     let request: RegisterRequest = req.json().await?;
     let username = Username::parse(&request.username).map_err(invalid)?;
-    let email = request
-        .email
-        .as_deref()
-        .map(Email::parse)
-        .transpose()
-        .map_err(invalid)?;
+    let email = parse_optional(request.email.as_deref(), Email::parse)?;
     let user = match state
         .auth
         .register(username, request.password, email)
@@ -125,8 +120,17 @@ pub(super) async fn register(req: Request) -> Result<warp::reply::Response, ApiE
     .into_response())
 }
 
+/// A field that parses to nothing a handler can use: `invalid_request`.
 pub(super) fn invalid(e: crate::model::InvalidField) -> ApiError {
     ApiError::InvalidRequest(e.to_string())
+}
+
+/// A field the client may leave out, parsed if it is there.
+fn parse_optional<T>(
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, crate::model::InvalidField>,
+) -> Result<Option<T>, ApiError> {
+    raw.map(parse).transpose().map_err(invalid)
 }
 
 #[derive(Serialize)]
@@ -235,12 +239,7 @@ pub(super) async fn update(id: UserId, req: Request) -> Result<impl Reply, ApiEr
         Some(None) => Some(None),
         None => None,
     };
-    let role = request
-        .role
-        .as_deref()
-        .map(Role::parse)
-        .transpose()
-        .map_err(invalid)?;
+    let role = parse_optional(request.role.as_deref(), Role::parse)?;
     let patch = UserPatch {
         email,
         password: request.password,
