@@ -39,8 +39,7 @@ async fn a_new_password_with_a_control_character_is_refused_not_altered() {
 #[tokio::test]
 async fn password_change_requires_the_current_password() {
     let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let stolen = app.token_for("alice", PASSWORD).await;
+    let (alice, stolen) = app.user_with_token("alice").await;
     let path = path_of(&alice);
     let change = |body: serde_json::Value| app.patch_as(&path, &stolen).json(&body).send();
     let missing = change(json!({ "password": "taken over by a thief" })).await;
@@ -80,8 +79,7 @@ async fn email_change_requires_the_current_password() {
 #[tokio::test]
 async fn wrong_current_passwords_count_into_the_accounts_lockout() {
     let app = TestServer::spawn().await;
-    let alice = app.register("alice", PASSWORD).await;
-    let stolen = app.token_for("alice", PASSWORD).await;
+    let (alice, stolen) = app.user_with_token("alice").await;
     let path = path_of(&alice);
     for attempt in 0..5 {
         app.patch_as(&path, &stolen)

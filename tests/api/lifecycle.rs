@@ -64,28 +64,27 @@ async fn stored_hash(dir: &tempfile::TempDir, name: &str) -> String {
         .password_hash
 }
 
+/// Asserts alice's stored hash was made with scrypt cost `2^log_n`.
+async fn assert_alice_hashed_at(dir: &tempfile::TempDir, log_n: u8) {
+    let hash = stored_hash(dir, "alice").await;
+    assert!(hash.starts_with(&format!("$scrypt$ln={log_n},")), "{hash}");
+}
+
 #[tokio::test]
 async fn a_hash_made_with_old_parameters_is_rehashed_at_the_next_login() {
+    let costlier = |cfg: &mut latchkey::config::Config| cfg.password.scrypt_log_n = 5;
     let app = TestServer::spawn().await;
     app.register("alice", PASSWORD).await;
     let dir = app.shutdown().await;
-    assert!(
-        stored_hash(&dir, "alice")
-            .await
-            .starts_with("$scrypt$ln=4,")
-    );
+    assert_alice_hashed_at(&dir, 4).await;
 
-    let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
+    let app = TestServer::spawn_in(dir, costlier).await;
     app.me_basic("alice", PASSWORD).await;
     let dir = app.shutdown().await;
-    assert!(
-        stored_hash(&dir, "alice")
-            .await
-            .starts_with("$scrypt$ln=5,")
-    );
+    assert_alice_hashed_at(&dir, 5).await;
 
     // The new hash still verifies the same password.
-    let app = TestServer::spawn_in(dir, |cfg| cfg.password.scrypt_log_n = 5).await;
+    let app = TestServer::spawn_in(dir, costlier).await;
     app.me_basic("alice", PASSWORD).await;
 }
 

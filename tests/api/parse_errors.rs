@@ -12,15 +12,7 @@ async fn too_many_headers_get_a_problem_json_431() {
     }
     request.push_str("\r\n");
     let response = app.raw(request.as_bytes()).await;
-    assert_eq!(response.status(), 431, "{}", response.0);
-    assert!(
-        response
-            .0
-            .contains("content-type: application/problem+json\r\n"),
-        "{}",
-        response.0
-    );
-    assert_eq!(response.json()["error"], "headers_too_large");
+    response.assert_problem(431, "headers_too_large");
 }
 
 #[tokio::test]
@@ -29,10 +21,7 @@ async fn a_malformed_header_gets_a_problem_json_400() {
     let response = app
         .raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
         .await;
-    assert_eq!(response.status(), 400, "{}", response.0);
-    let problem = response.json();
-    assert_eq!(problem["error"], "invalid_request");
-    assert_eq!(problem["status"], 400);
+    response.assert_problem(400, "invalid_request");
 }
 
 #[tokio::test]

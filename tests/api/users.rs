@@ -38,10 +38,9 @@ async fn alice_with_tokens<const N: usize>() -> (TestServer, String, [String; N]
 async fn registration_returns_201_with_the_user_and_its_location() {
     let app = TestServer::spawn().await;
     let response = app
-        .post("/api/users")
-        .json(&json!({ "username": "alice", "password": PASSWORD, "email": "alice@example.com" }))
-        .expect(201)
-        .await;
+        .try_register_with_email("alice", PASSWORD, "alice@example.com")
+        .await
+        .assert_status(201);
     assert!(
         response
             .header("content-type")
@@ -110,10 +109,9 @@ async fn me_returns_the_caller_with_email_for_password_and_token() {
 async fn no_response_ever_contains_the_password_or_its_hash() {
     let app = TestServer::spawn().await;
     let created = app
-        .post("/api/users")
-        .json(&json!({ "username": "alice", "password": PASSWORD, "email": "a@example.com" }))
-        .expect(201)
-        .await;
+        .try_register_with_email("alice", PASSWORD, "a@example.com")
+        .await
+        .assert_status(201);
     let id = id_of(&created.json());
     let path = format!("/api/users/{id}");
     let token = app.token_for("alice", PASSWORD).await;

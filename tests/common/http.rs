@@ -212,11 +212,22 @@ impl Api {
     /// Registers `username` with `password` and `email`; returns the user.
     pub async fn register_with_email(&self, username: &str, password: &str, email: &str) -> Value {
         let response = self
-            .post("/api/users")
-            .json(&json!({ "username": username, "password": password, "email": email }))
-            .send()
+            .try_register_with_email(username, password, email)
             .await;
         self.registered(response, username, password).await
+    }
+
+    /// POST /api/users `{username, password, email}`, whatever it answers.
+    pub async fn try_register_with_email(
+        &self,
+        username: &str,
+        password: &str,
+        email: &str,
+    ) -> Resp {
+        self.post("/api/users")
+            .json(&json!({ "username": username, "password": password, "email": email }))
+            .send()
+            .await
     }
 
     /// Registers `username` with [`PASSWORD`] and the email
@@ -323,6 +334,19 @@ impl Api {
 pub struct RawResponse(pub String);
 
 impl RawResponse {
+    /// Asserts an RFC 9457 problem with this status and `error` code;
+    /// returns its body.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status(), status, "{}", self.0);
+        let problem_json = "content-type: application/problem+json\r\n";
+        assert!(self.0.contains(problem_json), "{}", self.0);
+        let problem = self.json();
+        assert_eq!(problem["error"], code, "{}", self.0);
+        assert_eq!(problem["status"], status, "{}", self.0);
+        problem
+    }
+
     /// The status code from the status line.
     pub fn status(&self) -> u16 {
         let line = self.0.lines().next().unwrap_or_default();
