@@ -1,7 +1,7 @@
 //! Keys that moved keep working from their old place for a while, with a
 //! warning in the log that names the new one.
 
-use crate::support::{Server, start_failure, workspace};
+use crate::support::{Server, log_lines, start_failure, workspace};
 
 /// POST /api/tokens with wrong Basic credentials, as the client a trusted
 /// proxy says `client` is; returns the status.
@@ -33,10 +33,7 @@ async fn trusted_proxies_under_throttle_still_work_and_log_one_deprecation_warni
     assert_eq!(wrong_login_from(&server, "203.0.113.1").await, 429);
     assert_eq!(wrong_login_from(&server, "203.0.113.2").await, 401);
     let log = server.stop();
-    let warnings: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("throttle.trusted_proxies"))
-        .collect();
+    let warnings = log_lines(&log, &["throttle.trusted_proxies"]);
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
     assert!(

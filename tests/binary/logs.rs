@@ -7,7 +7,7 @@
 //! that must keep them out of the log). The captured stderr is then searched
 //! for every secret the session used, at the default level and at debug.
 
-use crate::support::{MADE_UP_TOKEN, Server, Webhook, workspace};
+use crate::support::{MADE_UP_TOKEN, Server, Webhook, log_line, workspace};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -253,28 +253,15 @@ async fn logged_session(data: &Path, rust_log: Option<&str>) -> (String, Secrets
 /// The log keeps what an operator needs: each attempt, its outcome, the
 /// name as typed and where it came from.
 fn assert_attempts_are_logged(log: &str) {
-    let failed = log
-        .lines()
-        .find(|l| l.contains("authentication failed") && l.contains("Alice"));
-    let failed = failed.unwrap_or_else(|| panic!("no failure line for Alice:\n{log}"));
+    let failed = log_line(log, &["authentication failed", "Alice"]);
     assert!(failed.contains("127.0.0.1"), "{failed}");
-    let succeeded = log
-        .lines()
-        .find(|l| l.contains("authentication succeeded") && l.contains("alice"));
-    let succeeded = succeeded.unwrap_or_else(|| panic!("no success line for alice:\n{log}"));
+    let succeeded = log_line(log, &["authentication succeeded", "alice"]);
     assert!(succeeded.contains("127.0.0.1"), "{succeeded}");
     assert!(succeeded.contains("password"), "{succeeded}");
-    let bad_token = log
-        .lines()
-        .find(|l| l.contains("authentication failed") && l.contains("token"));
-    let bad_token = bad_token.unwrap_or_else(|| panic!("no failure line for a token:\n{log}"));
+    let bad_token = log_line(log, &["authentication failed", "token"]);
     assert!(bad_token.contains("127.0.0.1"), "{bad_token}");
     // A name no account could have is logged as a fingerprint, labelled.
-    let fingerprinted = log
-        .lines()
-        .find(|l| l.contains("authentication failed") && l.contains("username_sha256_prefix"));
-    let fingerprinted =
-        fingerprinted.unwrap_or_else(|| panic!("no fingerprinted failure line:\n{log}"));
+    let fingerprinted = log_line(log, &["authentication failed", "username_sha256_prefix"]);
     assert!(fingerprinted.contains("127.0.0.1"), "{fingerprinted}");
 }
 
@@ -317,10 +304,7 @@ async fn an_admin_changing_another_accounts_password_is_logged_without_it() {
         .expect(200)
         .await;
     let log = server.stop();
-    let line = log
-        .lines()
-        .find(|l| l.contains("admin changes another account's credentials"))
-        .unwrap_or_else(|| panic!("no line for the admin's change:\n{log}"));
+    let line = log_line(&log, &["admin changes another account's credentials"]);
     assert!(line.contains("actor_id=1"), "{line}");
     assert!(line.contains(&format!("target_id={bob_id}")), "{line}");
     assert!(

@@ -2,7 +2,7 @@
 //! the umask the binary starts with, by the server, `restore` and
 //! `tls self-signed` alike; an existing dir open to others draws a warning.
 
-use crate::support::{PASSWORD, Server, run, workspace};
+use crate::support::{PASSWORD, Server, log_lines, run, workspace};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -100,10 +100,7 @@ async fn an_existing_data_dir_open_to_others_draws_one_warning_naming_it() {
     Server::start(&data).stop();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = Server::start(&data).stop();
-    let warnings: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("data dir"))
-        .collect();
+    let warnings = log_lines(&log, &["WARN", "data dir"]);
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(
         warnings[0].contains(data.to_str().unwrap()),

@@ -279,6 +279,23 @@ fn wait_for_listening(
     }
 }
 
+/// The lines of `log` that contain every one of `needles`.
+pub fn log_lines<'a>(log: &'a str, needles: &[&str]) -> Vec<&'a str> {
+    log.lines()
+        .filter(|line| needles.iter().all(|n| line.contains(n)))
+        .collect()
+}
+
+/// The first line of `log` that contains every one of `needles`; fails
+/// showing the whole log when there is none.
+#[track_caller]
+pub fn log_line<'a>(log: &'a str, needles: &[&str]) -> &'a str {
+    match log_lines(log, needles).first() {
+        Some(line) => line,
+        None => panic!("no line with {needles:?} in:\n{log}"),
+    }
+}
+
 /// The address in a `listening on http(s)://127.0.0.1:PORT` line. Takes only
 /// the characters an IPv4 socket address can have, so colour codes or
 /// trailing fields do not matter.

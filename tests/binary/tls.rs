@@ -4,8 +4,8 @@
 //! warnings an operator sees.
 
 use crate::support::{
-    REQUEST_TIMEOUT, Server, assert_one_line_failure, cheap_hashing, latchkey, run, run_to_failure,
-    workspace,
+    REQUEST_TIMEOUT, Server, assert_one_line_failure, cheap_hashing, latchkey, log_line, run,
+    run_to_failure, workspace,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -181,10 +181,7 @@ fn plain_http_on_a_non_loopback_address_warns_that_credentials_travel_in_clear()
     let (_tmp, data) = workspace();
     let server = Server::start_on("0.0.0.0:0", &data, &[]);
     let log = server.stop();
-    let warning = log
-        .lines()
-        .find(|l| l.contains("travel in clear"))
-        .unwrap_or_else(|| panic!("no clear-text warning in:\n{log}"));
+    let warning = log_line(&log, &["travel in clear"]);
     assert!(warning.contains("WARN"), "{warning}");
 }
 
