@@ -105,8 +105,7 @@ async fn basic_password_may_contain_colons() {
 
 #[tokio::test]
 async fn every_token_form_authenticates_on_every_any_route() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     let forms = [
         format!("Bearer {token}"),
         format!("bearer {token}"),

@@ -231,8 +231,7 @@ async fn huge_and_malformed_authorization_headers_are_4xx_never_5xx() {
 
 #[tokio::test]
 async fn an_access_token_in_the_query_string_is_ignored() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     for path in ["/api/me", "/api/resource", "/api/tokens"] {
         app.get(&format!("{path}?access_token={token}"))
             .refused(INVALID_CREDENTIALS)
@@ -242,8 +241,7 @@ async fn an_access_token_in_the_query_string_is_ignored() {
 
 #[tokio::test]
 async fn two_authorization_headers_are_400_even_when_both_are_valid() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     for path in ["/api/me", "/api/resource"] {
         app.get_as(path, &token)
             .bearer(&token)
@@ -524,8 +522,7 @@ async fn without_basic_challenge_401s_carry_only_the_bearer_challenge() {
 
 #[tokio::test]
 async fn a_json_array_of_fields_in_place_of_an_object_is_refused() {
-    let server = TestServer::spawn().await;
-    let token = server.register_and_issue_token("arrays").await;
+    let (server, token) = TestServer::with_token("arrays").await;
     let me = server.get_as("/api/me", &token).send().await.json();
     // serde alone would read `[null, null]` as a struct's fields in order.
     let path = path_of(&me);

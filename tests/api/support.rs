@@ -58,6 +58,14 @@ impl TestServer {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A server with the test configuration and one registered user
+    /// holding a token: the opening of most token tests.
+    pub async fn with_token(username: &str) -> (Self, String) {
+        let app = Self::spawn().await;
+        let token = app.register_and_issue_token(username).await;
+        (app, token)
+    }
+
     /// A server with the test configuration, adjusted by `adjust`.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         Self::spawn_in(tempfile::tempdir().unwrap(), adjust).await

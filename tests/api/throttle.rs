@@ -69,8 +69,7 @@ async fn wait_out(seconds: u64) {
 
 #[tokio::test]
 async fn five_wrong_passwords_lock_the_account_even_against_the_right_password() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     app.register("bob", PASSWORD).await;
     for _ in 0..5 {
         assert_wrong_password_refused(&app, "alice").await;

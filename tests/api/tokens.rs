@@ -88,8 +88,7 @@ async fn issuing_without_credentials_is_401_invalid_credentials() {
 
 #[tokio::test]
 async fn issuing_with_a_token_is_refused_in_every_form() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     for authorization in [
         format!("Bearer {token}"),
         format!("bearer {token}"),
@@ -183,8 +182,7 @@ async fn listing_never_shows_another_users_tokens() {
 
 #[tokio::test]
 async fn revoked_token_is_refused_on_next_request() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     let response = app.delete_as("/api/tokens", &token).expect(204).await;
     assert!(response.body.is_empty());
     app.assert_token_refused(&token).await;
@@ -223,8 +221,7 @@ async fn revoking_the_current_token_works_with_every_token_form() {
 
 #[tokio::test]
 async fn revoking_the_current_token_with_a_password_is_400() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     app.delete("/api/tokens")
         .password("alice")
         .refused(INVALID_REQUEST)
@@ -302,8 +299,7 @@ async fn another_users_token_cannot_be_revoked_and_is_404() {
 
 #[tokio::test]
 async fn revoking_an_unknown_token_id_is_404() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     app.delete_as("/api/tokens/999999", &token)
         .refused(NOT_FOUND)
         .await;

@@ -247,8 +247,7 @@ async fn delete_of_another_users_account_is_forbidden() {
 
 #[tokio::test]
 async fn patch_and_delete_of_a_nonexistent_user_are_404() {
-    let app = TestServer::spawn().await;
-    let token = app.register_and_issue_token("alice").await;
+    let (app, token) = TestServer::with_token("alice").await;
     let unknown = "/api/users/999999";
     let email = json!({ "email": "x@example.com" });
     assert_problems([

@@ -21,8 +21,7 @@ async fn a_valid_token_is_verified_with_the_user_headers_set() {
 
 #[tokio::test]
 async fn every_credential_form_is_verified_and_every_method_is_answered_alike() {
-    let server = TestServer::spawn().await;
-    let token = server.register_and_issue_token("bob").await;
+    let (server, token) = TestServer::with_token("bob").await;
     // nginx keeps the original method in its auth sub-request.
     for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -47,8 +46,7 @@ async fn every_credential_form_is_verified_and_every_method_is_answered_alike() 
 
 #[tokio::test]
 async fn missing_wrong_and_revoked_credentials_are_refused_with_401() {
-    let server = TestServer::spawn().await;
-    let token = server.register_and_issue_token("carol").await;
+    let (server, token) = TestServer::with_token("carol").await;
     let problem = server
         .get("/api/auth/verify")
         .refused(INVALID_CREDENTIALS)
@@ -97,8 +95,7 @@ async fn role_admin_is_403_insufficient_scope_for_a_user_and_200_for_an_admin() 
 
 #[tokio::test]
 async fn an_unknown_role_is_a_400_not_a_silent_pass() {
-    let server = TestServer::spawn().await;
-    let token = server.register_and_issue_token("erin").await;
+    let (server, token) = TestServer::with_token("erin").await;
     server
         .get_as("/api/auth/verify?role=root", &token)
         .refused(INVALID_REQUEST)
@@ -107,8 +104,7 @@ async fn an_unknown_role_is_a_400_not_a_silent_pass() {
 
 #[tokio::test]
 async fn a_non_ascii_username_is_percent_encoded_in_x_auth_user() {
-    let server = TestServer::spawn().await;
-    let token = server.register_and_issue_token("zoë 100%").await;
+    let (server, token) = TestServer::with_token("zoë 100%").await;
     let resp = server.get_as("/api/auth/verify", &token).expect(200).await;
     assert_eq!(resp.header("x-auth-user"), Some("zo%C3%AB 100%25"));
     assert_eq!(resp.json()["username"], "zoë 100%");
@@ -116,8 +112,7 @@ async fn a_non_ascii_username_is_percent_encoded_in_x_auth_user() {
 
 #[tokio::test]
 async fn a_repeated_or_unknown_parameter_is_a_400_not_a_silent_pass() {
-    let server = TestServer::spawn().await;
-    let token = server.register_and_issue_token("frank").await;
+    let (server, token) = TestServer::with_token("frank").await;
     for query in [
         "role=admin&role=user",
         "role=user&role=admin",
