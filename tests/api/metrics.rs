@@ -72,6 +72,11 @@ fn parse(text: &str) -> Vec<Sample> {
     samples
 }
 
+/// How far `name`'s samples with `labels` rose from `before` to `after`.
+fn rose(before: &[Sample], after: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    total(after, name, labels) - total(before, name, labels)
+}
+
 /// The sum of `name`'s samples that carry every one of `labels`.
 fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
@@ -158,34 +163,17 @@ async fn a_registration_logins_and_a_revocation_raise_their_counters() {
         .assert_problem(401, "invalid_credentials");
     app.delete_as("/api/tokens", &token).expect(204).await;
     let after = scrape(&app).await;
-    let rose = |name: &str, labels: &[(&str, &str)]| {
-        total(&after, name, labels) - total(&before, name, labels)
-    };
+    let rose = |name: &str, labels: &[(&str, &str)]| rose(&before, &after, name, labels);
     let requests = "latchkey_http_requests_total";
-    let registered = [
-        ("route", "/api/users"),
-        ("method", "POST"),
-        ("status", "201"),
-    ];
-    assert!(rose(requests, &registered) >= 1.0);
-    let issued = [
-        ("route", "/api/tokens"),
-        ("method", "POST"),
-        ("status", "200"),
-    ];
-    assert!(rose(requests, &issued) >= 1.0);
-    let refused = [
-        ("route", "/api/tokens"),
-        ("method", "POST"),
-        ("status", "401"),
-    ];
-    assert!(rose(requests, &refused) >= 1.0);
-    let revoked = [
-        ("route", "/api/tokens"),
-        ("method", "DELETE"),
-        ("status", "204"),
-    ];
-    assert!(rose(requests, &revoked) >= 1.0);
+    for (route, method, status) in [
+        ("/api/users", "POST", "201"),
+        ("/api/tokens", "POST", "200"),
+        ("/api/tokens", "POST", "401"),
+        ("/api/tokens", "DELETE", "204"),
+    ] {
+        let labels = [("route", route), ("method", method), ("status", status)];
+        assert!(rose(requests, &labels) >= 1.0, "{method} {route} {status}");
+    }
     let duration = "latchkey_http_request_duration_seconds_count";
     assert!(rose(duration, &[("route", "/api/tokens"), ("method", "POST")]) >= 2.0);
     assert!(rose("latchkey_logins_total", &[("outcome", "success")]) >= 1.0);
@@ -213,13 +201,10 @@ async fn the_route_label_is_the_path_template_never_the_path() {
         ("method", "GET"),
         ("status", "404"),
     ];
-    let rose = total(&after, "latchkey_http_requests_total", &labels)
-        - total(&before, "latchkey_http_requests_total", &labels);
-    assert!(rose >= 1.0, "{text}");
+    let requests = "latchkey_http_requests_total";
+    assert!(rose(&before, &after, requests, &labels) >= 1.0, "{text}");
     let other = [("route", "other"), ("status", "404")];
-    let rose = total(&after, "latchkey_http_requests_total", &other)
-        - total(&before, "latchkey_http_requests_total", &other);
-    assert!(rose >= 1.0, "{text}");
+    assert!(rose(&before, &after, requests, &other) >= 1.0, "{text}");
     for raw in ["/api/users/42", "/no/such/path", "secret"] {
         assert!(!text.contains(raw), "{raw} in {text}");
     }
@@ -243,9 +228,11 @@ async fn forward_auth_backup_and_the_document_have_labels_of_their_own() {
         ("/api/openapi.json", "GET", "200"),
     ] {
         let labels = [("route", route), ("method", method), ("status", status)];
-        let rose = total(&after, "latchkey_http_requests_total", &labels)
-            - total(&before, "latchkey_http_requests_total", &labels);
-        assert!(rose >= 1.0, "{route} was not counted under its own label");
+        let counted = rose(&before, &after, "latchkey_http_requests_total", &labels);
+        assert!(
+            counted >= 1.0,
+            "{route} was not counted under its own label"
+        );
     }
 }
 
@@ -265,9 +252,7 @@ async fn throttle_refusals_are_counted_by_kind() {
         .await
         .assert_problem(429, "rate_limited");
     let after = scrape(&app).await;
-    let rose = |name: &str, labels: &[(&str, &str)]| {
-        total(&after, name, labels) - total(&before, name, labels)
-    };
+    let rose = |name: &str, labels: &[(&str, &str)]| rose(&before, &after, name, labels);
     assert!(rose("latchkey_throttle_refusals_total", &[("kind", "ip")]) >= 1.0);
     assert!(rose("latchkey_logins_total", &[("outcome", "throttled")]) >= 1.0);
 }
