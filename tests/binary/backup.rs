@@ -6,10 +6,11 @@
 use crate::support::{PASSWORD, Server, check, run, workspace};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 use tokio::task::JoinSet;
 
 /// Throttles far above the load, so every request is a real write.
@@ -219,12 +220,18 @@ async fn the_backup_command_on_a_running_servers_dir_points_at_the_endpoint() {
     assert!(!file.exists(), "no backup file on failure");
 }
 
-#[tokio::test]
-async fn restore_refuses_a_data_dir_that_is_not_empty() {
+/// A data dir holding only root, and an offline backup of it.
+fn backed_up_root() -> (TempDir, PathBuf, PathBuf) {
     let (tmp, data) = workspace();
     add_root(&data);
     let file = tmp.path().join("b.bak");
     run(&data, &["backup", file.to_str().unwrap()], None).ok();
+    (tmp, data, file)
+}
+
+#[tokio::test]
+async fn restore_refuses_a_data_dir_that_is_not_empty() {
+    let (_tmp, data, file) = backed_up_root();
     let line = run(&data, &["restore", file.to_str().unwrap()], None).one_line_failure();
     assert!(line.contains("not empty"), "{line}");
     assert_eq!(usernames(&data), BTreeSet::from(["root".to_owned()]));
@@ -232,10 +239,7 @@ async fn restore_refuses_a_data_dir_that_is_not_empty() {
 
 #[tokio::test]
 async fn restore_refuses_a_corrupted_or_truncated_backup_and_leaves_no_store_behind() {
-    let (tmp, data) = workspace();
-    add_root(&data);
-    let file = tmp.path().join("b.bak");
-    run(&data, &["backup", file.to_str().unwrap()], None).ok();
+    let (tmp, _data, file) = backed_up_root();
     let good = std::fs::read(&file).unwrap();
     let mut flipped = good.clone();
     let middle = good.len() / 2;
