@@ -86,12 +86,7 @@ impl Trees {
             return Ok(Some(user));
         }
         let writes = cache.writes();
-        let user: Option<Arc<User>> = self
-            .inner
-            .users
-            .get(keys::user(id))?
-            .map(|v| codec::decode(&v).map(Arc::new))
-            .transpose()?;
+        let user = super::read::<User>(&self.inner.users, &keys::user(id))?.map(Arc::new);
         if let Some(user) = &user {
             cache.keep(user, writes);
         }
