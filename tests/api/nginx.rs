@@ -126,7 +126,7 @@ async fn nginx_auth_request_passes_a_token_holder_through_with_user_headers_and_
     let (upstream, hits) = start_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let nginx = start_nginx(&binary, dir.path(), server.addr, upstream).await;
-    let proxy = Api::new(nginx.addr, reqwest::Client::new());
+    let proxy = Api::new(nginx.addr, test_client());
 
     // A token holder reaches the app, which learns who they are; a header
     // the client forged is overwritten. The app's own query string stays

@@ -44,7 +44,7 @@ fn test_config(dir: &TempDir) -> Config {
 
 /// The client a [`TestServer`] sends with: no redirects followed, and a
 /// bound on every request.
-fn test_client() -> reqwest::Client {
+pub fn test_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))
